@@ -1,0 +1,41 @@
+//! # trigger-mock
+//!
+//! A deterministic test double for the Trigger.dev runs API. Point a
+//! Trigger.dev SDK (or any HTTP client) at it and `GET /api/v3/runs/{runId}`
+//! answers as the API documents and as the real SDK parses, for every status
+//! in both API versions, with the API's own errors.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), trigger_mock::server::StartError> {
+//! use trigger_mock::{clock::Clock, config::Config, server::Server};
+//! let server = Server::start(&Config::ephemeral(Clock::System)).await?;
+//! println!("try {}/api/v3/runs/run_completed", server.url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layout
+//!
+//! - [`cli`]: flags → one validated [`config::Config`].
+//! - [`server`]: accept loop, HTTP/1.1 + h2c, graceful drain; [`server::Server`] for in-process use.
+//! - [`app`]: request → route → handler → response, no sockets.
+//! - [`auth`] and [`errors`]: who is calling; every error body in one place.
+//! - [`model`]: the run, its one engine status, and its rendering per API version.
+//! - [`store`], [`catalogue`], [`generate`], [`convention`]: where runs come from.
+//! - [`time`] and [`clock`]: ISO-8601 instants and the injectable "now".
+
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod app;
+pub mod auth;
+pub mod catalogue;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod convention;
+pub mod errors;
+pub mod generate;
+pub mod model;
+pub mod server;
+pub mod store;
+pub mod time;

@@ -1,0 +1,216 @@
+//! Command-line flags (their doc comments are the `--help` text) and their
+//! conversion into one validated [`Config`].
+
+use crate::auth::{AuthPolicy, Environment, KeyKind};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::model::ApiVersion;
+use crate::time::Millis;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+
+/// A deterministic test double for the Trigger.dev runs API.
+///
+/// With no subcommand, `serve` runs.
+#[derive(Debug, Parser)]
+#[command(name = "trigger-mock", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// List the embedded catalogue of named runs.
+    Catalogue(CatalogueArgs),
+    /// Print exactly the body the server would send for a run.
+    Render(RenderArgs),
+}
+
+/// Flags that decide which runs exist and what they look like.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Seed of generated runs: the same seed, run id and clock give the same body.
+    #[arg(long, env = "TRIGGER_MOCK_SEED", default_value_t = 0)]
+    pub seed: u64,
+    /// Freeze "now" at this RFC 3339 instant (e.g. 2026-01-01T00:00:00Z); the real time otherwise.
+    #[arg(long, env = "TRIGGER_MOCK_CLOCK", value_name = "RFC3339")]
+    pub clock: Option<String>,
+    /// Generate no runs: only catalogue runs exist and every other id is a 404.
+    #[arg(long, env = "TRIGGER_MOCK_NO_GENERATE")]
+    pub no_generate: bool,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "TRIGGER_MOCK_ADDR", default_value = "127.0.0.1:3033", value_name = "HOST:PORT")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub runs: RunArgs,
+    /// Accept only these exact secret keys (repeatable; comma-separated in the variable).
+    /// Without it, any key starting with tr_dev_, tr_prod_, tr_stg_ or tr_preview_ is accepted.
+    #[arg(long = "secret-key", env = "TRIGGER_MOCK_SECRET_KEYS", value_delimiter = ',', value_name = "KEY")]
+    pub secret_keys: Vec<String>,
+    /// Refuse public keys (pk_…) with 401, as today's server does. By default they get the
+    /// documented behaviour: 200 without payload and output.
+    #[arg(long, env = "TRIGGER_MOCK_REJECT_PUBLIC_KEYS")]
+    pub reject_public_keys: bool,
+    /// The x-should-retry header on the 404 of an unknown run. `true` is what production sends
+    /// (the SDK then retries for about 9 s); `false` keeps test suites fast.
+    #[arg(long, env = "TRIGGER_MOCK_NOT_FOUND_RETRY", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub not_found_retry: bool,
+}
+
+/// Flags of `catalogue`.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogueArgs {
+    /// Print a JSON array of {id, status, description} instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `render`.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// The run to render, e.g. run_completed or run_demo_failed.
+    pub run_id: String,
+    /// The x-trigger-api-version the client sends: `2025-07-16` (the v4 SDK) or `none`.
+    #[arg(long, default_value = "2025-07-16", value_parser = ["2025-07-16", "none"])]
+    pub api_version: String,
+    /// The kind of key the client authenticates with.
+    #[arg(long, value_enum, default_value_t = KeyKindArg::Dev)]
+    pub key_kind: KeyKindArg,
+    #[command(flatten)]
+    pub runs: RunArgs,
+}
+
+/// Key kinds for `render --key-kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyKindArg {
+    /// tr_dev_…: costs are 0.
+    Dev,
+    /// tr_stg_…
+    Staging,
+    /// tr_preview_…
+    Preview,
+    /// tr_prod_…
+    Prod,
+    /// pk_dev_…: no payload or output (documented behaviour).
+    Public,
+}
+
+impl KeyKindArg {
+    /// The key kind it stands for.
+    pub fn kind(self) -> KeyKind {
+        match self {
+            KeyKindArg::Dev => KeyKind::Secret(Environment::Development),
+            KeyKindArg::Staging => KeyKind::Secret(Environment::Staging),
+            KeyKindArg::Preview => KeyKind::Secret(Environment::Preview),
+            KeyKindArg::Prod => KeyKind::Secret(Environment::Production),
+            KeyKindArg::Public => KeyKind::Public(Environment::Development),
+        }
+    }
+}
+
+impl RenderArgs {
+    /// The API version asked for.
+    pub fn version(&self) -> ApiVersion {
+        ApiVersion::from_header((self.api_version != "none").then_some(self.api_version.as_bytes()))
+    }
+}
+
+impl RunArgs {
+    fn apply(&self, config: &mut Config) -> Result<(), String> {
+        config.seed = self.seed;
+        config.generate = !self.no_generate;
+        if let Some(clock) = &self.clock {
+            config.clock = Clock::Frozen(Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?);
+        }
+        Ok(())
+    }
+}
+
+impl ServeArgs {
+    /// The validated configuration.
+    pub fn config(&self) -> Result<Config, String> {
+        let mut config = Config { addr: self.addr, not_found_retry: self.not_found_retry, ..Config::default() };
+        self.runs.apply(&mut config)?;
+        for key in &self.secret_keys {
+            if !matches!(KeyKind::of(key), Some(KeyKind::Secret(_))) {
+                return Err(format!(
+                    "--secret-key: `{key}` is not a secret key (tr_dev_…, tr_prod_…, tr_stg_… or tr_preview_…)"
+                ));
+            }
+        }
+        config.auth = AuthPolicy { secret_keys: self.secret_keys.clone(), reject_public_keys: self.reject_public_keys };
+        Ok(config)
+    }
+}
+
+impl RenderArgs {
+    /// The configuration whose runs `render` shows.
+    pub fn config(&self) -> Result<Config, String> {
+        let mut config = Config::default();
+        self.runs.apply(&mut config)?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("trigger-mock").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn serve_is_the_default() {
+        let cli = parse(&["--addr", "127.0.0.1:0", "--seed", "9"]);
+        assert!(cli.command.is_none());
+        let config = cli.serve.config().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.seed, 9);
+        assert_eq!(config.addr.port(), 0);
+    }
+
+    #[test]
+    fn flags_reach_the_config() {
+        let Some(Command::Serve(args)) = parse(&[
+            "serve",
+            "--clock",
+            "2026-01-01T00:00:00Z",
+            "--no-generate",
+            "--secret-key",
+            "tr_dev_a",
+            "--secret-key",
+            "tr_prod_b",
+            "--reject-public-keys",
+            "--not-found-retry",
+            "false",
+        ])
+        .command
+        else {
+            panic!("not serve")
+        };
+        let config = args.config().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.clock, Clock::Frozen(Millis(1_767_225_600_000)));
+        assert!(!config.generate && !config.not_found_retry && config.auth.reject_public_keys);
+        assert_eq!(config.auth.secret_keys, ["tr_dev_a", "tr_prod_b"]);
+    }
+
+    #[test]
+    fn bad_values_are_one_clear_line() {
+        let cli = parse(&["--clock", "yesterday"]);
+        assert!(cli.serve.config().unwrap_err().starts_with("--clock: `yesterday` is not an RFC 3339"));
+        let cli = parse(&["--secret-key", "pk_dev_x"]);
+        assert!(cli.serve.config().unwrap_err().contains("not a secret key"));
+    }
+}

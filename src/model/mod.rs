@@ -1,0 +1,12 @@
+//! The internal model of a run and its wire renderings.
+//!
+//! A [`Run`] holds one [`EngineStatus`]; [`render`] turns it into the JSON body
+//! of `GET /api/v3/runs/{runId}` for the API version and key of a request.
+
+mod render;
+mod run;
+mod status;
+
+pub use render::{RenderOptions, json_number, render, render_json};
+pub use run::{CronKind, Run, Schedule, ScheduleGenerator, SerializedError, TriggerFunction};
+pub use status::{ApiStatus, ApiVersion, EngineStatus, Phase, StatusFlags};

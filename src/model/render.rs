@@ -1,0 +1,199 @@
+//! Rendering a [`Run`] as the body of `GET /api/v3/runs/{runId}`.
+//!
+//! The wire structs borrow from the run and serialise straight to bytes; no
+//! `serde_json::Value` tree is built. Field order follows the real server.
+
+use super::run::{Run, Schedule, SerializedError, TriggerFunction};
+use super::status::{ApiStatus, ApiVersion};
+use crate::time::Millis;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What a request decides about the rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Which status vocabulary the client sees.
+    pub version: ApiVersion,
+    /// Development environments are not billed: costs render as 0.
+    pub zero_costs: bool,
+    /// A public API key gets no payload, output or presigned URLs.
+    pub hide_packets: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommonFields<'a> {
+    id: &'a str,
+    status: ApiStatus,
+    task_identifier: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    is_queued: bool,
+    is_executing: bool,
+    is_waiting: bool,
+    is_completed: bool,
+    is_success: bool,
+    is_failed: bool,
+    is_cancelled: bool,
+    is_test: bool,
+    created_at: Millis,
+    updated_at: Millis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delayed_until: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired_at: Option<Millis>,
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Map<String, Value>>,
+    #[serde(serialize_with = "js_number")]
+    cost_in_cents: f64,
+    #[serde(serialize_with = "js_number")]
+    base_cost_in_cents: f64,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+    depth: u32,
+    trigger_function: TriggerFunction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_id: Option<&'a str>,
+}
+
+impl<'a> CommonFields<'a> {
+    fn of(run: &'a Run, opts: RenderOptions) -> Self {
+        let status = run.status.render(opts.version);
+        let flags = status.flags();
+        let cost = |c: f64| if opts.zero_costs { 0.0 } else { c };
+        CommonFields {
+            id: &run.id,
+            status,
+            task_identifier: &run.task_identifier,
+            idempotency_key: run.idempotency_key.as_deref(),
+            version: run.version.as_deref(),
+            is_queued: flags.is_queued,
+            is_executing: flags.is_executing,
+            is_waiting: flags.is_waiting,
+            is_completed: flags.is_completed,
+            is_success: flags.is_success,
+            is_failed: flags.is_failed,
+            is_cancelled: flags.is_cancelled,
+            is_test: run.is_test,
+            created_at: run.created_at,
+            updated_at: run.updated_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            delayed_until: run.delayed_until,
+            ttl: run.ttl.as_deref(),
+            expired_at: run.expired_at,
+            tags: &run.tags,
+            metadata: run.metadata.as_ref(),
+            cost_in_cents: cost(run.cost_in_cents),
+            base_cost_in_cents: cost(run.base_cost_in_cents),
+            duration_ms: run.duration_ms,
+            region: run.region.as_deref(),
+            depth: run.depth,
+            trigger_function: run.trigger_function,
+            batch_id: run.batch_id.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RelatedRuns<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root: Option<CommonFields<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<CommonFields<'a>>,
+    children: Vec<CommonFields<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RetrieveBody<'a> {
+    #[serde(flatten)]
+    common: CommonFields<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a SerializedError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<&'a Schedule>,
+    related_runs: RelatedRuns<'a>,
+    attempt_count: u32,
+    /// Always empty: the server stopped filling it, and v3 SDKs require it.
+    attempts: [(); 0],
+}
+
+/// Serialises a float as `JSON.stringify` does: whole numbers without a
+/// fraction (`0`, not `0.0`).
+fn js_number<S: serde::Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    match json_number(*x) {
+        Value::Number(n) => n.serialize(s),
+        _ => s.serialize_unit(),
+    }
+}
+
+/// A JSON number as JavaScript would print it: integral values become
+/// integers. Non-finite values (which JSON cannot hold) become `null`.
+pub fn json_number(x: f64) -> Value {
+    const SAFE: f64 = 9_007_199_254_740_992.0; // 2^53
+    if x.fract() == 0.0 && x.abs() < SAFE {
+        Value::from(x as i64)
+    } else {
+        serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+    }
+}
+
+/// Renders `run` as the retrieve-run body. `related` looks up the runs named
+/// by the run's root, parent and children; ids it cannot find are left out.
+pub fn render<'a>(run: &'a Run, opts: RenderOptions, related: impl Fn(&str) -> Option<&'a Run>) -> impl Serialize + 'a {
+    let related_of = |id: &Option<String>| id.as_deref().and_then(&related).map(|r| CommonFields::of(r, opts));
+    RetrieveBody {
+        common: CommonFields::of(run, opts),
+        payload: run.payload.as_ref().filter(|_| !opts.hide_packets),
+        output: run.output.as_ref().filter(|_| !opts.hide_packets),
+        error: run.error.as_ref(),
+        schedule: run.schedule.as_ref(),
+        related_runs: RelatedRuns {
+            root: related_of(&run.root_id),
+            parent: related_of(&run.parent_id),
+            children: run.child_ids.iter().filter_map(|id| related(id)).map(|r| CommonFields::of(r, opts)).collect(),
+        },
+        attempt_count: run.attempt_count,
+        attempts: [],
+    }
+}
+
+/// [`render`] straight to JSON bytes.
+pub fn render_json<'a>(run: &'a Run, opts: RenderOptions, related: impl Fn(&str) -> Option<&'a Run>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    // Serialising these borrowed structs cannot fail: every map key is a string
+    // and every number is finite (costs come from finite arithmetic).
+    if serde_json::to_writer(&mut out, &render(run, opts, related)).is_err() {
+        out.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_javascript_prints_them() {
+        assert_eq!(json_number(0.0).to_string(), "0");
+        assert_eq!(json_number(-0.0).to_string(), "0");
+        assert_eq!(json_number(3.0).to_string(), "3");
+        assert_eq!(json_number(0.00292).to_string(), "0.00292");
+        assert_eq!(json_number(f64::NAN), Value::Null);
+    }
+}
