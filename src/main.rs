@@ -38,6 +38,7 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
+        let stop = shutdown_signal();
         let server = Server::start(&config).await.map_err(|e| match e {
             StartError::Config(message) => invalid(message),
             bind @ StartError::Bind(..) => (1, bind.to_string()),
@@ -49,33 +50,41 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         let _ = writeln!(out, "  curl -H 'Authorization: Bearer tr_dev_x' {url}/api/v3/runs/run_completed");
         let _ = out.flush();
         drop(out);
-        shutdown_signal().await;
+        stop.await;
         eprintln!("trigger-mock: shutting down");
         server.shutdown().await;
         Ok(())
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when it is first polled, so call it before announcing the URL:
+/// a signal sent as soon as the URL is seen must not kill the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

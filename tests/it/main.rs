@@ -1,0 +1,10 @@
+//! Integration tests: a real server on 127.0.0.1:0, driven over sockets.
+//!
+//! One test binary (fewer links on a 2-core CI); modules by area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod binary;
+mod errors;
+mod retrieve;
+mod server;
+mod support;
