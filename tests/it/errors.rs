@@ -8,7 +8,8 @@ use trigger_mock::model::ApiVersion;
 async fn error_responses() {
     let server = start(&config()).await;
     let bearer = format!("Bearer {DEV_KEY}");
-    let cases: [(&str, &str, &str, Vec<(&str, &str)>, StatusCode); 9] = [
+    type Case<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>, StatusCode);
+    let cases: [Case; 9] = [
         ("no_authorization_header", "GET", "/api/v3/runs/run_completed", vec![], StatusCode::UNAUTHORIZED),
         (
             "empty_bearer",
