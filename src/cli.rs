@@ -131,7 +131,7 @@ impl RunArgs {
         config.seed = self.seed;
         config.generate = !self.no_generate;
         if let Some(clock) = &self.clock {
-            config.clock = Clock::Frozen(Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?);
+            config.clock = Clock::frozen(Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?);
         }
         Ok(())
     }
@@ -201,7 +201,7 @@ mod tests {
             panic!("not serve")
         };
         let config = args.config().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(config.clock, Clock::Frozen(Millis(1_767_225_600_000)));
+        assert_eq!(config.clock, Clock::frozen(Millis(1_767_225_600_000)));
         assert!(!config.generate && !config.not_found_retry && config.auth.reject_public_keys);
         assert_eq!(config.auth.secret_keys, ["tr_dev_a", "tr_prod_b"]);
     }

@@ -1,28 +1,79 @@
-//! The mock's notion of "now", injectable so that tests and `--clock` can
-//! freeze it.
+//! The mock's notion of "now": injectable, freezable and movable at run time
+//! through the admin API, so a test can jump ten minutes ahead in a
+//! millisecond.
 
 use crate::time::Millis;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Where "now" comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Clock {
-    /// The machine's wall clock.
-    System,
-    /// A fixed instant (`--clock RFC3339`).
-    Frozen(Millis),
+/// Where "now" comes from. Lock-free: reads are two atomic loads.
+#[derive(Debug)]
+pub struct Clock {
+    frozen: AtomicBool,
+    /// The frozen instant, or the offset added to the wall clock.
+    base: AtomicI64,
+}
+
+/// The wall clock, in milliseconds since the epoch.
+pub fn wall_now() -> Millis {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Millis(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Clock {
+    /// The machine's wall clock.
+    pub fn system() -> Clock {
+        Clock { frozen: AtomicBool::new(false), base: AtomicI64::new(0) }
+    }
+
+    /// A clock stopped at `at` (`--clock RFC3339`).
+    pub fn frozen(at: Millis) -> Clock {
+        Clock { frozen: AtomicBool::new(true), base: AtomicI64::new(at.0) }
+    }
+
+    /// True when the clock does not move by itself.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::Acquire)
+    }
+
     /// The current instant on this clock.
     pub fn now(&self) -> Millis {
-        match self {
-            Clock::Frozen(at) => *at,
-            Clock::System => {
-                let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-                Millis(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
-            }
+        let base = self.base.load(Ordering::Acquire);
+        if self.is_frozen() { Millis(base) } else { wall_now().plus(base) }
+    }
+
+    /// Moves "now" to `at`. A frozen clock stays frozen there; a running one
+    /// keeps running from there.
+    pub fn set(&self, at: Millis) {
+        if self.is_frozen() {
+            self.base.store(at.0, Ordering::Release);
+        } else {
+            self.base.store(at.0 - wall_now().0, Ordering::Release);
         }
+    }
+
+    /// Moves "now" by `ms` (negative moves it back).
+    pub fn advance(&self, ms: i64) {
+        self.base.fetch_add(ms, Ordering::AcqRel);
+    }
+
+    /// Freezes the clock at its current instant, or lets it run from there.
+    pub fn freeze(&self, frozen: bool) {
+        let now = self.now();
+        self.frozen.store(frozen, Ordering::Release);
+        self.set(now);
+    }
+}
+
+impl Clone for Clock {
+    fn clone(&self) -> Clock {
+        Clock { frozen: AtomicBool::new(self.is_frozen()), base: AtomicI64::new(self.base.load(Ordering::Acquire)) }
+    }
+}
+
+impl PartialEq for Clock {
+    fn eq(&self, other: &Clock) -> bool {
+        self.is_frozen() == other.is_frozen() && self.base.load(Ordering::Acquire) == other.base.load(Ordering::Acquire)
     }
 }
 
@@ -31,14 +82,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frozen_clock_never_moves() {
-        let clock = Clock::Frozen(Millis(42));
+    fn frozen_clock_moves_only_when_told() {
+        let clock = Clock::frozen(Millis(42));
         assert_eq!(clock.now(), Millis(42));
-        assert_eq!(clock.now(), Millis(42));
+        clock.advance(600_000);
+        assert_eq!(clock.now(), Millis(600_042));
+        clock.set(Millis(7));
+        assert_eq!(clock.now(), Millis(7));
     }
 
     #[test]
-    fn system_clock_is_after_2025() {
-        assert!(Clock::System.now() > Millis(1_735_689_600_000));
+    fn system_clock_runs_and_can_be_moved() {
+        let clock = Clock::system();
+        assert!(clock.now() > Millis(1_735_689_600_000));
+        clock.set(Millis(1_000_000));
+        let now = clock.now();
+        assert!(now >= Millis(1_000_000) && now < Millis(1_100_000), "{now:?}");
+        clock.advance(3_600_000);
+        assert!(clock.now() >= Millis(4_600_000));
+        clock.freeze(true);
+        let at = clock.now();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(clock.now(), at);
     }
 }

@@ -33,7 +33,7 @@ impl Default for Config {
         Config {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
             seed: 0,
-            clock: Clock::System,
+            clock: Clock::system(),
             generate: true,
             auth: AuthPolicy::default(),
             not_found_retry: true,

@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), trigger_mock::server::StartError> {
 //! use trigger_mock::{clock::Clock, config::Config, server::Server};
-//! let server = Server::start(&Config::ephemeral(Clock::System)).await?;
+//! let server = Server::start(&Config::ephemeral(Clock::system())).await?;
 //! println!("try {}/api/v3/runs/run_completed", server.url());
 //! server.shutdown().await;
 //! # Ok(()) }

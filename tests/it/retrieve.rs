@@ -175,7 +175,7 @@ async fn generated_runs_are_deterministic_and_valid() {
 async fn the_clock_moves_generated_timestamps() {
     let a = start(&config()).await;
     let mut later = config();
-    later.clock = trigger_mock::clock::Clock::Frozen(crate::support::NOW.plus(86_400_000));
+    later.clock = trigger_mock::clock::Clock::frozen(crate::support::NOW.plus(86_400_000));
     let b = start(&later).await;
     let x = retrieve(&a, "run_completed", DEV_KEY, ApiVersion::V20250716).await.json();
     let y = retrieve(&b, "run_completed", DEV_KEY, ApiVersion::V20250716).await.json();
