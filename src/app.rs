@@ -1,23 +1,49 @@
-//! Request → route → handler → response. No sockets here: [`App::handle`] is a
-//! plain function of a request, so it is tested without a server.
+//! Request → route → handler → response. No sockets here: [`App::handle`] is
+//! a function of a request (and a handle to reset its connection), so it is
+//! tested without a server.
+//!
+//! Per request: authenticate, then under the caller's key lock (a few
+//! arithmetic steps, never across `.await`) take a rate-limit token, decide
+//! the fault and move the run's lifecycle; then, with no lock held, render,
+//! sleep if a fault says so, and answer.
 
-use crate::auth::{AuthPolicy, Caller, Environment, KeyKind};
+use crate::auth::{AuthPolicy, Environment, KeyKind};
+use crate::body::Body;
+use crate::clock::{Clock, wall_now};
+use crate::conn::Control;
 use crate::errors::ApiError;
-use crate::model::{ApiVersion, RenderOptions, render_json};
-use crate::store::Store;
+use crate::faults::{Action, decide};
+use crate::journal::{Journal, Record};
+use crate::keys::Keys;
+use crate::lifecycle::Progress;
+use crate::model::{ApiVersion, RenderOptions, Run, render_json};
+use crate::ratelimit::{Bucket, Verdict};
+use crate::scenario::format::RouteName;
+use crate::scenario::{Diagnostic, Source};
+use crate::time::Millis;
+use crate::world::{Settings, World};
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-/// The response body type.
-pub type Body = Full<Bytes>;
+mod admin;
 
-/// Everything a request may read; immutable after start-up.
+/// The reserved prefix of the admin API.
+pub const ADMIN_PREFIX: &str = "/_mock";
+
+/// Everything a request may read or change.
 #[derive(Debug)]
 pub struct State {
-    pub store: Store,
+    world: RwLock<Arc<World>>,
+    settings: Settings,
+    /// The scenario sources the world was built from, in order.
+    sources: Mutex<Vec<Source>>,
+    pub keys: Keys,
+    pub journal: Journal,
+    pub clock: Clock,
     pub auth: AuthPolicy,
     /// The `x-should-retry` header on a run that does not exist.
     pub not_found_retry: bool,
@@ -29,11 +55,24 @@ pub struct App {
     state: Arc<State>,
 }
 
+/// Returned instead of a response when a fault resets the connection.
+#[derive(Debug)]
+pub struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset on purpose (reset fault)")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json; charset=utf-8");
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
 const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
 
-/// The routes the mock knows.
+/// The API routes the mock knows.
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     RetrieveRun(&'a str),
@@ -47,10 +86,37 @@ fn route(path: &str) -> Route<'_> {
     }
 }
 
+/// What the key's lock decided for one request.
+struct Decided<'w> {
+    verdict: Option<Verdict>,
+    fault: Option<&'w crate::faults::Fault>,
+    /// The run as this key sees it now, for scripted runs.
+    scripted: Option<Run>,
+}
+
 impl App {
-    /// An app over `state`.
-    pub fn new(state: State) -> App {
-        App { state: Arc::new(state) }
+    /// An app over a built world.
+    pub fn new(
+        world: World,
+        settings: Settings,
+        sources: Vec<Source>,
+        clock: Clock,
+        auth: AuthPolicy,
+        not_found_retry: bool,
+        journal_size: usize,
+    ) -> App {
+        App {
+            state: Arc::new(State {
+                world: RwLock::new(Arc::new(world)),
+                settings,
+                sources: Mutex::new(sources),
+                keys: Keys::default(),
+                journal: Journal::new(journal_size),
+                clock,
+                auth,
+                not_found_retry,
+            }),
+        }
     }
 
     /// The shared state.
@@ -58,62 +124,319 @@ impl App {
         &self.state
     }
 
-    /// Answers one request. Never fails: every problem is a response.
-    pub fn handle<B>(&self, req: &Request<B>) -> Response<Body> {
-        let path = req.uri().path();
-        let api = path == "/api" || path.starts_with("/api/");
-        let mut response = match self.answer(req, path, api) {
-            Ok(response) => response,
-            Err(e) => error_response(e),
-        };
-        if api {
-            response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
-        }
-        response
+    /// The current world (a cheap `Arc` clone; the lock is held for the clone only).
+    pub fn world(&self) -> Arc<World> {
+        self.state.world.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn answer<B>(&self, req: &Request<B>, path: &str, api: bool) -> Result<Response<Body>, ApiError> {
-        if !api {
-            return Err(ApiError::RouteNotFound);
+    /// Rebuilds the world from `sources`. On success it replaces the old one
+    /// and every key's scenario state starts afresh; on failure nothing
+    /// changes and the problems are returned.
+    pub fn reload(&self, sources: Vec<Source>) -> Result<(), Vec<Diagnostic>> {
+        let world = World::build(&self.state.settings, &sources)?;
+        *self.state.world.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(world);
+        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
+        self.state.keys.reset(None);
+        Ok(())
+    }
+
+    /// The scenario sources now serving.
+    pub fn sources(&self) -> Vec<Source> {
+        self.state.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Answers one request. Every problem is a response, except a reset
+    /// fault, which closes the connection instead.
+    pub async fn handle<B>(&self, req: Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path();
+        if path == ADMIN_PREFIX || path.starts_with("/_mock/") {
+            return Ok(admin::handle(self, req).await);
         }
+        let api = path == "/api" || path.starts_with("/api/");
+        if !api {
+            return Ok(error_response(ApiError::RouteNotFound));
+        }
+        let mut response = self.api(&req, conn).await?;
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+        Ok(response)
+    }
+
+    async fn api<B>(&self, req: &Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection> {
         if req.method() == Method::OPTIONS {
             return Ok(preflight(req));
         }
-        // As on the real server, authentication comes before routing for every
-        // `/api` path.
+        let path = req.uri().path();
+        // As on the real server, authentication comes before routing for every `/api` path.
         let header = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-        let caller = self.state.auth.authenticate(header)?;
-        match route(path) {
-            Route::RetrieveRun(id) => {
-                if req.method() != Method::GET && req.method() != Method::HEAD {
-                    return Err(ApiError::MethodNotAllowed { allow: RUNS_ALLOW });
-                }
-                self.retrieve_run(req, id, caller)
-            }
-            Route::NotFound => Err(ApiError::RouteNotFound),
+        let caller = match self.state.auth.authenticate(header) {
+            Ok(caller) => caller,
+            Err(e) => return Ok(self.journaled(req, None, None, error_response(e), None)),
+        };
+        let key = bearer(header);
+        let (route_name, run_id) = match route(path) {
+            Route::RetrieveRun(id) => (RouteName::Retrieve, Some(id)),
+            Route::NotFound => (RouteName::Any, None),
+        };
+        let now = self.state.clock.now();
+        let world = self.world();
+        let decided = self.decide(&world, key, now, route_name, run_id, req.method());
+        let fault_label = decided.fault.map(|f| match &f.action {
+            Some(a) => format!("{}: {}", f.label, a.name()),
+            None => format!("{}: delay", f.label),
+        });
+
+        if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
+            let response = with_rate_headers(rate_limited(v.limit, v.remaining, v.reset, now), Some(v), now);
+            return Ok(self.journaled(req, run_id, Some(key), response, fault_label));
         }
+        if let Some(fault) = decided.fault
+            && fault.delay_ms > 0
+        {
+            tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+        }
+        let action = decided.fault.and_then(|f| f.action.as_ref());
+        let response = match action {
+            Some(Action::Reset) => {
+                conn.reset();
+                self.record(req, run_id, Some(key), 0, fault_label);
+                return Err(ResetConnection);
+            }
+            Some(Action::Status { status, body, json, headers }) => {
+                let mut response = Response::new(Body::full(body.clone()));
+                *response.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if *json {
+                    response.headers_mut().insert(header::CONTENT_TYPE, JSON);
+                }
+                for (name, value) in headers {
+                    if let (Ok(n), Ok(v)) =
+                        (header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+                    {
+                        response.headers_mut().insert(n, v);
+                    }
+                }
+                response
+            }
+            Some(Action::NotFound { should_retry }) => {
+                error_response(ApiError::RunNotFound { should_retry: *should_retry })
+            }
+            Some(Action::RateLimit { limit, remaining, reset_ms }) => {
+                let reset = now.plus(*reset_ms as i64);
+                let v = Verdict { allowed: false, limit: *limit, remaining: *remaining, reset };
+                with_rate_headers(rate_limited(*limit, *remaining, reset, now), Some(v), now)
+            }
+            Some(Action::ServerError { status }) => {
+                let mut response = json_response(
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    Bytes::from_static(br#"{"error":"Internal Server Error"}"#),
+                );
+                *response.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                response
+            }
+            _ => {
+                let normal = match (route(path), req.method()) {
+                    (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => {
+                        match self.retrieve(&world, req, id, caller.kind, decided.scripted) {
+                            Ok(bytes) => Ok(bytes),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    (Route::RetrieveRun(_), _) => Err(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }),
+                    (Route::NotFound, _) => Err(ApiError::RouteNotFound),
+                };
+                match normal {
+                    Ok(body) => shape(StatusCode::OK, body, action),
+                    Err(e) => error_response(e),
+                }
+            }
+        };
+        let response = with_rate_headers(response, decided.verdict, now);
+        Ok(self.journaled(req, run_id, Some(key), response, fault_label))
     }
 
-    fn retrieve_run<B>(&self, req: &Request<B>, id: &str, caller: Caller) -> Result<Response<Body>, ApiError> {
+    /// The decisions taken under the key's lock.
+    fn decide<'w>(
+        &self,
+        world: &'w World,
+        key: &str,
+        now: Millis,
+        route_name: RouteName,
+        run_id: Option<&str>,
+        method: &Method,
+    ) -> Decided<'w> {
+        let seed = self.state.settings.seed;
+        self.state.keys.with(key, now, |ks| {
+            let verdict =
+                world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now));
+            if verdict.is_some_and(|v| !v.allowed) {
+                return Decided { verdict, fault: None, scripted: None };
+            }
+            let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
+            let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
+            let reads = method == Method::GET || method == Method::HEAD;
+            let scripted = run_id.filter(|_| reads).and_then(|id| {
+                let lifecycle = world.lifecycles.get(id)?;
+                let base = world.store.related(id)?;
+                let epoch = ks.epoch;
+                let progress = ks
+                    .runs
+                    .entry(id.to_owned())
+                    .or_insert_with(|| Progress::start(base, lifecycle, world.anchor, epoch));
+                progress.advance(lifecycle, now);
+                let run = progress.materialize(base, lifecycle, now);
+                if answered {
+                    progress.count_retrieve(lifecycle, now);
+                }
+                Some(run)
+            });
+            Decided { verdict, fault: decision.map(|d| d.fault), scripted }
+        })
+    }
+
+    /// The body of a retrieve, or the API error.
+    fn retrieve<B>(
+        &self,
+        world: &World,
+        req: &Request<B>,
+        id: &str,
+        kind: KeyKind,
+        scripted: Option<Run>,
+    ) -> Result<Bytes, ApiError> {
         if !id.starts_with("run_") {
             return Err(ApiError::InvalidRunId);
         }
-        let store = &self.state.store;
-        let run = store.get(id).ok_or(ApiError::RunNotFound { should_retry: self.state.not_found_retry })?;
+        let store = &world.store;
+        let run = match scripted {
+            Some(run) => Cow::Owned(run),
+            None => store.get(id).ok_or(ApiError::RunNotFound { should_retry: self.state.not_found_retry })?,
+        };
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
         let opts = RenderOptions {
             version,
-            zero_costs: caller.kind.environment() == Environment::Development,
-            hide_packets: matches!(caller.kind, KeyKind::Public(_)),
+            zero_costs: kind.environment() == Environment::Development,
+            hide_packets: matches!(kind, KeyKind::Public(_)),
         };
-        let body = render_json(&run, opts, |id| store.related(id));
-        Ok(json_response(StatusCode::OK, Bytes::from(body)))
+        Ok(Bytes::from(render_json(&run, opts, |id| store.related(id))))
     }
+
+    fn record<B>(&self, req: &Request<B>, run_id: Option<&str>, key: Option<&str>, status: u16, fault: Option<String>) {
+        let journal = &self.state.journal;
+        if !journal.enabled() {
+            return;
+        }
+        journal.push(Record {
+            seq: journal.next_seq(),
+            at: self.state.clock.now(),
+            wall_ms: wall_now().0,
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            run_id: run_id.map(str::to_owned),
+            key: key.map(str::to_owned),
+            status,
+            fault,
+        });
+    }
+
+    fn journaled<B>(
+        &self,
+        req: &Request<B>,
+        run_id: Option<&str>,
+        key: Option<&str>,
+        response: Response<Body>,
+        fault: Option<String>,
+    ) -> Response<Body> {
+        self.record(req, run_id, key, response.status().as_u16(), fault);
+        response
+    }
+}
+
+/// The bearer token of an authenticated request.
+fn bearer(header: Option<&[u8]>) -> &str {
+    header
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map_or("", str::trim)
+}
+
+/// Applies a body-shaping fault to a normal answer.
+fn shape(status: StatusCode, body: Bytes, action: Option<&Action>) -> Response<Body> {
+    let half = body.len() / 2;
+    let body = match action {
+        Some(Action::Truncate) => Body::full(body.slice(..half)),
+        Some(Action::Malformed) => Body::full(Bytes::from_static(b"{\"id\": run_, \"status\": <not json>")),
+        Some(Action::BreakSchema) => Body::full(break_schema(&body)),
+        Some(Action::CloseMidBody) => Body::Cut { first: Some(body.slice(..half)), announced: body.len() as u64 },
+        Some(Action::Dribble { chunk_bytes, interval_ms }) => Body::Dribble {
+            rest: body,
+            chunk: *chunk_bytes,
+            interval: Duration::from_millis(*interval_ms),
+            sleep: None,
+        },
+        _ => Body::full(body),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    response
+}
+
+/// The body with its status replaced by one no SDK accepts.
+fn break_schema(body: &Bytes) -> Bytes {
+    let text = String::from_utf8_lossy(body);
+    match text.find("\"status\":\"") {
+        Some(start) => {
+            let value_start = start + "\"status\":\"".len();
+            let end = text[value_start..].find('"').map_or(value_start, |e| value_start + e);
+            Bytes::from(format!("{}NOT_A_STATUS{}", &text[..value_start], &text[end..]))
+        }
+        None => body.clone(),
+    }
+}
+
+/// The rate limiter's 429, as the server's middleware sends it.
+fn rate_limited(limit: u32, remaining: i64, reset: Millis, now: Millis) -> Response<Body> {
+    let seconds = ((reset.0 - now.0).max(0) as f64) / 1000.0;
+    let detail = format!(
+        "Rate limit exceeded {}/{limit} requests remaining. Retry in {} seconds.",
+        remaining.max(0),
+        crate::model::json_number((seconds * 10.0).round() / 10.0)
+    );
+    let wall_reset = wall_now().plus(reset.0 - now.0);
+    let body = serde_json::json!({
+        "title": "Rate Limit Exceeded",
+        "status": 429,
+        "type": "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/429",
+        "detail": detail,
+        "reset": wall_reset.0,
+        "limit": limit,
+        "remaining": remaining,
+        "secondsUntilReset": crate::model::json_number(seconds),
+        "error": detail,
+    });
+    let mut response = Response::new(Body::full(serde_json::to_vec_pretty(&body).unwrap_or_default()));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(header::CONTENT_TYPE, PROBLEM_JSON);
+    response
+}
+
+/// Adds `x-ratelimit-*` headers. The reset is in wall-clock epoch
+/// milliseconds, as the SDK compares it with its own `Date.now()`.
+fn with_rate_headers(mut response: Response<Body>, verdict: Option<Verdict>, now: Millis) -> Response<Body> {
+    if let Some(v) = verdict {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(v.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0)));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(wall_now().plus(v.reset.0 - now.0).0));
+    }
+    response
 }
 
 /// A JSON response with the API's content type.
 pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Body::full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, JSON);
     response
@@ -122,7 +445,7 @@ pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
 /// The response for an [`ApiError`].
 pub fn error_response(e: ApiError) -> Response<Body> {
     let parts = e.parts();
-    let mut response = Response::new(Full::new(parts.body));
+    let mut response = Response::new(Body::full(parts.body));
     *response.status_mut() = parts.status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, parts.content_type);
@@ -137,6 +460,7 @@ pub fn error_response(e: ApiError) -> Response<Body> {
 fn preflight<B>(req: &Request<B>) -> Response<Body> {
     let mut response = json_response(StatusCode::OK, Bytes::from_static(b"{}"));
     let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"));
     let requested = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
     headers.insert(
@@ -159,5 +483,17 @@ mod tests {
         assert_eq!(route("/api/v3/runs/run_1/x"), Route::NotFound);
         assert_eq!(route("/api/v3/runs"), Route::NotFound);
         assert_eq!(route("/"), Route::NotFound);
+    }
+
+    #[test]
+    fn break_schema_replaces_the_first_status_only() {
+        let body =
+            Bytes::from_static(br#"{"id":"run_a","status":"QUEUED","relatedRuns":{"root":{"status":"WAITING"}}}"#);
+        assert_eq!(
+            break_schema(&body),
+            Bytes::from_static(
+                br#"{"id":"run_a","status":"NOT_A_STATUS","relatedRuns":{"root":{"status":"WAITING"}}}"#
+            )
+        );
     }
 }

@@ -56,6 +56,56 @@ pub struct RunSpec {
     pub cost_in_cents: Option<f64>,
     pub base_cost_in_cents: Option<f64>,
     pub duration_ms: Option<u64>,
+    /// Scenario files only: the statuses the run goes through.
+    pub lifecycle: Option<Vec<StepSpec>>,
+}
+
+/// One lifecycle step as a file declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StepSpec {
+    pub status: EngineStatus,
+    /// The step lasts this many retrieves.
+    pub retrieves: Option<u32>,
+    /// The step lasts this long on the mock clock (`30s`, `10m`).
+    #[serde(rename = "for")]
+    pub duration: Option<String>,
+}
+
+/// A problem with one spec: which one, where in it, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// Index of the spec in the list given to [`compile`].
+    pub index: usize,
+    /// The field inside the spec, e.g. `["lifecycle", "2", "status"]`; empty for the spec itself.
+    pub field: Vec<FieldSeg>,
+    pub message: String,
+}
+
+/// A step of a path inside a spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldSeg {
+    Key(&'static str),
+    Index(usize),
+}
+
+impl SpecError {
+    fn at(index: usize, field: &[FieldSeg], message: impl Into<String>) -> SpecError {
+        SpecError { index, field: field.to_vec(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "runs[{}]", self.index)?;
+        for seg in &self.field {
+            match seg {
+                FieldSeg::Key(k) => write!(f, ".{k}")?,
+                FieldSeg::Index(i) => write!(f, "[{i}]")?,
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
 }
 
 /// A compiled catalogue entry.
@@ -76,35 +126,49 @@ pub struct Defined {
 /// Parses the embedded default catalogue.
 pub fn default_catalogue() -> Result<CatalogueFile, String> {
     let file = FIXTURES.get_file(CATALOGUE_FILE).ok_or_else(|| format!("fixtures/{CATALOGUE_FILE} is not embedded"))?;
-    serde_json::from_slice(file.contents())
-        .map_err(|e| format!("fixtures/{CATALOGUE_FILE}:{}:{}: {e}", e.line(), e.column()))
+    let file: CatalogueFile = serde_json::from_slice(file.contents())
+        .map_err(|e| format!("fixtures/{CATALOGUE_FILE}:{}:{}: {e}", e.line(), e.column()))?;
+    if let Some(i) = file.runs.iter().position(|r| r.lifecycle.is_some()) {
+        return Err(format!("fixtures/{CATALOGUE_FILE}: runs[{i}]: catalogue runs have no lifecycle"));
+    }
+    Ok(file)
+}
+
+/// The statuses a spec goes through: its lifecycle's, or its one status.
+pub fn statuses(spec: &RunSpec) -> Vec<EngineStatus> {
+    match &spec.lifecycle {
+        Some(steps) => steps.iter().map(|s| s.status).collect(),
+        None => spec.status.or_else(|| crate::convention::status_of(&spec.id)).into_iter().collect(),
+    }
 }
 
 /// Builds runs from specs. Parents are compiled before their children; an
 /// unknown parent, a cycle or a field that contradicts the status is an error
-/// naming the run.
-pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis) -> Result<Defined, String> {
+/// naming the spec and the field.
+pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis) -> Result<Defined, SpecError> {
+    use FieldSeg::Key;
     let mut defined = Defined::default();
-    let by_id: HashMap<&str, &RunSpec> = specs.iter().map(|s| (s.id.as_str(), s)).collect();
-    if by_id.len() != specs.len() {
-        let mut seen = std::collections::HashSet::new();
-        let dup = specs.iter().find(|s| !seen.insert(s.id.as_str())).map(|s| s.id.as_str()).unwrap_or_default();
-        return Err(format!("run {dup} is defined twice"));
+    let mut index_of: HashMap<&str, usize> = HashMap::new();
+    for (i, spec) in specs.iter().enumerate() {
+        if index_of.insert(spec.id.as_str(), i).is_some() {
+            return Err(SpecError::at(i, &[Key("id")], format!("run {} is defined twice", spec.id)));
+        }
     }
     // Compile in dependency order: a spec waits for its parent.
-    let mut pending: Vec<&RunSpec> = specs.iter().collect();
+    let mut pending: Vec<usize> = (0..specs.len()).collect();
     while !pending.is_empty() {
         let before = pending.len();
         let mut waiting = Vec::new();
-        for spec in pending {
+        for i in pending {
+            let spec = &specs[i];
             match &spec.parent {
-                Some(p) if !by_id.contains_key(p.as_str()) => {
-                    return Err(format!("run {}: parent {p} is not defined", spec.id));
+                Some(p) if !index_of.contains_key(p.as_str()) => {
+                    return Err(SpecError::at(i, &[Key("parent")], format!("parent {p} is not defined")));
                 }
-                Some(p) if !defined.runs.contains_key(p) => waiting.push(spec),
+                Some(p) if !defined.runs.contains_key(p) => waiting.push(i),
                 _ => {
                     let parent = spec.parent.as_ref().and_then(|p| defined.runs.get(p));
-                    let run = build(spec, parent, seed, anchor).map_err(|e| format!("run {}: {e}", spec.id))?;
+                    let run = build(i, spec, parent, seed, anchor)?;
                     if let Some(p) = &spec.parent
                         && let Some(parent) = defined.runs.get_mut(p)
                     {
@@ -120,7 +184,7 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis) -> Result<Defined, 
             }
         }
         if waiting.len() == before {
-            return Err(format!("run {}: its parents form a cycle", waiting[0].id));
+            return Err(SpecError::at(waiting[0], &[Key("parent")], "the parents form a cycle"));
         }
         pending = waiting;
     }
@@ -128,14 +192,22 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis) -> Result<Defined, 
     Ok(defined)
 }
 
-fn build(spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Millis) -> Result<Run, String> {
+fn build(i: usize, spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Millis) -> Result<Run, SpecError> {
+    use FieldSeg::Key;
+    let err = |field: &'static str, message: String| SpecError::at(i, &[Key(field)], message);
     if !crate::convention::is_well_formed(&spec.id) {
-        return Err("an id is `run_` and then lower-case letters, digits and underscores".into());
+        return Err(err("id", "an id is `run_` and then lower-case letters, digits and underscores".into()));
     }
-    let status = spec.status.or_else(|| crate::convention::status_of(&spec.id));
+    if spec.status.is_some() && spec.lifecycle.is_some() {
+        return Err(err("lifecycle", "give either `status` or `lifecycle`, not both".into()));
+    }
+    let all = statuses(spec);
+    let first = all.first().copied();
+    let last = all.last().copied();
     let not_before = parent.map(|p| p.started_at.unwrap_or(p.created_at));
-    let mut run = generate(seed, &spec.id, status, anchor, not_before);
-    let phase = run.status.phase();
+    let mut run = generate(seed, &spec.id, first, anchor, not_before);
+    let first_phase = run.status.phase();
+    let last_phase = last.unwrap_or(run.status).phase();
 
     macro_rules! set {
         ($($field:ident),*) => { $(if let Some(v) = &spec.$field { run.$field = v.clone().into(); })* };
@@ -152,28 +224,35 @@ fn build(spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Millis) -> Res
         run.tags = tags;
     }
     if let Some(ttl) = &spec.ttl {
-        let secs = parse_duration(ttl).ok_or_else(|| format!("ttl `{ttl}` is not a duration such as 10m or 1h30m"))?;
-        if phase == Phase::Expired {
-            let created = run.expired_at.unwrap_or(run.created_at).plus(-(secs as i64) * 1000);
-            run.created_at = created;
+        let secs = parse_duration(ttl)
+            .filter(|s| *s > 0)
+            .ok_or_else(|| err("ttl", format!("`{ttl}` is not a duration such as 10m or 1h30m")))?;
+        if first_phase == Phase::Expired {
+            run.created_at = run.expired_at.unwrap_or(run.created_at).plus(-(secs as i64) * 1000);
         }
         run.ttl = Some(ttl.clone());
     }
     if let Some(output) = &spec.output {
-        if phase != Phase::Succeeded {
-            return Err(format!("only a COMPLETED_SUCCESSFULLY run has an output, not a {} one", run.status.name()));
+        if last_phase != Phase::Succeeded {
+            let name = last.unwrap_or(run.status).name();
+            return Err(err("output", format!("only a COMPLETED_SUCCESSFULLY run has an output, not a {name} one")));
         }
-        run.output = Some(output.clone());
+        if first_phase == Phase::Succeeded {
+            run.output = Some(output.clone());
+        }
     }
     if let Some(error) = &spec.error {
-        if phase != Phase::Failed {
-            return Err(format!("an error belongs to a failed run, not a {} one", run.status.name()));
+        if last_phase != Phase::Failed {
+            let name = last.unwrap_or(run.status).name();
+            return Err(err("error", format!("an error belongs to a failed run, not a {name} one")));
         }
-        run.error = Some(error.clone());
+        if first_phase == Phase::Failed {
+            run.error = Some(error.clone());
+        }
     }
-    for cost in [run.cost_in_cents, run.base_cost_in_cents] {
+    for (field, cost) in [("costInCents", run.cost_in_cents), ("baseCostInCents", run.base_cost_in_cents)] {
         if !cost.is_finite() || cost < 0.0 {
-            return Err("costs are finite and not negative".into());
+            return Err(err(field, "costs are finite and not negative".into()));
         }
     }
     if let Some(p) = parent {
@@ -185,10 +264,10 @@ fn build(spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Millis) -> Res
     run.trigger_function =
         spec.trigger_function.unwrap_or_else(|| TriggerFunction::of(run.batch_id.is_some(), and_wait));
     if run.trigger_function.is_batch() != run.batch_id.is_some() {
-        return Err("a batch trigger function and a batchId go together".into());
+        return Err(err("triggerFunction", "a batch trigger function and a batchId go together".into()));
     }
     if run.trigger_function == TriggerFunction::TriggerAndWait && parent.is_none() {
-        return Err("triggerAndWait needs a parent run".into());
+        return Err(err("triggerFunction", "triggerAndWait needs a parent run".into()));
     }
     Ok(run)
 }
@@ -240,16 +319,16 @@ mod tests {
     fn contradictions_are_refused() {
         let base = RunSpec { id: "run_a".into(), status: Some(EngineStatus::Pending), ..RunSpec::default() };
         let with_output = RunSpec { output: Some(Value::Bool(true)), ..base.clone() };
-        assert!(compile(&[with_output], 0, ANCHOR).unwrap_err().contains("output"));
+        assert!(compile(&[with_output], 0, ANCHOR).unwrap_err().to_string().contains("output"));
         let orphan = RunSpec { parent: Some("run_zz".into()), ..base.clone() };
-        assert!(compile(&[orphan], 0, ANCHOR).unwrap_err().contains("not defined"));
+        assert!(compile(&[orphan], 0, ANCHOR).unwrap_err().to_string().contains("not defined"));
         let cycle = [
             RunSpec { id: "run_a".into(), parent: Some("run_b".into()), ..RunSpec::default() },
             RunSpec { id: "run_b".into(), parent: Some("run_a".into()), ..RunSpec::default() },
         ];
-        assert!(compile(&cycle, 0, ANCHOR).unwrap_err().contains("cycle"));
-        assert!(compile(&[base.clone(), base.clone()], 0, ANCHOR).unwrap_err().contains("twice"));
+        assert!(compile(&cycle, 0, ANCHOR).unwrap_err().to_string().contains("cycle"));
+        assert!(compile(&[base.clone(), base.clone()], 0, ANCHOR).unwrap_err().to_string().contains("twice"));
         let bad_ttl = RunSpec { ttl: Some("ten".into()), ..base };
-        assert!(compile(&[bad_ttl], 0, ANCHOR).unwrap_err().contains("ttl"));
+        assert!(compile(&[bad_ttl], 0, ANCHOR).unwrap_err().to_string().contains("ttl"));
     }
 }

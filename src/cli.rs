@@ -30,6 +30,26 @@ pub enum Command {
     Catalogue(CatalogueArgs),
     /// Print exactly the body the server would send for a run.
     Render(RenderArgs),
+    /// Check scenario files: exit 0 when all are valid, else print FILE:LINE:COLUMN: message and exit 2.
+    Validate(ValidateArgs),
+    /// List the built-in scenarios, or print one to start from.
+    Scenarios(ScenariosArgs),
+}
+
+/// Flags of `validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// Scenario files (or builtin:NAME).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+}
+
+/// Flags of `scenarios`.
+#[derive(Debug, Clone, Args)]
+pub struct ScenariosArgs {
+    /// Print this built-in scenario instead of the list.
+    #[arg(value_name = "NAME")]
+    pub show: Option<String>,
 }
 
 /// Flags that decide which runs exist and what they look like.
@@ -41,9 +61,12 @@ pub struct RunArgs {
     /// Freeze "now" at this RFC 3339 instant (e.g. 2026-01-01T00:00:00Z); the real time otherwise.
     #[arg(long, env = "TRIGGER_MOCK_CLOCK", value_name = "RFC3339")]
     pub clock: Option<String>,
-    /// Generate no runs: only catalogue runs exist and every other id is a 404.
+    /// Generate no runs: only catalogue and scenario runs exist and every other id is a 404.
     #[arg(long, env = "TRIGGER_MOCK_NO_GENERATE")]
     pub no_generate: bool,
+    /// A scenario file, or builtin:NAME (repeatable; comma-separated in the variable).
+    #[arg(long = "scenario", env = "TRIGGER_MOCK_SCENARIOS", value_delimiter = ',', value_name = "PATH")]
+    pub scenarios: Vec<String>,
 }
 
 /// Flags of `serve`.
@@ -66,6 +89,16 @@ pub struct ServeArgs {
     /// (the SDK then retries for about 9 s); `false` keeps test suites fast.
     #[arg(long, env = "TRIGGER_MOCK_NOT_FOUND_RETRY", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub not_found_retry: bool,
+    /// Rate-limit every key with the real server's token bucket (750, refilled by 250 every 10 s),
+    /// unless a scenario sets its own. Off by default.
+    #[arg(long, env = "TRIGGER_MOCK_RATE_LIMIT")]
+    pub rate_limit: bool,
+    /// How many requests the journal keeps (GET /_mock/journal); 0 switches it off.
+    #[arg(long, env = "TRIGGER_MOCK_JOURNAL_SIZE", default_value_t = crate::config::DEFAULT_JOURNAL_SIZE, value_name = "N")]
+    pub journal_size: usize,
+    /// Reload scenario files when they change; an invalid edit is reported and the previous version keeps serving.
+    #[arg(long, env = "TRIGGER_MOCK_WATCH")]
+    pub watch: bool,
 }
 
 /// Flags of `catalogue`.
@@ -130,6 +163,7 @@ impl RunArgs {
     fn apply(&self, config: &mut Config) -> Result<(), String> {
         config.seed = self.seed;
         config.generate = !self.no_generate;
+        config.scenarios.clone_from(&self.scenarios);
         if let Some(clock) = &self.clock {
             config.clock = Clock::frozen(Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?);
         }
@@ -140,7 +174,13 @@ impl RunArgs {
 impl ServeArgs {
     /// The validated configuration.
     pub fn config(&self) -> Result<Config, String> {
-        let mut config = Config { addr: self.addr, not_found_retry: self.not_found_retry, ..Config::default() };
+        let mut config = Config {
+            addr: self.addr,
+            not_found_retry: self.not_found_retry,
+            rate_limit: self.rate_limit,
+            journal_size: self.journal_size,
+            ..Config::default()
+        };
         self.runs.apply(&mut config)?;
         for key in &self.secret_keys {
             if !matches!(KeyKind::of(key), Some(KeyKind::Secret(_))) {

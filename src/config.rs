@@ -1,11 +1,12 @@
 //! The one validated configuration the server runs on, and how it becomes an
 //! [`App`].
 
-use crate::app::{App, State};
+use crate::app::App;
 use crate::auth::AuthPolicy;
-use crate::catalogue::{compile, default_catalogue};
 use crate::clock::Clock;
-use crate::store::Store;
+use crate::scenario::Source;
+use crate::server::StartError;
+use crate::world::{Settings, World};
 use std::net::{Ipv4Addr, SocketAddr};
 
 /// The port the server binds when no `--addr` is given.
@@ -26,7 +27,18 @@ pub struct Config {
     pub auth: AuthPolicy,
     /// `x-should-retry` on the 404 of an unknown run.
     pub not_found_retry: bool,
+    /// Scenario files (paths or `builtin:NAME`), in order.
+    pub scenarios: Vec<String>,
+    /// Scenario sources given in memory (tests, embedding), after the files.
+    pub inline_scenarios: Vec<Source>,
+    /// The real server's rate limiter for every key, unless a scenario sets one.
+    pub rate_limit: bool,
+    /// Records kept by the request journal; 0 switches it off.
+    pub journal_size: usize,
 }
+
+/// The journal's default size.
+pub const DEFAULT_JOURNAL_SIZE: usize = 10_000;
 
 impl Default for Config {
     fn default() -> Config {
@@ -37,6 +49,10 @@ impl Default for Config {
             generate: true,
             auth: AuthPolicy::default(),
             not_found_retry: true,
+            scenarios: Vec::new(),
+            inline_scenarios: Vec::new(),
+            rate_limit: false,
+            journal_size: DEFAULT_JOURNAL_SIZE,
         }
     }
 }
@@ -47,17 +63,43 @@ impl Config {
         Config { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), clock, ..Config::default() }
     }
 
-    /// Loads the catalogue and builds the application. Everything that can be
-    /// done before the first request is done here.
-    pub fn build_app(&self) -> Result<App, String> {
-        let catalogue = default_catalogue()?;
-        let anchor = self.clock.now();
-        let defined =
-            compile(&catalogue.runs, self.seed, anchor).map_err(|e| format!("fixtures/catalogue.json: {e}"))?;
-        Ok(App::new(State {
-            store: Store::new(defined, self.seed, anchor, self.generate),
-            auth: self.auth.clone(),
-            not_found_retry: self.not_found_retry,
-        }))
+    /// Reads the scenario files. Every problem is reported, one line each.
+    pub fn sources(&self) -> Result<Vec<Source>, StartError> {
+        let mut sources = Vec::new();
+        let mut problems = Vec::new();
+        for arg in &self.scenarios {
+            match Source::load(arg) {
+                Ok(source) => sources.push(source),
+                Err(d) => problems.push(d.to_string()),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StartError::Invalid(problems));
+        }
+        sources.extend(self.inline_scenarios.iter().cloned());
+        Ok(sources)
+    }
+
+    /// Loads the catalogue and the scenarios and builds the application.
+    /// Everything that can be done before the first request is done here.
+    pub fn build_app(&self) -> Result<App, StartError> {
+        let sources = self.sources()?;
+        let settings = Settings {
+            seed: self.seed,
+            anchor: self.clock.now(),
+            generate: self.generate,
+            rate_limit: self.rate_limit,
+        };
+        let world = World::build(&settings, &sources)
+            .map_err(|problems| StartError::Invalid(problems.iter().map(ToString::to_string).collect()))?;
+        Ok(App::new(
+            world,
+            settings,
+            sources,
+            self.clock.clone(),
+            self.auth.clone(),
+            self.not_found_retry,
+            self.journal_size,
+        ))
     }
 }

@@ -28,14 +28,24 @@
 
 pub mod app;
 pub mod auth;
+pub mod body;
 pub mod catalogue;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod convention;
 pub mod errors;
+pub mod faults;
 pub mod generate;
+pub mod journal;
+pub mod keys;
+pub mod lifecycle;
 pub mod model;
+pub mod ratelimit;
+pub mod scenario;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod watch;
+pub mod world;

@@ -1,10 +1,11 @@
-//! The `trigger-mock` binary: parse flags, then serve, list or render.
+//! The `trigger-mock` binary: parse flags, then serve, list, render or validate.
 
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
-use trigger_mock::cli::{CatalogueArgs, Cli, Command, RenderArgs, ServeArgs};
+use trigger_mock::cli::{CatalogueArgs, Cli, Command, RenderArgs, ScenariosArgs, ServeArgs, ValidateArgs};
 use trigger_mock::model::{RenderOptions, render_json};
+use trigger_mock::scenario::{self, Source};
 use trigger_mock::server::{Server, StartError};
 
 fn main() -> ExitCode {
@@ -14,21 +15,42 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(&args),
         Some(Command::Catalogue(args)) => catalogue(&args),
         Some(Command::Render(args)) => render(&args),
+        Some(Command::Validate(args)) => validate(&args),
+        Some(Command::Scenarios(args)) => scenarios(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err((code, message)) => {
+        Err(Failure::Invalid(lines)) => {
+            for line in lines {
+                eprintln!("{line}");
+            }
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
             eprintln!("trigger-mock: {message}");
-            ExitCode::from(code)
+            ExitCode::from(1)
         }
     }
 }
 
-/// An exit code and one line for people.
-type Failure = (u8, String);
+/// Why a command failed: bad input (exit 2, one line per problem) or
+/// anything else (exit 1).
+enum Failure {
+    Invalid(Vec<String>),
+    Other(String),
+}
 
 fn invalid(message: String) -> Failure {
-    (2, message)
+    Failure::Invalid(vec![format!("trigger-mock: {message}")])
+}
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Failure {
+        match e {
+            StartError::Invalid(lines) => Failure::Invalid(lines),
+            other => Failure::Other(other.to_string()),
+        }
+    }
 }
 
 fn serve(args: &ServeArgs) -> Result<(), Failure> {
@@ -36,16 +58,23 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
+        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let stop = shutdown_signal();
-        let server = Server::start(&config).await.map_err(|e| match e {
-            StartError::Config(message) => invalid(message),
-            bind @ StartError::Bind(..) => (1, bind.to_string()),
-        })?;
+        let app = config.build_app()?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| Failure::Other(StartError::Bind(config.addr, e).to_string()))?;
+        if args.watch {
+            tokio::spawn(trigger_mock::watch::watch(app.clone()));
+        }
+        let server = Server::on(listener, app.clone())?;
         let url = server.url();
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "trigger-mock listening on {url}");
+        for summary in &app.world().summaries {
+            let _ = writeln!(out, "  scenario {summary}");
+        }
         let _ = writeln!(out, "  TRIGGER_API_URL={url} TRIGGER_SECRET_KEY=tr_dev_anything");
         let _ = writeln!(out, "  curl -H 'Authorization: Bearer tr_dev_x' {url}/api/v3/runs/run_completed");
         let _ = out.flush();
@@ -89,8 +118,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn catalogue(args: &CatalogueArgs) -> Result<(), Failure> {
-    let app = trigger_mock::config::Config::default().build_app().map_err(invalid)?;
-    let entries = app.state().store.entries();
+    let app = trigger_mock::config::Config::default().build_app()?;
+    let world = app.world();
+    let entries = world.store.entries();
     let mut out = std::io::stdout().lock();
     if args.json {
         let list: Vec<_> = entries
@@ -108,10 +138,14 @@ fn catalogue(args: &CatalogueArgs) -> Result<(), Failure> {
 }
 
 fn render(args: &RenderArgs) -> Result<(), Failure> {
-    let app = args.config().and_then(|c| c.build_app()).map_err(invalid)?;
-    let store = &app.state().store;
+    let app = args.config().map_err(invalid)?.build_app()?;
+    let world = app.world();
+    let store = &world.store;
     let run = store.get(&args.run_id).ok_or_else(|| {
-        (1, format!("no run {}: ids are run_ and then lower-case letters, digits and underscores", args.run_id))
+        Failure::Other(format!(
+            "no run {}: ids are run_ and then lower-case letters, digits and underscores",
+            args.run_id
+        ))
     })?;
     let kind = args.key_kind.kind();
     let opts = RenderOptions {
@@ -123,5 +157,52 @@ fn render(args: &RenderArgs) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&body);
     let _ = writeln!(out);
+    Ok(())
+}
+
+fn validate(args: &ValidateArgs) -> Result<(), Failure> {
+    let mut sources = Vec::new();
+    let mut problems = Vec::new();
+    for file in &args.files {
+        match Source::load(file) {
+            Ok(source) => sources.push(source),
+            Err(d) => problems.push(d.to_string()),
+        }
+    }
+    if problems.is_empty() {
+        let config = trigger_mock::config::Config { inline_scenarios: sources, ..Default::default() };
+        if let Err(StartError::Invalid(lines)) = config.build_app() {
+            problems = lines;
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::Invalid(problems));
+    }
+    println!("{} file(s) valid", args.files.len());
+    Ok(())
+}
+
+fn scenarios(args: &ScenariosArgs) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match &args.show {
+        Some(name) => {
+            let text = scenario::builtin(name).ok_or_else(|| {
+                Failure::Other(format!(
+                    "no built-in scenario `{name}`; there are: {}",
+                    scenario::builtin_names().join(", ")
+                ))
+            })?;
+            let _ = out.write_all(text.as_bytes());
+        }
+        None => {
+            for name in scenario::builtin_names() {
+                let description = scenario::builtin(name)
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                    .and_then(|v| v["description"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "builtin:{name:24} {description}");
+            }
+        }
+    }
     Ok(())
 }

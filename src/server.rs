@@ -3,14 +3,15 @@
 
 use crate::app::App;
 use crate::config::Config;
+use crate::conn::{Conn, Control};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -43,12 +44,15 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let control = Arc::new(Control::default());
+        let io = TokioIo::new(Conn::new(stream, control.clone()));
         let app = app.clone();
         let service = service_fn(move |req| {
-            let response = app.handle(&req);
-            async move { Ok::<_, Infallible>(response) }
+            let app = app.clone();
+            let control = control.clone();
+            async move { app.handle(req, &control).await }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = builder.serve_connection(io, service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             // A client that goes away mid-request is not our error.
@@ -73,7 +77,7 @@ impl Server {
     /// Builds the app from `config`, binds `config.addr` and starts serving on
     /// the current tokio runtime.
     pub async fn start(config: &Config) -> Result<Server, StartError> {
-        let app = config.build_app().map_err(StartError::Config)?;
+        let app = config.build_app()?;
         let listener = TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr, e))?;
         Server::on(listener, app)
     }
@@ -110,8 +114,9 @@ impl Server {
 /// Why a server did not start.
 #[derive(Debug)]
 pub enum StartError {
-    /// The configuration or its files are invalid.
-    Config(String),
+    /// The configuration or its files are invalid: one line per problem,
+    /// `FILE:LINE:COLUMN: message` for files.
+    Invalid(Vec<String>),
     /// The address could not be bound.
     Bind(SocketAddr, io::Error),
 }
@@ -119,7 +124,7 @@ pub enum StartError {
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Config(e) => f.write_str(e),
+            StartError::Invalid(lines) => f.write_str(&lines.join("\n")),
             StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
         }
     }

@@ -73,8 +73,8 @@ async fn api_status_names_are_also_run_ids() {
 #[tokio::test]
 async fn the_catalogue_serves_every_entry_in_every_rendering() {
     let server = start(&config()).await;
-    let app = config().build_app().unwrap();
-    let entries = app.state().store.entries();
+    let world = config().build_app().unwrap().world();
+    let entries = world.store.entries();
     assert!(entries.len() >= EngineStatus::ALL.len());
     for entry in entries {
         for version in ApiVersion::ALL {

@@ -1,0 +1,194 @@
+//! Faults: which one fires for a request is a pure decision; the caller
+//! applies it (sleeps, resets the connection, rewrites the body).
+
+use crate::generate::stable_hash;
+use crate::scenario::format::RouteName;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A compiled fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Where it was declared, e.g. `flaky.json faults[0]`, for the journal.
+    pub label: String,
+    pub run_id: Option<Glob>,
+    pub route: RouteName,
+    pub after: u64,
+    pub times: Option<u64>,
+    pub probability: f64,
+    pub delay_ms: u64,
+    pub action: Option<Action>,
+}
+
+/// What a fault answers instead of the normal response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Status { status: u16, body: bytes::Bytes, json: bool, headers: BTreeMap<String, String> },
+    NotFound { should_retry: bool },
+    RateLimit { limit: u32, remaining: i64, reset_ms: u64 },
+    ServerError { status: u16 },
+    Reset,
+    CloseMidBody,
+    Truncate,
+    Malformed,
+    BreakSchema,
+    Dribble { chunk_bytes: usize, interval_ms: u64 },
+}
+
+impl Action {
+    /// A short name for the journal.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Status { .. } => "status",
+            Action::NotFound { .. } => "notFound",
+            Action::RateLimit { .. } => "rateLimit",
+            Action::ServerError { .. } => "serverError",
+            Action::Reset => "reset",
+            Action::CloseMidBody => "closeMidBody",
+            Action::Truncate => "truncate",
+            Action::Malformed => "malformed",
+            Action::BreakSchema => "breakSchema",
+            Action::Dribble { .. } => "dribble",
+        }
+    }
+}
+
+/// A glob over run ids: `*` matches any run of characters, `?` one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob(pub String);
+
+impl Glob {
+    /// True when `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
+        fn go(p: &[u8], t: &[u8]) -> bool {
+            match (p.first(), t.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+                (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+                (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+                _ => false,
+            }
+        }
+        go(self.0.as_bytes(), text.as_bytes())
+    }
+}
+
+/// The fault that fires, with its index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision<'a> {
+    pub index: usize,
+    pub fault: &'a Fault,
+}
+
+/// A uniform draw in [0, 1) from (seed, key, fault, count): repeatable.
+fn draw(seed: u64, key: &str, index: usize, count: u64) -> f64 {
+    let h = stable_hash(format!("{seed}\u{0}{key}\u{0}{index}\u{0}{count}").as_bytes());
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Decides which fault fires for a request on `route` for `run_id`, counting
+/// the request in `counters` (one per fault, per key) for every fault it
+/// matches. The first fault that fires wins.
+pub fn decide<'a>(
+    faults: &'a [Fault],
+    counters: &mut Vec<u64>,
+    route: RouteName,
+    run_id: Option<&str>,
+    seed: u64,
+    key: &str,
+) -> Option<Decision<'a>> {
+    counters.resize(faults.len(), 0);
+    let mut fired = None;
+    for (index, fault) in faults.iter().enumerate() {
+        let route_ok = fault.route == RouteName::Any || fault.route == route;
+        let run_ok = match (&fault.run_id, run_id) {
+            (None, _) => true,
+            (Some(glob), Some(id)) => glob.matches(id),
+            (Some(_), None) => false,
+        };
+        if !(route_ok && run_ok) {
+            continue;
+        }
+        counters[index] += 1;
+        let n = counters[index];
+        let in_window = n > fault.after && fault.times.is_none_or(|t| n <= fault.after + t);
+        if fired.is_none() && in_window && (fault.probability >= 1.0 || draw(seed, key, index, n) < fault.probability) {
+            fired = Some(Decision { index, fault });
+        }
+    }
+    fired
+}
+
+/// The body a fault of type `status` sends: JSON as given, or raw text.
+pub fn status_body(body: Option<&Value>, text: Option<&str>) -> (bytes::Bytes, bool) {
+    match (body, text) {
+        (_, Some(t)) => (bytes::Bytes::from(t.to_owned()), false),
+        (Some(v), None) => (bytes::Bytes::from(v.to_string()), true),
+        (None, None) => (bytes::Bytes::new(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(after: u64, times: Option<u64>, probability: f64) -> Fault {
+        Fault {
+            label: "t".into(),
+            run_id: Some(Glob("run_flaky*".into())),
+            route: RouteName::Retrieve,
+            after,
+            times,
+            probability,
+            delay_ms: 0,
+            action: Some(Action::Reset),
+        }
+    }
+
+    fn fires(faults: &[Fault], counters: &mut Vec<u64>, id: &str) -> bool {
+        decide(faults, counters, RouteName::Retrieve, Some(id), 0, "k").is_some()
+    }
+
+    #[test]
+    fn globs() {
+        let g = Glob("run_*_x?".into());
+        assert!(g.matches("run_a_x1") && g.matches("run__x9"));
+        assert!(!g.matches("run_a_x") && !g.matches("run_a_x12") && !g.matches("batch_a_x1"));
+        assert!(Glob("*".into()).matches(""));
+    }
+
+    #[test]
+    fn windows_count_matching_requests_only() {
+        let faults = [fault(1, Some(2), 1.0)];
+        let mut c = Vec::new();
+        let pattern: Vec<bool> = (0..5).map(|_| fires(&faults, &mut c, "run_flaky_1")).collect();
+        assert_eq!(pattern, [false, true, true, false, false]);
+        assert!(!fires(&faults, &mut c, "run_other"));
+        assert_eq!(c, [5]);
+    }
+
+    #[test]
+    fn the_first_fault_wins_but_all_count() {
+        let faults = [fault(0, Some(1), 1.0), fault(0, None, 1.0)];
+        let mut c = Vec::new();
+        assert_eq!(decide(&faults, &mut c, RouteName::Retrieve, Some("run_flaky"), 0, "k").map(|d| d.index), Some(0));
+        assert_eq!(decide(&faults, &mut c, RouteName::Retrieve, Some("run_flaky"), 0, "k").map(|d| d.index), Some(1));
+        assert_eq!(c, [2, 2]);
+    }
+
+    #[test]
+    fn probability_is_seeded_and_roughly_right() {
+        let faults = [fault(0, None, 0.25)];
+        let run = |seed| {
+            let mut c = Vec::new();
+            (0..4000)
+                .map(|_| decide(&faults, &mut c, RouteName::Retrieve, Some("run_flaky"), seed, "k").is_some())
+                .collect::<Vec<_>>()
+        };
+        let a = run(1);
+        assert_eq!(a, run(1));
+        assert_ne!(a, run(2));
+        let rate = a.iter().filter(|b| **b).count() as f64 / 4000.0;
+        assert!((0.2..0.3).contains(&rate), "{rate}");
+    }
+}

@@ -1,0 +1,392 @@
+//! The lifecycle engine: where a scripted run is at a given instant, and how
+//! its fields follow. Pure: no I/O, no locks, time comes in as an argument.
+//!
+//! A lifecycle is a list of steps. Each step holds one engine status for a
+//! number of retrieves or a duration on the mock clock; the last lasts
+//! forever. A run with a TTL that is still queued when the TTL has passed
+//! since it was enqueued becomes EXPIRED.
+
+use crate::model::{EngineStatus, Phase, Run, SerializedError};
+use crate::time::Millis;
+use serde_json::Value;
+
+/// How long a step lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// This many retrieves see the step; the next one sees the following step.
+    Retrieves(u32),
+    /// This many milliseconds on the mock clock after the step was entered.
+    Elapsed(i64),
+    /// The last step.
+    Forever,
+}
+
+/// One step of a lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub status: EngineStatus,
+    pub until: Until,
+}
+
+/// A compiled, valid lifecycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lifecycle {
+    pub steps: Vec<Step>,
+    /// Time to live from enqueueing, in milliseconds.
+    pub ttl_ms: Option<i64>,
+    /// The output shown once the run completes successfully.
+    pub output: Option<Value>,
+    /// The error shown once the run fails.
+    pub error: Option<SerializedError>,
+    /// The worker version, shown once the run starts.
+    pub version: Option<String>,
+}
+
+/// Why a lifecycle is impossible.
+pub fn check_transition(from: EngineStatus, to: EngineStatus) -> Result<(), String> {
+    use Phase::*;
+    let ok = match (from.phase(), to.phase()) {
+        _ if from.is_terminal() => false,
+        (Delayed, Queued | Canceled | Expired) => true,
+        (Queued, Queued | Started | Canceled | Expired) => true,
+        (Queued, Failed) => to == EngineStatus::SystemFailure,
+        (Started, Started | Succeeded | Failed | Canceled) => true,
+        _ => false,
+    };
+    if from == to {
+        return Err(format!("two steps in a row are {}; merge them", from.name()));
+    }
+    if ok {
+        return Ok(());
+    }
+    if from.is_terminal() {
+        Err(format!("{} is terminal: a run cannot leave it (for {})", from.name(), to.name()))
+    } else {
+        Err(format!("a run cannot go from {} to {}", from.name(), to.name()))
+    }
+}
+
+/// Where one caller's view of a scripted run stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    step: usize,
+    entered_at: Millis,
+    retrieves_in_step: u32,
+    enqueued_at: Option<Millis>,
+    expired_at: Option<Millis>,
+    /// Every status change after the first step, with its instant.
+    transitions: Vec<(EngineStatus, Millis)>,
+    /// Added to the base run's timestamps for this caller.
+    shift: i64,
+}
+
+fn is_compute(status: EngineStatus) -> bool {
+    matches!(status, EngineStatus::Dequeued | EngineStatus::Executing | EngineStatus::RetryingAfterFailure)
+}
+
+/// Compute price per millisecond (small-1x), in cents.
+const CENTS_PER_MS: f64 = 0.000_003_4;
+/// Invocation price, in cents.
+const BASE_CENTS: f64 = 0.0025;
+
+impl Progress {
+    /// The view of a caller whose timeline starts at `epoch`. `base` is the run
+    /// as generated for the first step at `anchor`; a run that starts queued
+    /// or delayed is created at `epoch`, any other keeps its history, moved so
+    /// that `anchor` falls on `epoch`.
+    pub fn start(base: &Run, lifecycle: &Lifecycle, anchor: Millis, epoch: Millis) -> Progress {
+        let first = lifecycle.steps[0].status;
+        let queued_first = matches!(first.phase(), Phase::Queued | Phase::Delayed);
+        let shift = if queued_first { epoch.0 - base.created_at.0 } else { epoch.0 - anchor.0 };
+        let entered_at = if queued_first { epoch } else { base.updated_at.plus(shift) };
+        Progress {
+            step: 0,
+            entered_at,
+            retrieves_in_step: 0,
+            enqueued_at: (first.phase() == Phase::Queued).then_some(entered_at),
+            expired_at: None,
+            transitions: Vec::new(),
+            shift,
+        }
+    }
+
+    /// The status now shown.
+    pub fn status(&self, lifecycle: &Lifecycle) -> EngineStatus {
+        if self.expired_at.is_some() { EngineStatus::Expired } else { lifecycle.steps[self.step].status }
+    }
+
+    fn enter_next(&mut self, lifecycle: &Lifecycle, at: Millis) {
+        if self.step + 1 >= lifecycle.steps.len() {
+            return;
+        }
+        self.step += 1;
+        self.entered_at = at;
+        self.retrieves_in_step = 0;
+        let status = lifecycle.steps[self.step].status;
+        if status.phase() == Phase::Queued && self.enqueued_at.is_none() {
+            self.enqueued_at = Some(at);
+        }
+        self.transitions.push((status, at));
+    }
+
+    /// Applies every time-driven change (step durations, TTL expiry) up to `now`.
+    pub fn advance(&mut self, lifecycle: &Lifecycle, now: Millis) {
+        loop {
+            let status = self.status(lifecycle);
+            if status.is_terminal() {
+                return;
+            }
+            let step_end = match lifecycle.steps[self.step].until {
+                Until::Elapsed(ms) => Some(self.entered_at.plus(ms)),
+                _ => None,
+            };
+            let expiry = match (lifecycle.ttl_ms, self.enqueued_at) {
+                (Some(ttl), Some(at)) if status.phase() == Phase::Queued => Some(at.plus(ttl)),
+                _ => None,
+            };
+            match (step_end, expiry) {
+                (_, Some(exp)) if exp <= now && step_end.is_none_or(|end| exp <= end) => {
+                    self.expired_at = Some(exp);
+                    self.transitions.push((EngineStatus::Expired, exp));
+                }
+                (Some(end), _) if end <= now => self.enter_next(lifecycle, end),
+                _ => return,
+            }
+        }
+    }
+
+    /// Counts one retrieve made at `now` (after it was answered).
+    pub fn count_retrieve(&mut self, lifecycle: &Lifecycle, now: Millis) {
+        if self.expired_at.is_some() {
+            return;
+        }
+        if let Until::Retrieves(n) = lifecycle.steps[self.step].until {
+            self.retrieves_in_step += 1;
+            if self.retrieves_in_step >= n {
+                self.enter_next(lifecycle, now);
+            }
+        }
+    }
+
+    /// The run as this caller sees it at `now` (call [`Progress::advance`] first).
+    pub fn materialize(&self, base: &Run, lifecycle: &Lifecycle, now: Millis) -> Run {
+        let mut run = base.clone();
+        let shift = |t: Millis| t.plus(self.shift);
+        run.created_at = shift(run.created_at);
+        run.updated_at = shift(run.updated_at).max(run.created_at);
+        run.started_at = run.started_at.map(shift);
+        run.finished_at = run.finished_at.map(shift);
+        run.expired_at = run.expired_at.map(shift);
+        run.delayed_until = None;
+        if let (EngineStatus::Delayed, Until::Elapsed(ms)) = (lifecycle.steps[0].status, lifecycle.steps[0].until) {
+            run.delayed_until = Some(run.created_at.plus(ms));
+        }
+        let status = self.status(lifecycle);
+        run.status = status;
+        let mut previous = lifecycle.steps[0].status;
+        let mut since = self.entered_at.min(run.updated_at.max(run.created_at));
+        let mut compute_ms = 0i64;
+        for &(next, at) in &self.transitions {
+            if is_compute(previous) {
+                compute_ms += at.0 - since.0;
+            }
+            if next == EngineStatus::Executing && previous != EngineStatus::Executing {
+                run.attempt_count = run.attempt_count.max(u32::from(run.started_at.is_some())) + 1;
+            }
+            if next.phase() == Phase::Started && run.started_at.is_none() {
+                run.started_at = Some(at);
+                run.attempt_count = run.attempt_count.max(1);
+            }
+            if next.is_terminal() {
+                run.finished_at = Some(at);
+            }
+            if next == EngineStatus::Expired {
+                run.expired_at = Some(at);
+            }
+            run.updated_at = at;
+            previous = next;
+            since = at;
+        }
+        if is_compute(status) && !status.is_terminal() {
+            compute_ms += (now.0 - since.0).max(0);
+        }
+        if compute_ms > 0 {
+            run.duration_ms += compute_ms as u64;
+            run.cost_in_cents = ((run.cost_in_cents + compute_ms as f64 * CENTS_PER_MS) * 1e9).round() / 1e9;
+        }
+        let phase = status.phase();
+        if run.started_at.is_some() {
+            run.base_cost_in_cents = run.base_cost_in_cents.max(BASE_CENTS);
+            if run.version.is_none() {
+                run.version.clone_from(&lifecycle.version);
+            }
+        }
+        run.output = if phase == Phase::Succeeded { lifecycle.output.clone().or(run.output) } else { None };
+        run.error = if phase == Phase::Failed { lifecycle.error.clone().or(run.error) } else { None };
+        if phase == Phase::Expired && run.ttl.is_none() {
+            run.ttl = lifecycle.ttl_ms.map(|ms| crate::time::duration_string((ms / 1000) as u64));
+        }
+        run
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::generate;
+
+    const T0: Millis = Millis(1_767_225_600_000);
+
+    fn lc(steps: &[(EngineStatus, Until)], ttl: Option<i64>) -> Lifecycle {
+        Lifecycle {
+            steps: steps.iter().map(|&(status, until)| Step { status, until }).collect(),
+            ttl_ms: ttl,
+            output: Some(serde_json::json!({"ok": true})),
+            error: Some(SerializedError { message: "boom".into(), name: None, stack_trace: None }),
+            version: Some("20260101.1".into()),
+        }
+    }
+
+    fn base(l: &Lifecycle) -> Run {
+        generate(1, "run_x", Some(l.steps[0].status), T0, None)
+    }
+
+    #[test]
+    fn retrieves_drive_the_steps() {
+        use EngineStatus::*;
+        let l = lc(
+            &[
+                (Pending, Until::Retrieves(1)),
+                (Executing, Until::Retrieves(2)),
+                (CompletedSuccessfully, Until::Forever),
+            ],
+            None,
+        );
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        let mut seen = Vec::new();
+        for i in 0..5 {
+            let now = T0.plus(i * 1000);
+            p.advance(&l, now);
+            let run = p.materialize(&b, &l, now);
+            seen.push(run.status);
+            p.count_retrieve(&l, now);
+        }
+        assert_eq!(seen, [Pending, Executing, Executing, CompletedSuccessfully, CompletedSuccessfully]);
+        let done = p.materialize(&b, &l, T0.plus(10_000));
+        assert_eq!(done.created_at, T0);
+        assert_eq!(done.started_at, Some(T0));
+        assert_eq!(done.finished_at, Some(T0.plus(2000)));
+        assert_eq!(done.duration_ms, 2000);
+        assert_eq!(done.attempt_count, 1);
+        assert_eq!(done.output, l.output);
+        assert!(done.error.is_none());
+        assert!(done.cost_in_cents > 0.0 && done.base_cost_in_cents > 0.0);
+        assert_eq!(done.version.as_deref(), Some("20260101.1"));
+    }
+
+    #[test]
+    fn durations_run_on_the_mock_clock() {
+        use EngineStatus::*;
+        let l = lc(
+            &[
+                (Pending, Until::Elapsed(30_000)),
+                (Executing, Until::Elapsed(60_000)),
+                (CompletedWithErrors, Until::Forever),
+            ],
+            None,
+        );
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        p.advance(&l, T0.plus(29_999));
+        assert_eq!(p.status(&l), Pending);
+        p.advance(&l, T0.plus(30_000));
+        assert_eq!(p.status(&l), Executing);
+        assert_eq!(p.materialize(&b, &l, T0.plus(45_000)).duration_ms, 15_000);
+        p.advance(&l, T0.plus(3_600_000));
+        let run = p.materialize(&b, &l, T0.plus(3_600_000));
+        assert_eq!(run.status, CompletedWithErrors);
+        assert_eq!(run.finished_at, Some(T0.plus(90_000)));
+        assert_eq!(run.duration_ms, 60_000);
+        assert_eq!(run.error.map(|e| e.message), Some("boom".into()));
+        assert!(run.output.is_none());
+    }
+
+    #[test]
+    fn ttl_expires_a_queued_run() {
+        use EngineStatus::*;
+        let l = lc(&[(Pending, Until::Retrieves(5)), (Executing, Until::Forever)], Some(600_000));
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        p.advance(&l, T0.plus(599_999));
+        assert_eq!(p.status(&l), Pending);
+        p.advance(&l, T0.plus(600_000));
+        assert_eq!(p.status(&l), Expired);
+        let run = p.materialize(&b, &l, T0.plus(700_000));
+        assert_eq!(run.expired_at, Some(T0.plus(600_000)));
+        assert_eq!(run.finished_at, Some(T0.plus(600_000)));
+        assert!(run.started_at.is_none());
+        assert!(run.ttl.is_some());
+        p.count_retrieve(&l, T0.plus(700_000));
+        assert_eq!(p.status(&l), Expired, "terminal");
+    }
+
+    #[test]
+    fn a_started_run_does_not_expire() {
+        use EngineStatus::*;
+        let l = lc(&[(Pending, Until::Elapsed(1000)), (Executing, Until::Forever)], Some(5000));
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        p.advance(&l, T0.plus(10_000));
+        assert_eq!(p.status(&l), Executing);
+    }
+
+    #[test]
+    fn delayed_then_queued_counts_ttl_from_the_enqueue() {
+        use EngineStatus::*;
+        let l = lc(&[(Delayed, Until::Elapsed(60_000)), (Pending, Until::Forever)], Some(120_000));
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        let run = p.materialize(&b, &l, T0);
+        assert_eq!((run.status, run.delayed_until), (Delayed, Some(T0.plus(60_000))));
+        p.advance(&l, T0.plus(60_000));
+        assert_eq!(p.status(&l), Pending);
+        p.advance(&l, T0.plus(179_999));
+        assert_eq!(p.status(&l), Pending);
+        p.advance(&l, T0.plus(180_000));
+        assert_eq!(p.status(&l), Expired);
+    }
+
+    #[test]
+    fn retries_count_attempts() {
+        use EngineStatus::*;
+        let l = lc(
+            &[
+                (Executing, Until::Retrieves(1)),
+                (RetryingAfterFailure, Until::Retrieves(1)),
+                (Executing, Until::Retrieves(1)),
+                (CompletedSuccessfully, Until::Forever),
+            ],
+            None,
+        );
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        for i in 0..4 {
+            p.count_retrieve(&l, T0.plus(i));
+        }
+        let run = p.materialize(&b, &l, T0.plus(10));
+        assert_eq!(run.status, CompletedSuccessfully);
+        assert_eq!(run.attempt_count, b.attempt_count.max(1) + 1);
+    }
+
+    #[test]
+    fn impossible_transitions_are_named() {
+        use EngineStatus::*;
+        assert!(check_transition(CompletedSuccessfully, Executing).unwrap_err().contains("terminal"));
+        assert!(check_transition(Executing, Delayed).unwrap_err().contains("cannot go from EXECUTING to DELAYED"));
+        assert!(check_transition(Pending, Pending).unwrap_err().contains("merge"));
+        assert!(check_transition(Delayed, CompletedSuccessfully).is_err());
+        assert!(check_transition(Pending, Expired).is_ok());
+        assert!(check_transition(Executing, CompletedWithErrors).is_ok());
+    }
+}

@@ -1,0 +1,371 @@
+//! Scenario files → checked runs, lifecycles, faults and a rate limit. Every
+//! problem becomes a [`Diagnostic`] `FILE:LINE:COLUMN: message` with the key
+//! path in the message.
+
+use super::format::{ActionSpec, RouteName, ScenarioFile};
+use super::locate::{KeyPath, locate};
+use crate::catalogue::{FieldSeg, RunSpec, SpecError, StepSpec, statuses};
+use crate::faults::{Action, Fault, Glob, status_body};
+use crate::lifecycle::{Lifecycle, Step, Until, check_transition};
+use crate::model::{EngineStatus, Phase};
+use crate::ratelimit::RateLimit;
+use crate::time::parse_duration;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// A scenario's text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as given, or `builtin:NAME`.
+    pub name: String,
+    pub text: String,
+    /// The file on disk, for `--watch`.
+    pub path: Option<PathBuf>,
+}
+
+impl Source {
+    /// Reads `arg`: a path, or `builtin:NAME` for an embedded scenario.
+    pub fn load(arg: &str) -> Result<Source, Diagnostic> {
+        if let Some(name) = arg.strip_prefix("builtin:") {
+            let text = super::builtin(name).ok_or_else(|| Diagnostic {
+                file: arg.to_owned(),
+                line: 1,
+                column: 1,
+                message: format!("no built-in scenario `{name}`; there are: {}", super::builtin_names().join(", ")),
+            })?;
+            return Ok(Source { name: arg.to_owned(), text: text.to_owned(), path: None });
+        }
+        let text = std::fs::read_to_string(arg).map_err(|e| Diagnostic {
+            file: arg.to_owned(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Ok(Source { name: arg.to_owned(), text, path: Some(PathBuf::from(arg)) })
+    }
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+impl Source {
+    fn at(&self, path: &KeyPath, message: impl std::fmt::Display) -> Diagnostic {
+        let (line, column) = locate(&self.text, path);
+        let message = if path.0.is_empty() { message.to_string() } else { format!("{path}: {message}") };
+        Diagnostic { file: self.name.clone(), line, column, message }
+    }
+
+    /// Parses the file; syntax and type errors carry serde's position.
+    pub fn parse(&self) -> Result<ScenarioFile, Diagnostic> {
+        let mut de = serde_json::Deserializer::from_str(&self.text);
+        let file = serde_path_to_error::deserialize::<_, ScenarioFile>(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            self.serde_diagnostic(if path == "." { "" } else { &path }, &e.into_inner())
+        })?;
+        de.end().map_err(|e| self.serde_diagnostic("", &e))?;
+        Ok(file)
+    }
+
+    fn serde_diagnostic(&self, path: &str, e: &serde_json::Error) -> Diagnostic {
+        let text = e.to_string();
+        // serde_json appends " at line L column C"; the position goes in front instead.
+        let message = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
+        let (line, column) = if e.line() > 0 { (e.line(), e.column()) } else { (1, 1) };
+        let message = if path.is_empty() { message.to_owned() } else { format!("{path}: {message}") };
+        Diagnostic { file: self.name.clone(), line, column, message }
+    }
+}
+
+/// Everything the scenario files declare, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Scenarios {
+    /// Run specs of all files, in order.
+    pub specs: Vec<RunSpec>,
+    /// For each spec, its file and index there (for positions).
+    pub origins: Vec<(usize, usize)>,
+    /// The lifecycle of every scenario run.
+    pub lifecycles: HashMap<String, Lifecycle>,
+    pub faults: Vec<Fault>,
+    pub rate_limit: Option<RateLimit>,
+    /// One line per file: name and what it holds.
+    pub summaries: Vec<String>,
+}
+
+impl Scenarios {
+    /// Maps an error from compiling the specs back to its file and position.
+    pub fn locate_spec_error(&self, sources: &[Source], offset: usize, e: &SpecError) -> Diagnostic {
+        let Some(&(file, index)) = e.index.checked_sub(offset).and_then(|i| self.origins.get(i)) else {
+            return Diagnostic { file: "fixtures/catalogue.json".into(), line: 1, column: 1, message: e.to_string() };
+        };
+        let mut path = KeyPath::default().key("runs").index(index);
+        for seg in &e.field {
+            path = match seg {
+                FieldSeg::Key(k) => path.key(k),
+                FieldSeg::Index(i) => path.index(*i),
+            };
+        }
+        sources[file].at(&path, &e.message)
+    }
+}
+
+/// Parses and checks every source. All problems are reported, not just the
+/// first (one per file at most for syntax errors).
+pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
+    let mut out = Scenarios::default();
+    let mut problems = Vec::new();
+    let mut first_seen: HashMap<String, String> = HashMap::new();
+    for (file_index, source) in sources.iter().enumerate() {
+        let file = match source.parse() {
+            Ok(file) => file,
+            Err(d) => {
+                problems.push(d);
+                continue;
+            }
+        };
+        let root = KeyPath::default();
+        if file.version != 1 {
+            problems.push(source.at(&root.key("version"), format!("version {} is not known; use 1", file.version)));
+            continue;
+        }
+        for (i, spec) in file.runs.iter().enumerate() {
+            let here = root.key("runs").index(i);
+            if let Some(other) = first_seen.insert(spec.id.clone(), source.name.clone()) {
+                problems.push(source.at(&here.key("id"), format!("run {} is already defined in {other}", spec.id)));
+                continue;
+            }
+            match lifecycle_of(spec) {
+                Ok(lc) => {
+                    out.lifecycles.insert(spec.id.clone(), lc);
+                }
+                Err((field, message)) => {
+                    problems.push(source.at(
+                        &field.0.iter().fold(here.clone(), |p, s| match s {
+                            super::locate::Seg::Key(k) => p.key(k),
+                            super::locate::Seg::Index(n) => p.index(*n),
+                        }),
+                        message,
+                    ));
+                    continue;
+                }
+            }
+            out.specs.push(spec.clone());
+            out.origins.push((file_index, i));
+        }
+        for (i, spec) in file.faults.iter().enumerate() {
+            let here = root.key("faults").index(i);
+            match fault_of(spec, format!("{} faults[{i}]", source.name)) {
+                Ok(f) => out.faults.push(f),
+                Err((field, message)) => problems.push(source.at(&here.key(field), message)),
+            }
+        }
+        if let Some(spec) = &file.rate_limit {
+            let here = root.key("rateLimit");
+            if out.rate_limit.is_some() {
+                problems.push(source.at(&here, "a rate limit is already set by another file"));
+            }
+            let interval = spec.interval.as_deref().unwrap_or("10s");
+            match parse_duration(interval).filter(|s| *s > 0) {
+                None => problems
+                    .push(source.at(&here.key("interval"), format!("`{interval}` is not a duration such as 10s"))),
+                Some(_) if spec.limit == Some(0) || spec.refill == Some(0) => {
+                    problems.push(source.at(&here, "limit and refill are at least 1"))
+                }
+                Some(secs) => {
+                    let d = RateLimit::default();
+                    out.rate_limit = Some(RateLimit {
+                        limit: spec.limit.unwrap_or(d.limit),
+                        refill: spec.refill.unwrap_or(d.refill),
+                        interval_ms: secs as i64 * 1000,
+                    });
+                }
+            }
+        }
+        out.summaries.push(format!(
+            "{}: {} run(s), {} fault(s){}{}",
+            source.name,
+            file.runs.len(),
+            file.faults.len(),
+            if file.rate_limit.is_some() { ", a rate limit" } else { "" },
+            file.description.map(|d| format!(" - {d}")).unwrap_or_default(),
+        ));
+    }
+    if problems.is_empty() { Ok(out) } else { Err(problems) }
+}
+
+type Problem = (KeyPath, String);
+
+fn at(segs: &[super::locate::Seg], message: impl Into<String>) -> Problem {
+    (KeyPath(segs.to_vec()), message.into())
+}
+
+/// The lifecycle of a spec: its steps, or its one status (a delayed run
+/// becomes queued when its delay ends).
+fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
+    use super::locate::Seg::{Index, Key};
+    let ttl_ms = match &spec.ttl {
+        Some(ttl) => Some(
+            parse_duration(ttl)
+                .filter(|s| *s > 0)
+                .ok_or_else(|| at(&[Key("ttl".into())], format!("`{ttl}` is not a duration such as 10m or 1h30m")))?
+                as i64
+                * 1000,
+        ),
+        None => None,
+    };
+    let given: Vec<StepSpec> = match &spec.lifecycle {
+        Some(steps) if steps.is_empty() => {
+            return Err(at(&[Key("lifecycle".into())], "a lifecycle has at least one step"));
+        }
+        Some(steps) => steps.clone(),
+        None => statuses(spec).into_iter().map(|status| StepSpec { status, retrieves: None, duration: None }).collect(),
+    };
+    let mut steps = Vec::new();
+    let last = given.len().saturating_sub(1);
+    for (i, step) in given.iter().enumerate() {
+        let here = |field: &str| vec![Key("lifecycle".into()), Index(i), Key(field.into())];
+        let until = match (step.retrieves, &step.duration) {
+            (Some(_), Some(_)) => return Err(at(&here("for"), "give `retrieves` or `for`, not both")),
+            (Some(0), None) => return Err(at(&here("retrieves"), "a step lasts at least 1 retrieve")),
+            (Some(n), None) => Until::Retrieves(n),
+            (None, Some(d)) => Until::Elapsed(
+                parse_duration(d)
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| at(&here("for"), format!("`{d}` is not a duration such as 30s or 10m")))?
+                    as i64
+                    * 1000,
+            ),
+            (None, None) => Until::Forever,
+        };
+        if i == last && until != Until::Forever && step.status != EngineStatus::Delayed {
+            return Err(at(&here("status"), "the last step lasts forever: drop its `retrieves` or `for`"));
+        }
+        if i < last && until == Until::Forever {
+            return Err(at(&here("status"), "every step but the last needs `retrieves` or `for`"));
+        }
+        if step.status == EngineStatus::Delayed && !matches!(until, Until::Elapsed(_)) {
+            let message = "a DELAYED step lasts a duration (`for`), which sets delayedUntil";
+            if spec.lifecycle.is_some() {
+                return Err(at(&here("status"), message));
+            }
+        }
+        if let Some(prev) = given.get(i.wrapping_sub(1)).filter(|_| i > 0) {
+            check_transition(prev.status, step.status).map_err(|m| at(&here("status"), m))?;
+        }
+        steps.push(Step { status: step.status, until });
+    }
+    // A delayed run is enqueued when its delay ends.
+    if let Some(last_step) = steps.last_mut()
+        && last_step.status == EngineStatus::Delayed
+    {
+        if last_step.until == Until::Forever {
+            last_step.until = Until::Elapsed(3_600_000);
+        }
+        steps.push(Step { status: EngineStatus::Pending, until: Until::Forever });
+    }
+    if steps.first().is_some_and(|s| s.status.phase() == Phase::Expired) && ttl_ms.is_none() && spec.lifecycle.is_some()
+    {
+        return Err(at(&[Key("ttl".into())], "an EXPIRED step needs the run's `ttl`"));
+    }
+    let seed_output =
+        crate::generate::generate(0, &spec.id, Some(EngineStatus::CompletedSuccessfully), crate::time::Millis(0), None);
+    let final_status = steps.last().map_or(EngineStatus::Pending, |s| s.status);
+    let seed_error = crate::generate::generate(0, &spec.id, Some(final_status), crate::time::Millis(0), None);
+    let seed_started =
+        crate::generate::generate(0, &spec.id, Some(EngineStatus::Executing), crate::time::Millis(0), None);
+    Ok(Lifecycle {
+        steps,
+        ttl_ms,
+        output: spec.output.clone().or(seed_output.output),
+        error: spec.error.clone().or(seed_error.error),
+        version: spec.version.clone().or(seed_started.version),
+    })
+}
+
+fn fault_of(spec: &super::format::FaultSpec, label: String) -> Result<Fault, (&'static str, String)> {
+    if spec.nth.is_some() && (spec.after.is_some() || spec.times.is_some()) {
+        return Err(("nth", "`nth` already says when; drop `after` and `times`".into()));
+    }
+    if spec.nth == Some(0) {
+        return Err(("nth", "requests are counted from 1".into()));
+    }
+    if let Some(p) = spec.probability
+        && !(0.0..=1.0).contains(&p)
+    {
+        return Err(("probability", format!("{p} is not between 0 and 1")));
+    }
+    if spec.action.is_none() && spec.delay_ms.is_none() {
+        return Err(("action", "a fault needs an `action`, a `delayMs`, or both".into()));
+    }
+    let action = match &spec.action {
+        None => None,
+        Some(a) => Some(action_of(a).map_err(|m| ("action", m))?),
+    };
+    Ok(Fault {
+        label,
+        run_id: spec.run_id.clone().map(Glob),
+        route: spec.route.unwrap_or(RouteName::Any),
+        after: spec.nth.map_or(spec.after.unwrap_or(0), |n| n - 1),
+        times: if spec.nth.is_some() { Some(1) } else { spec.times },
+        probability: spec.probability.unwrap_or(1.0),
+        delay_ms: spec.delay_ms.unwrap_or(0),
+        action,
+    })
+}
+
+fn action_of(spec: &ActionSpec) -> Result<Action, String> {
+    Ok(match spec {
+        ActionSpec::Status { status, body, text, headers } => {
+            if !(100..=599).contains(status) {
+                return Err(format!("{status} is not an HTTP status"));
+            }
+            if body.is_some() && text.is_some() {
+                return Err("give `body` or `text`, not both".into());
+            }
+            for (name, value) in headers {
+                if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                    || hyper::header::HeaderValue::from_str(value).is_err()
+                {
+                    return Err(format!("`{name}: {value}` is not a valid header"));
+                }
+            }
+            let (body, json) = status_body(body.as_ref(), text.as_deref());
+            Action::Status { status: *status, body, json, headers: headers.clone() }
+        }
+        ActionSpec::NotFound { should_retry } => Action::NotFound { should_retry: should_retry.unwrap_or(true) },
+        ActionSpec::RateLimit { limit, remaining, reset_ms } => Action::RateLimit {
+            limit: limit.unwrap_or(750),
+            remaining: remaining.unwrap_or(0),
+            reset_ms: reset_ms.unwrap_or(1000),
+        },
+        ActionSpec::ServerError { status } => {
+            let status = status.unwrap_or(500);
+            if !(500..=599).contains(&status) {
+                return Err(format!("{status} is not a 5xx status"));
+            }
+            Action::ServerError { status }
+        }
+        ActionSpec::Reset {} => Action::Reset,
+        ActionSpec::CloseMidBody {} => Action::CloseMidBody,
+        ActionSpec::Truncate {} => Action::Truncate,
+        ActionSpec::Malformed {} => Action::Malformed,
+        ActionSpec::BreakSchema {} => Action::BreakSchema,
+        ActionSpec::Dribble { chunk_bytes, interval_ms } => {
+            if *chunk_bytes == Some(0) {
+                return Err("chunkBytes is at least 1".into());
+            }
+            Action::Dribble { chunk_bytes: chunk_bytes.unwrap_or(16) as usize, interval_ms: interval_ms.unwrap_or(50) }
+        }
+    })
+}

@@ -1,0 +1,62 @@
+//! The world: every run, lifecycle, fault and rate limit the server answers
+//! from, built once from the catalogue and the scenario files. It is
+//! immutable; loading new scenarios builds a new world and swaps it in whole.
+
+use crate::catalogue::{RunSpec, compile as compile_specs, default_catalogue};
+use crate::faults::Fault;
+use crate::lifecycle::Lifecycle;
+use crate::ratelimit::RateLimit;
+use crate::scenario::{self, Diagnostic, Source};
+use crate::store::Store;
+use crate::time::Millis;
+use std::collections::{HashMap, HashSet};
+
+/// What a world is built with besides the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub seed: u64,
+    /// "Now" for generated and catalogue runs: the clock at start-up.
+    pub anchor: Millis,
+    pub generate: bool,
+    /// `--rate-limit`: the real defaults, unless a file sets its own.
+    pub rate_limit: bool,
+}
+
+/// Everything a request reads, immutable.
+#[derive(Debug)]
+pub struct World {
+    pub store: Store,
+    pub lifecycles: HashMap<String, Lifecycle>,
+    pub faults: Vec<Fault>,
+    pub rate_limit: Option<RateLimit>,
+    pub anchor: Millis,
+    /// One line per scenario file.
+    pub summaries: Vec<String>,
+}
+
+impl World {
+    /// Builds a world from the embedded catalogue and `sources`. A scenario
+    /// run may shadow a catalogue run of the same id.
+    pub fn build(settings: &Settings, sources: &[Source]) -> Result<World, Vec<Diagnostic>> {
+        let one =
+            |message: String| vec![Diagnostic { file: "fixtures/catalogue.json".into(), line: 1, column: 1, message }];
+        let catalogue = default_catalogue().map_err(one)?;
+        let scenarios = scenario::compile(sources)?;
+        let shadowed: HashSet<&str> = scenarios.specs.iter().map(|s| s.id.as_str()).collect();
+        let mut specs: Vec<RunSpec> =
+            catalogue.runs.into_iter().filter(|s| !shadowed.contains(s.id.as_str())).collect();
+        let offset = specs.len();
+        specs.extend(scenarios.specs.iter().cloned());
+        let defined = compile_specs(&specs, settings.seed, settings.anchor)
+            .map_err(|e| vec![scenarios.locate_spec_error(sources, offset, &e)])?;
+        let rate_limit = scenarios.rate_limit.or(settings.rate_limit.then(RateLimit::default));
+        Ok(World {
+            store: Store::new(defined, settings.seed, settings.anchor, settings.generate),
+            lifecycles: scenarios.lifecycles,
+            faults: scenarios.faults,
+            rate_limit,
+            anchor: settings.anchor,
+            summaries: scenarios.summaries,
+        })
+    }
+}
