@@ -6,5 +6,6 @@
 mod binary;
 mod errors;
 mod retrieve;
+mod scenario_schema;
 mod server;
 mod support;
