@@ -235,6 +235,9 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
     let last = given.len().saturating_sub(1);
     for (i, step) in given.iter().enumerate() {
         let here = |field: &str| vec![Key("lifecycle".into()), Index(i), Key(field.into())];
+        if let Some(prev) = given.get(i.wrapping_sub(1)).filter(|_| i > 0) {
+            check_transition(prev.status, step.status).map_err(|m| at(&here("status"), m))?;
+        }
         let until = match (step.retrieves, &step.duration) {
             (Some(_), Some(_)) => return Err(at(&here("for"), "give `retrieves` or `for`, not both")),
             (Some(0), None) => return Err(at(&here("retrieves"), "a step lasts at least 1 retrieve")),
@@ -259,9 +262,6 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
             if spec.lifecycle.is_some() {
                 return Err(at(&here("status"), message));
             }
-        }
-        if let Some(prev) = given.get(i.wrapping_sub(1)).filter(|_| i > 0) {
-            check_transition(prev.status, step.status).map_err(|m| at(&here("status"), m))?;
         }
         steps.push(Step { status: step.status, until });
     }

@@ -7,5 +7,6 @@ mod binary;
 mod errors;
 mod retrieve;
 mod scenario_schema;
+mod scenarios;
 mod server;
 mod support;

@@ -2,7 +2,7 @@
 //! JSON Schemas, and print a response for a snapshot.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, header::HeaderMap};
 use hyper_util::rt::TokioIo;
 use std::sync::OnceLock;
@@ -70,6 +70,17 @@ impl Reply {
 
 /// One request over a fresh HTTP/1.1 connection.
 pub async fn request(server: &Server, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    request_with_body(server, method, path, headers, "").await
+}
+
+/// One request with a body over a fresh HTTP/1.1 connection.
+pub async fn request_with_body(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let stream = TcpStream::connect(server.addr()).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
@@ -77,7 +88,7 @@ pub async fn request(server: &Server, method: &str, path: &str, headers: &[(&str
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = sender.send_request(req.body(Empty::<Bytes>::new()).unwrap()).await.unwrap();
+    let res = sender.send_request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await.unwrap();
     let (parts, body) = res.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     Reply { status: parts.status, headers: parts.headers, body }

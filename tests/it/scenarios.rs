@@ -1,0 +1,325 @@
+//! Scenario files over HTTP: validation messages, lifecycles on the mock
+//! clock, isolation per key, the admin API.
+
+use crate::support::{config, request, retrieve, start};
+use hyper::StatusCode;
+use trigger_mock::config::Config;
+use trigger_mock::model::ApiVersion;
+use trigger_mock::scenario::Source;
+use trigger_mock::server::StartError;
+
+fn source(name: &str, text: &str) -> Source {
+    Source { name: name.into(), text: text.into(), path: None }
+}
+
+/// The diagnostics a set of files produces, one per line.
+fn problems(files: &[(&str, &str)]) -> String {
+    let cfg = Config { inline_scenarios: files.iter().map(|(n, t)| source(n, t)).collect(), ..config() };
+    match cfg.build_app() {
+        Ok(_) => "(valid)".into(),
+        Err(StartError::Invalid(lines)) => lines.join("\n"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn run(body: &str) -> String {
+    format!("{{\n  \"version\": 1,\n  \"runs\": [\n    {body}\n  ]\n}}\n")
+}
+
+#[test]
+fn every_validation_error_names_file_line_column_and_path() {
+    let cases: Vec<(&str, String)> = vec![
+        ("syntax_error", "{\"version\": 1, \"runs\": [}\n".into()),
+        ("trailing_garbage", "{\"version\": 1}\n{}\n".into()),
+        ("missing_version", "{\"runs\": []}\n".into()),
+        ("unknown_version", "{\"version\": 2}\n".into()),
+        ("unknown_top_level_key", "{\"version\": 1, \"rnus\": []}\n".into()),
+        ("unknown_run_key", run(r#"{"id": "run_a", "taskIdentifer": "x"}"#)),
+        ("not_a_status", run(r#"{"id": "run_a", "status": "DONE"}"#)),
+        (
+            "wrong_type",
+            run(
+                r#"{"id": "run_a", "lifecycle": [{"status": "PENDING", "retrieves": "two"}, {"status": "EXECUTING"}]}"#,
+            ),
+        ),
+        ("bad_run_id", run(r#"{"id": "run-A", "status": "PENDING"}"#)),
+        ("status_and_lifecycle", run(r#"{"id": "run_a", "status": "PENDING", "lifecycle": [{"status": "PENDING"}]}"#)),
+        ("empty_lifecycle", run(r#"{"id": "run_a", "lifecycle": []}"#)),
+        (
+            "out_of_a_terminal_status",
+            run(
+                r#"{"id": "run_a", "lifecycle": [{"status": "COMPLETED_SUCCESSFULLY", "retrieves": 1}, {"status": "EXECUTING"}]}"#,
+            ),
+        ),
+        (
+            "backwards",
+            run(r#"{"id": "run_a", "lifecycle": [{"status": "EXECUTING", "retrieves": 1}, {"status": "DELAYED"}]}"#),
+        ),
+        (
+            "repeated_status",
+            run(r#"{"id": "run_a", "lifecycle": [{"status": "PENDING", "retrieves": 1}, {"status": "PENDING"}]}"#),
+        ),
+        (
+            "last_step_with_a_length",
+            run(
+                r#"{"id": "run_a", "lifecycle": [{"status": "PENDING", "retrieves": 1}, {"status": "EXECUTING", "for": "1m"}]}"#,
+            ),
+        ),
+        (
+            "middle_step_forever",
+            run(r#"{"id": "run_a", "lifecycle": [{"status": "PENDING"}, {"status": "EXECUTING"}]}"#),
+        ),
+        (
+            "retrieves_and_for",
+            run(
+                r#"{"id": "run_a", "lifecycle": [{"status": "PENDING", "retrieves": 1, "for": "1m"}, {"status": "EXECUTING"}]}"#,
+            ),
+        ),
+        (
+            "zero_retrieves",
+            run(r#"{"id": "run_a", "lifecycle": [{"status": "PENDING", "retrieves": 0}, {"status": "EXECUTING"}]}"#),
+        ),
+        (
+            "bad_step_duration",
+            run(
+                r#"{"id": "run_a", "lifecycle": [{"status": "PENDING", "for": "ten minutes"}, {"status": "EXECUTING"}]}"#,
+            ),
+        ),
+        (
+            "delayed_by_retrieves",
+            run(r#"{"id": "run_a", "lifecycle": [{"status": "DELAYED", "retrieves": 1}, {"status": "PENDING"}]}"#),
+        ),
+        ("bad_ttl", run(r#"{"id": "run_a", "status": "PENDING", "ttl": "soon"}"#)),
+        ("output_on_a_failure", run(r#"{"id": "run_a", "status": "CRASHED", "output": {"x": 1}}"#)),
+        (
+            "error_on_a_success",
+            run(r#"{"id": "run_a", "status": "COMPLETED_SUCCESSFULLY", "error": {"message": "no"}}"#),
+        ),
+        ("unknown_parent", run(r#"{"id": "run_a", "status": "PENDING", "parent": "run_nobody"}"#)),
+        ("duplicate_id", run(r#"{"id": "run_a", "status": "PENDING"}, {"id": "run_a", "status": "EXECUTING"}"#)),
+        ("fault_unknown_type", "{\"version\": 1, \"faults\": [{\"action\": {\"type\": \"explode\"}}]}\n".into()),
+        ("fault_unknown_key", "{\"version\": 1, \"faults\": [{\"runid\": \"run_a\", \"delayMs\": 5}]}\n".into()),
+        ("fault_probability", "{\"version\": 1, \"faults\": [{\"probability\": 1.5, \"delayMs\": 5}]}\n".into()),
+        ("fault_nth_and_times", "{\"version\": 1, \"faults\": [{\"nth\": 2, \"times\": 1, \"delayMs\": 5}]}\n".into()),
+        ("fault_does_nothing", "{\"version\": 1, \"faults\": [{\"runId\": \"run_a\"}]}\n".into()),
+        (
+            "fault_bad_status",
+            "{\"version\": 1, \"faults\": [{\"action\": {\"type\": \"status\", \"status\": 99}}]}\n".into(),
+        ),
+        (
+            "fault_bad_server_error",
+            "{\"version\": 1, \"faults\": [{\"action\": {\"type\": \"serverError\", \"status\": 404}}]}\n".into(),
+        ),
+        ("rate_limit_bad_interval", "{\"version\": 1, \"rateLimit\": {\"interval\": \"often\"}}\n".into()),
+    ];
+    for (name, text) in &cases {
+        let out = problems(&[("scenario.json", text)]);
+        assert_ne!(out, "(valid)", "{name}");
+        for line in out.lines() {
+            let mut parts = line.splitn(4, ':');
+            assert_eq!(parts.next(), Some("scenario.json"), "{name}: {line}");
+            assert!(parts.next().is_some_and(|l| l.parse::<usize>().is_ok_and(|n| n > 0)), "{name}: {line}");
+            assert!(parts.next().is_some_and(|c| c.parse::<usize>().is_ok_and(|n| n > 0)), "{name}: {line}");
+        }
+        insta::assert_snapshot!(format!("invalid__{name}"), format!("{text}---\n{out}\n"));
+    }
+    let across = problems(&[
+        ("a.json", &run(r#"{"id": "run_a", "status": "PENDING"}"#)),
+        ("b.json", "{\"version\": 1, \"rateLimit\": {}}\n"),
+        (
+            "c.json",
+            &format!(
+                "{}",
+                run(r#"{"id": "run_a", "status": "EXECUTING"}"#)
+                    .replace("\"version\": 1,", "\"version\": 1, \"rateLimit\": {},")
+            ),
+        ),
+    ]);
+    insta::assert_snapshot!("invalid__across_files", across);
+}
+
+#[test]
+fn the_built_in_scenarios_load_together() {
+    let names = trigger_mock::scenario::builtin_names();
+    assert!(names.len() >= 8, "{names:?}");
+    let cfg = Config { scenarios: names.iter().map(|n| format!("builtin:{n}")).collect(), ..config() };
+    let app = cfg.build_app().unwrap_or_else(|e| panic!("{e}"));
+    assert!(app.world().lifecycles.contains_key("run_poll_ok"));
+    let missing = Config { scenarios: vec!["builtin:nope".into(), "/no/such/file.json".into()], ..config() };
+    let Err(StartError::Invalid(lines)) = missing.build_app() else { panic!("refused") };
+    assert!(lines[0].starts_with("builtin:nope:1:1: no built-in scenario `nope`; there are: "), "{}", lines[0]);
+    assert!(lines[1].starts_with("/no/such/file.json:1:1: cannot read the file"), "{}", lines[1]);
+}
+
+fn with_scenarios(names: &[&str]) -> Config {
+    Config { scenarios: names.iter().map(|n| format!("builtin:{n}")).collect(), ..config() }
+}
+
+async fn status_of(server: &trigger_mock::server::Server, id: &str, key: &str) -> String {
+    let reply = retrieve(server, id, key, ApiVersion::V20250716).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    reply.json()["status"].as_str().unwrap().to_owned()
+}
+
+async fn admin(server: &trigger_mock::server::Server, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let reply = crate::support::request_with_body(server, method, path, &[], body).await;
+    reply.json()
+}
+
+#[tokio::test]
+async fn lifecycles_advance_per_retrieve_and_per_key() {
+    let server = start(&with_scenarios(&["poll-to-completion"])).await;
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(status_of(&server, "run_poll_ok", "tr_dev_a").await);
+    }
+    assert_eq!(seen, ["QUEUED", "EXECUTING", "EXECUTING", "COMPLETED", "COMPLETED"]);
+    assert_eq!(status_of(&server, "run_poll_ok", "tr_dev_b").await, "QUEUED", "another key has its own lifecycle");
+    let done = retrieve(&server, "run_poll_ok", "tr_dev_a", ApiVersion::V20250716).await.json();
+    assert_eq!(done["output"]["summary"], "All good.");
+    assert_eq!(done["attemptCount"], 1);
+    admin(&server, "POST", "/_mock/reset?key=tr_dev_a", "").await;
+    assert_eq!(status_of(&server, "run_poll_ok", "tr_dev_a").await, "QUEUED", "reset restarts that key");
+    assert_eq!(status_of(&server, "run_poll_ok", "tr_dev_b").await, "EXECUTING", "and only that key");
+    admin(&server, "POST", "/_mock/reset", "").await;
+    assert_eq!(status_of(&server, "run_poll_ok", "tr_dev_b").await, "QUEUED", "reset with no key clears all");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn ttl_and_delays_follow_the_mock_clock() {
+    let server = start(&with_scenarios(&["expired-ttl", "delayed-to-queued"])).await;
+    let key = "tr_dev_clock";
+    assert_eq!(status_of(&server, "run_ttl", key).await, "QUEUED");
+    let delayed = retrieve(&server, "run_delayed_start", key, ApiVersion::V20250716).await.json();
+    assert_eq!(delayed["status"], "DELAYED");
+    assert_eq!(delayed["delayedUntil"], "2026-01-01T00:01:00.000Z");
+    let clock = admin(&server, "POST", "/_mock/clock", r#"{"advance": "1m"}"#).await;
+    assert_eq!(clock["now"], "2026-01-01T00:01:00.000Z");
+    assert_eq!(status_of(&server, "run_delayed_start", key).await, "QUEUED");
+    assert_eq!(status_of(&server, "run_ttl", key).await, "QUEUED");
+    admin(&server, "POST", "/_mock/clock", r#"{"advanceMs": 540000}"#).await;
+    let expired = retrieve(&server, "run_ttl", key, ApiVersion::V20250716).await.json();
+    assert_eq!(expired["status"], "EXPIRED");
+    assert_eq!(expired["expiredAt"], "2026-01-01T00:10:00.000Z");
+    assert_eq!(expired["ttl"], "10m");
+    let back = admin(&server, "POST", "/_mock/clock", r#"{"set": "2026-01-01T00:00:00Z"}"#).await;
+    assert_eq!(back["nowMs"], crate::support::NOW.0);
+    assert_eq!(admin(&server, "GET", "/_mock/clock", "").await["frozen"], true);
+    let bad = crate::support::request_with_body(&server, "POST", "/_mock/clock", &[], r#"{"advance": "soon"}"#).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_journal_records_each_request() {
+    let server = start(&with_scenarios(&["flaky-run"])).await;
+    for _ in 0..3 {
+        retrieve(&server, "run_flaky", "tr_dev_j", ApiVersion::V20250716).await;
+    }
+    retrieve(&server, "run_flaky", "tr_dev_other", ApiVersion::V20250716).await;
+    let journal = admin(&server, "GET", "/_mock/journal?key=tr_dev_j&runId=run_flaky", "").await;
+    let records = journal["records"].as_array().unwrap();
+    let statuses: Vec<u64> = records.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [500, 500, 200]);
+    assert_eq!(records[0]["fault"], "builtin:flaky-run faults[0]: serverError");
+    assert!(records[2].get("fault").is_none());
+    assert_eq!(records[0]["path"], "/api/v3/runs/run_flaky");
+    assert_eq!(records[0]["at"], "2026-01-01T00:00:00.000Z");
+    let seqs: Vec<u64> = records.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let last = admin(&server, "GET", "/_mock/journal?limit=1", "").await;
+    assert_eq!(last["records"][0]["key"], "tr_dev_other");
+    assert_eq!(last["records"][0]["status"], 500, "the other key has its own fault counter");
+    admin(&server, "DELETE", "/_mock/journal", "").await;
+    assert_eq!(admin(&server, "GET", "/_mock/journal", "").await["records"], serde_json::json!([]));
+    server.shutdown().await;
+
+    let off = start(&Config { journal_size: 0, ..config() }).await;
+    retrieve(&off, "run_completed", "tr_dev_j", ApiVersion::V20250716).await;
+    let journal = admin(&off, "GET", "/_mock/journal", "").await;
+    assert_eq!(
+        (journal["enabled"].clone(), journal["records"].clone()),
+        (serde_json::json!(false), serde_json::json!([]))
+    );
+    off.shutdown().await;
+
+    let small = start(&Config { journal_size: 2, ..config() }).await;
+    for _ in 0..5 {
+        retrieve(&small, "run_completed", "tr_dev_j", ApiVersion::V20250716).await;
+    }
+    assert_eq!(admin(&small, "GET", "/_mock/journal", "").await["records"].as_array().unwrap().len(), 2);
+    small.shutdown().await;
+}
+
+#[tokio::test]
+async fn scenarios_load_at_run_time_and_invalid_ones_are_refused() {
+    let server = start(&config()).await;
+    let key = "tr_dev_rt";
+    let text =
+        run(r#"{"id": "run_live", "lifecycle": [{"status": "EXECUTING", "retrieves": 1}, {"status": "CANCELED"}]}"#);
+    let loaded = crate::support::request_with_body(&server, "PUT", "/_mock/scenarios/live", &[], &text).await;
+    assert_eq!(loaded.status, StatusCode::OK, "{}", String::from_utf8_lossy(&loaded.body));
+    assert_eq!(status_of(&server, "run_live", key).await, "EXECUTING");
+    assert_eq!(status_of(&server, "run_live", key).await, "CANCELED");
+    let broken = run(r#"{"id": "run_live", "status": "FINISHED"}"#);
+    let refused = crate::support::request_with_body(&server, "PUT", "/_mock/scenarios/live", &[], &broken).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = refused.json();
+    assert!(body["problems"][0].as_str().unwrap().starts_with("live:4:"), "{body}");
+    assert_eq!(status_of(&server, "run_live", key).await, "CANCELED", "the old scenario keeps serving");
+    let listed = admin(&server, "GET", "/_mock/scenarios", "").await;
+    assert_eq!(listed["sources"], serde_json::json!(["live"]));
+    assert_eq!(listed["runs"], serde_json::json!(["run_live"]));
+    let removed = crate::support::request_with_body(&server, "DELETE", "/_mock/scenarios/live", &[], "").await;
+    assert_eq!(removed.status, StatusCode::OK);
+    assert_ne!(status_of(&server, "run_live", key).await, "CANCELED", "back to a generated run");
+    let missing = crate::support::request_with_body(&server, "DELETE", "/_mock/scenarios/live", &[], "").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_admin_api_answers_json_and_refuses_the_rest() {
+    let server = start(&with_scenarios(&["poll-to-completion"])).await;
+    let health = admin(&server, "GET", "/_mock/health", "").await;
+    assert_eq!(health["status"], "ok");
+    assert!(health["scenarios"][0].as_str().unwrap().starts_with("builtin:poll-to-completion: 1 run(s)"));
+    let wrong = request(&server, "DELETE", "/_mock/clock", &[]).await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    let unknown = request(&server, "GET", "/_mock/nothing", &[]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.json()["error"].as_str().unwrap().contains("admin routes"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_rate_limiter_uses_the_real_headers_and_body() {
+    let server = start(&with_scenarios(&["rate-limited"])).await;
+    for expected in (0..5).rev() {
+        let reply = retrieve(&server, "run_completed", "tr_dev_rl", ApiVersion::V20250716).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers["x-ratelimit-limit"], "5");
+        assert_eq!(reply.headers["x-ratelimit-remaining"], expected.to_string().as_str());
+    }
+    let limited = retrieve(&server, "run_completed", "tr_dev_rl", ApiVersion::V20250716).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers["content-type"], "application/problem+json; charset=utf-8");
+    let body = limited.json();
+    assert_eq!(body["title"], "Rate Limit Exceeded");
+    assert_eq!((body["limit"].clone(), body["remaining"].clone()), (serde_json::json!(5), serde_json::json!(-1)));
+    assert_eq!(body["error"], "Rate limit exceeded 0/5 requests remaining. Retry in 10 seconds.");
+    let reset: i64 = limited.headers["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+    let wall = trigger_mock::clock::wall_now().0;
+    assert!(reset > wall + 9_000 && reset <= wall + 10_000, "epoch milliseconds, 10 s ahead: {reset} vs {wall}");
+    assert_eq!(retrieve(&server, "run_completed", "tr_dev_other", ApiVersion::V20250716).await.status, StatusCode::OK);
+    admin(&server, "POST", "/_mock/clock", r#"{"advance": "10s"}"#).await;
+    assert_eq!(retrieve(&server, "run_completed", "tr_dev_rl", ApiVersion::V20250716).await.status, StatusCode::OK);
+    server.shutdown().await;
+
+    let flag = start(&Config { rate_limit: true, ..config() }).await;
+    let reply = retrieve(&flag, "run_completed", "tr_dev_rl", ApiVersion::V20250716).await;
+    assert_eq!(reply.headers["x-ratelimit-limit"], "750", "--rate-limit uses the real defaults");
+    assert_eq!(reply.headers["x-ratelimit-remaining"], "749");
+    flag.shutdown().await;
+}
