@@ -368,7 +368,9 @@ fn shape(status: StatusCode, body: Bytes, action: Option<&Action>) -> Response<B
         Some(Action::Truncate) => Body::full(body.slice(..half)),
         Some(Action::Malformed) => Body::full(Bytes::from_static(b"{\"id\": run_, \"status\": <not json>")),
         Some(Action::BreakSchema) => Body::full(break_schema(&body)),
-        Some(Action::CloseMidBody) => Body::Cut { first: Some(body.slice(..half)), announced: body.len() as u64 },
+        Some(Action::CloseMidBody) => {
+            Body::Cut { first: Some(body.slice(..half)), announced: body.len() as u64, pause: None }
+        }
         Some(Action::Dribble { chunk_bytes, interval_ms }) => Body::Dribble {
             rest: body,
             chunk: *chunk_bytes,

@@ -16,8 +16,9 @@ pub enum Body {
     Full(Option<Bytes>),
     /// The body a few bytes at a time.
     Dribble { rest: Bytes, chunk: usize, interval: Duration, sleep: Option<Pin<Box<Sleep>>> },
-    /// Announces `announced` bytes, sends `first`, then fails: the connection closes mid-body.
-    Cut { first: Option<Bytes>, announced: u64 },
+    /// Announces `announced` bytes, sends `first`, then, once that had time
+    /// to be flushed, fails: the connection closes mid-body.
+    Cut { first: Option<Bytes>, announced: u64, pause: Option<Pin<Box<Sleep>>> },
 }
 
 /// The error of a body that was cut on purpose.
@@ -47,10 +48,18 @@ impl hyper::body::Body for Body {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, CutOff>>> {
         match self.get_mut() {
             Body::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            Body::Cut { first, .. } => match first.take() {
-                Some(d) => Poll::Ready(Some(Ok(Frame::data(d)))),
-                None => Poll::Ready(Some(Err(CutOff))),
-            },
+            Body::Cut { first, pause, .. } => {
+                if let Some(d) = first.take() {
+                    *pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(20))));
+                    return Poll::Ready(Some(Ok(Frame::data(d))));
+                }
+                if let Some(p) = pause
+                    && p.as_mut().poll(cx).is_pending()
+                {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(CutOff)))
+            }
             Body::Dribble { rest, chunk, interval, sleep } => {
                 if rest.is_empty() {
                     return Poll::Ready(None);

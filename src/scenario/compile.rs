@@ -3,7 +3,7 @@
 //! path in the message.
 
 use super::format::{ActionSpec, RouteName, ScenarioFile};
-use super::locate::{KeyPath, locate};
+use super::locate::{KeyPath, locate, locate_exact};
 use crate::catalogue::{FieldSeg, RunSpec, SpecError, StepSpec, statuses};
 use crate::faults::{Action, Fault, Glob, status_body};
 use crate::lifecycle::{Lifecycle, Step, Until, check_transition};
@@ -71,21 +71,39 @@ impl Source {
     pub fn parse(&self) -> Result<ScenarioFile, Diagnostic> {
         let mut de = serde_json::Deserializer::from_str(&self.text);
         let file = serde_path_to_error::deserialize::<_, ScenarioFile>(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            self.serde_diagnostic(if path == "." { "" } else { &path }, &e.into_inner())
+            let segments = key_path(e.path());
+            let path = segments.to_string();
+            self.serde_diagnostic(&path, locate_exact(&self.text, &segments), &e.into_inner())
         })?;
-        de.end().map_err(|e| self.serde_diagnostic("", &e))?;
+        de.end().map_err(|e| self.serde_diagnostic("", None, &e))?;
         Ok(file)
     }
 
-    fn serde_diagnostic(&self, path: &str, e: &serde_json::Error) -> Diagnostic {
+    /// `at` is where the key path starts, when it exists in the text: a
+    /// person looks for the key, while serde points after the bad token.
+    fn serde_diagnostic(&self, path: &str, at: Option<(usize, usize)>, e: &serde_json::Error) -> Diagnostic {
         let text = e.to_string();
         // serde_json appends " at line L column C"; the position goes in front instead.
         let message = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
-        let (line, column) = if e.line() > 0 { (e.line(), e.column()) } else { (1, 1) };
+        let serde_at = (e.line() > 0).then(|| (e.line(), e.column()));
+        let (line, column) = at.filter(|_| !path.is_empty()).or(serde_at).unwrap_or((1, 1));
         let message = if path.is_empty() { message.to_owned() } else { format!("{path}: {message}") };
         Diagnostic { file: self.name.clone(), line, column, message }
     }
+}
+
+/// serde_path_to_error's path as ours.
+fn key_path(path: &serde_path_to_error::Path) -> KeyPath {
+    use serde_path_to_error::Segment;
+    KeyPath(
+        path.iter()
+            .filter_map(|seg| match seg {
+                Segment::Seq { index } => Some(super::locate::Seg::Index(*index)),
+                Segment::Map { key } => Some(super::locate::Seg::Key(key.clone())),
+                Segment::Enum { .. } | Segment::Unknown => None,
+            })
+            .collect(),
+    )
 }
 
 /// Everything the scenario files declare, checked.

@@ -173,6 +173,12 @@ impl Scanner<'_> {
     }
 }
 
+/// The position of `path` if the whole path exists in `text`.
+pub fn locate_exact(text: &str, path: &KeyPath) -> Option<(usize, usize)> {
+    let mut s = Scanner { b: text.as_bytes(), pos: 0 };
+    s.find(&path.0).map(|offset| line_col(text, offset))
+}
+
 /// The 1-based line and column of `path` in `text`: the key for a key, the
 /// value for an index. Falls back to the deepest part of the path that
 /// exists, then to the start of the file.

@@ -135,3 +135,113 @@ fn a_taken_port_is_a_clear_error() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with(&format!("trigger-mock: cannot listen on {addr}")), "{err}");
 }
+
+#[test]
+fn validate_exits_0_for_valid_files_and_2_with_locations_otherwise() {
+    let dir = std::env::temp_dir().join(format!("trigger-mock-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.json");
+    std::fs::write(&good, "{\"version\": 1, \"runs\": [{\"id\": \"run_a\", \"status\": \"PENDING\"}]}\n").unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\n  \"version\": 1,\n  \"runs\": [{\"id\": \"run_a\", \"stauts\": \"PENDING\"}]\n}\n")
+        .unwrap();
+    let ok = bin().args(["validate", good.to_str().unwrap(), "builtin:faults"]).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let out = bin().args(["validate", good.to_str().unwrap(), bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with(&format!("{}:3:28: runs[0].stauts: unknown field `stauts`", bad.display())), "{err}");
+    let serve = bin().args(["--addr", "127.0.0.1:0", "--scenario", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(serve.status.code(), Some(2), "serve refuses the file before binding");
+    assert!(serve.stdout.is_empty());
+    assert_eq!(String::from_utf8(serve.stderr).unwrap(), err);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn scenarios_lists_and_prints_the_built_ins() {
+    let list = String::from_utf8(bin().arg("scenarios").output().unwrap().stdout).unwrap();
+    for name in [
+        "poll-to-completion",
+        "poll-to-failure",
+        "flaky-run",
+        "rate-limited",
+        "expired-ttl",
+        "delayed-to-queued",
+        "every-status",
+        "faults",
+    ] {
+        assert!(list.contains(&format!("builtin:{name}")), "{name} in {list}");
+    }
+    let shown = bin().args(["scenarios", "poll-to-completion"]).output().unwrap();
+    assert!(shown.status.success());
+    assert_eq!(shown.stdout, trigger_mock::scenario::builtin("poll-to-completion").unwrap().as_bytes());
+    assert_eq!(bin().args(["scenarios", "nope"]).output().unwrap().status.code(), Some(1));
+}
+
+#[test]
+fn scenario_flag_and_variable_load_files() {
+    let (mut child, url) =
+        spawn(&["--addr", "127.0.0.1:0"], &[("TRIGGER_MOCK_SCENARIOS", "builtin:flaky-run,builtin:expired-ttl")]);
+    let first = get(&url, "/api/v3/runs/run_flaky", "authorization: Bearer tr_dev_x\r\n");
+    assert!(first.starts_with("HTTP/1.1 500"), "{first}");
+    let ttl = get(&url, "/api/v3/runs/run_ttl", "authorization: Bearer tr_dev_x\r\n");
+    assert!(ttl.contains("\"ttl\":\"10m\""), "{ttl}");
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn watch_reloads_valid_edits_and_keeps_serving_through_invalid_ones() {
+    let dir = std::env::temp_dir().join(format!("trigger-mock-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("live.json");
+    let write = |status: &str| {
+        std::fs::write(
+            &file,
+            format!("{{\"version\": 1, \"runs\": [{{\"id\": \"run_live\", \"status\": \"{status}\"}}]}}\n"),
+        )
+        .unwrap();
+    };
+    write("EXECUTING");
+    let mut child = bin()
+        .args(["--addr", "127.0.0.1:0", "--watch", "--scenario", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    let status = || {
+        let reply = get(
+            &url,
+            "/api/v3/runs/run_live",
+            "authorization: Bearer tr_dev_w\r\nx-trigger-api-version: 2025-07-16\r\n",
+        );
+        let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["status"].as_str().unwrap().to_owned()
+    };
+    let wait_for = |want: &str| {
+        for _ in 0..80 {
+            if status() == want {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("never became {want}");
+    };
+    assert_eq!(status(), "EXECUTING");
+    std::thread::sleep(Duration::from_millis(1100)); // a new modification time on coarse file systems
+    write("CANCELED");
+    wait_for("CANCELED");
+    std::thread::sleep(Duration::from_millis(1100));
+    write("NOT_A_STATUS");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(status(), "CANCELED", "an invalid edit keeps the previous version");
+    assert!(terminate(&mut child).success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("live.json:1:44: runs[0].status: unknown variant `NOT_A_STATUS`"), "{stderr}");
+    assert!(stderr.contains("the previous version keeps serving"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

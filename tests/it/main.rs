@@ -5,6 +5,7 @@
 
 mod binary;
 mod errors;
+mod faults;
 mod retrieve;
 mod scenario_schema;
 mod scenarios;
