@@ -128,11 +128,8 @@ fn every_validation_error_names_file_line_column_and_path() {
         ("b.json", "{\"version\": 1, \"rateLimit\": {}}\n"),
         (
             "c.json",
-            &format!(
-                "{}",
-                run(r#"{"id": "run_a", "status": "EXECUTING"}"#)
-                    .replace("\"version\": 1,", "\"version\": 1, \"rateLimit\": {},")
-            ),
+            &run(r#"{"id": "run_a", "status": "EXECUTING"}"#)
+                .replace("\"version\": 1,", "\"version\": 1, \"rateLimit\": {},"),
         ),
     ]);
     insta::assert_snapshot!("invalid__across_files", across);
