@@ -320,3 +320,12 @@ async fn the_rate_limiter_uses_the_real_headers_and_body() {
     assert_eq!(reply.headers["x-ratelimit-remaining"], "749");
     flag.shutdown().await;
 }
+
+#[test]
+fn the_readme_example_scenario_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let from = readme.find("A complete example:").expect("the README has the example");
+    let start = readme[from..].find("```json").unwrap() + from + "```json".len();
+    let end = readme[start..].find("```").unwrap() + start;
+    assert_eq!(problems(&[("README.md", &readme[start..end])]), "(valid)");
+}
