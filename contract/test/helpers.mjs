@@ -4,7 +4,8 @@
 // constants, so it is harmless if a test runner happens to load it as a file.
 
 import { spawn, execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -209,12 +210,14 @@ export function runNodeScript(source, { env = {}, timeoutMs = 30_000 } = {}) {
 /**
  * A loopback HTTP proxy that forwards every request to `targetUrl` and
  * records it, so a test can count how many requests the SDK really made.
+ * `captureResponses: true` also records each response's status and body text.
  */
-export async function startCountingProxy(targetUrl) {
+export async function startCountingProxy(targetUrl, { captureResponses = false } = {}) {
   const target = new URL(targetUrl);
   const requests = [];
   const server = http.createServer((req, res) => {
-    requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, at: Date.now() });
+    const entry = { method: req.method, url: req.url, headers: { ...req.headers }, at: Date.now() };
+    requests.push(entry);
     const upstream = http.request(
       {
         host: target.hostname,
@@ -225,6 +228,14 @@ export async function startCountingProxy(targetUrl) {
       },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
+        if (captureResponses) {
+          // With captureResponses, each entry gets `response: {status, text}` once the body has been read.
+          const chunks = [];
+          up.on("data", (c) => chunks.push(c));
+          up.on("end", () => {
+            entry.response = { status: up.statusCode, text: Buffer.concat(chunks).toString("utf8") };
+          });
+        }
         up.pipe(res);
       },
     );
@@ -365,4 +376,70 @@ export function helpersForApiStatus(status) {
 /** Pick the seven boolean helpers from a run. */
 export function pickHelpers(run) {
   return Object.fromEntries(BOOLEAN_HELPERS.map((k) => [k, run[k]]));
+}
+
+
+// ---------------------------------------------------------------------------
+// Scenarios and the admin API (`/_mock/…`, no auth).
+
+/**
+ * Write a scenario object to a JSON file in a fresh temp folder.
+ * Returns `{ path, cleanup }`; pass `path` to `--scenario`.
+ */
+export function writeScenarioFile(scenario, name = "scenario.json") {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "trigger-mock-contract-"));
+  const file = path.join(dir, name);
+  writeFileSync(file, JSON.stringify(scenario, null, 2));
+  return { path: file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function adminRequest(baseUrl, method, pathAndQuery, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(`${baseUrl}${pathAndQuery}`, init);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${pathAndQuery} -> ${res.status}: ${text.slice(0, 500)}`);
+  try {
+    return text === "" ? undefined : JSON.parse(text);
+  } catch {
+    throw new Error(`${method} ${pathAndQuery} did not answer JSON: ${text.slice(0, 500)}`);
+  }
+}
+
+/** `GET /_mock/journal` filtered by `key`, `runId`, `limit`; resolves to the records (oldest first). */
+export async function readJournal(baseUrl, { key, runId, limit } = {}) {
+  const q = new URLSearchParams();
+  if (key !== undefined) q.set("key", key);
+  if (runId !== undefined) q.set("runId", runId);
+  if (limit !== undefined) q.set("limit", String(limit));
+  const qs = q.toString();
+  const body = await adminRequest(baseUrl, "GET", `/_mock/journal${qs ? `?${qs}` : ""}`);
+  if (!body || body.enabled !== true || !Array.isArray(body.records)) {
+    throw new Error(`unexpected journal answer: ${JSON.stringify(body)?.slice(0, 500)}`);
+  }
+  return body.records;
+}
+
+/** `POST /_mock/clock` with e.g. `{advance: "10m"}`, `{set: "…Z"}` or `{advanceMs: N}`; resolves to the new clock. */
+export function moveClock(baseUrl, change) {
+  return adminRequest(baseUrl, "POST", "/_mock/clock", change);
+}
+
+/** `GET /_mock/clock`. */
+export function readClock(baseUrl) {
+  return adminRequest(baseUrl, "GET", "/_mock/clock");
+}
+
+/** `POST /_mock/reset[?key=KEY]`: forget the scenario state of one key (or of all keys). */
+export function resetScenarioState(baseUrl, key) {
+  const qs = key === undefined ? "" : `?key=${encodeURIComponent(key)}`;
+  return adminRequest(baseUrl, "POST", `/_mock/reset${qs}`);
+}
+
+/** Milliseconds between consecutive journal records (by the server's wall clock). */
+export function wallGaps(records) {
+  return records.slice(1).map((r, i) => r.wallMs - records[i].wallMs);
 }
