@@ -7,7 +7,7 @@
 
 use crate::generate::generate;
 use crate::model::{EngineStatus, Phase, Run, Schedule, SerializedError, TriggerFunction};
-use crate::time::{Millis, parse_duration};
+use crate::time::{Millis, parse_duration_ms};
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -138,7 +138,15 @@ pub fn default_catalogue() -> Result<CatalogueFile, String> {
 pub fn statuses(spec: &RunSpec) -> Vec<EngineStatus> {
     match &spec.lifecycle {
         Some(steps) => steps.iter().map(|s| s.status).collect(),
-        None => spec.status.or_else(|| crate::convention::status_of(&spec.id)).into_iter().collect(),
+        // Without a status, an output or an error says how the run ended, so
+        // that checking a file never depends on the seed.
+        None => spec
+            .status
+            .or_else(|| crate::convention::status_of(&spec.id))
+            .or(spec.output.as_ref().map(|_| EngineStatus::CompletedSuccessfully))
+            .or(spec.error.as_ref().map(|_| EngineStatus::CompletedWithErrors))
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -224,18 +232,20 @@ fn build(i: usize, spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Mill
         run.tags = tags;
     }
     if let Some(ttl) = &spec.ttl {
-        let secs = parse_duration(ttl)
-            .filter(|s| *s > 0)
+        let ttl_ms = parse_duration_ms(ttl)
             .ok_or_else(|| err("ttl", format!("`{ttl}` is not a duration such as 10m or 1h30m")))?;
         if first_phase == Phase::Expired {
-            run.created_at = run.expired_at.unwrap_or(run.created_at).plus(-(secs as i64) * 1000);
+            run.created_at = run.expired_at.unwrap_or(run.created_at).plus(-ttl_ms);
         }
         run.ttl = Some(ttl.clone());
     }
     if let Some(output) = &spec.output {
         if last_phase != Phase::Succeeded {
             let name = last.unwrap_or(run.status).name();
-            return Err(err("output", format!("only a COMPLETED_SUCCESSFULLY run has an output, not a {name} one")));
+            return Err(err(
+                "output",
+                format!("only a COMPLETED_SUCCESSFULLY run has an output; this one ends {name}"),
+            ));
         }
         if first_phase == Phase::Succeeded {
             run.output = Some(output.clone());
@@ -244,7 +254,7 @@ fn build(i: usize, spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Mill
     if let Some(error) = &spec.error {
         if last_phase != Phase::Failed {
             let name = last.unwrap_or(run.status).name();
-            return Err(err("error", format!("an error belongs to a failed run, not a {name} one")));
+            return Err(err("error", format!("only a failed run has an error; this one ends {name}")));
         }
         if first_phase == Phase::Failed {
             run.error = Some(error.clone());
@@ -266,8 +276,10 @@ fn build(i: usize, spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Mill
     if run.trigger_function.is_batch() != run.batch_id.is_some() {
         return Err(err("triggerFunction", "a batch trigger function and a batchId go together".into()));
     }
-    if run.trigger_function == TriggerFunction::TriggerAndWait && parent.is_none() {
-        return Err(err("triggerFunction", "triggerAndWait needs a parent run".into()));
+    if matches!(run.trigger_function, TriggerFunction::TriggerAndWait | TriggerFunction::BatchTriggerAndWait)
+        && parent.is_none()
+    {
+        return Err(err("triggerFunction", "a run triggered …AndWait needs a parent run that waits for it".into()));
     }
     Ok(run)
 }

@@ -42,6 +42,8 @@ pub mod journal;
 pub mod keys;
 pub mod lifecycle;
 pub mod model;
+pub mod packet;
+pub mod presign;
 pub mod ratelimit;
 pub mod scenario;
 pub mod server;

@@ -178,6 +178,12 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     (any && digits.is_empty()).then_some(total)
 }
 
+/// [`parse_duration`] in milliseconds; `None` for zero, nonsense, or a
+/// duration too long to be represented.
+pub fn parse_duration_ms(text: &str) -> Option<i64> {
+    parse_duration(text).filter(|s| *s > 0).and_then(|s| i64::try_from(s).ok()?.checked_mul(1000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +238,9 @@ mod tests {
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration("1x"), None);
+        assert_eq!(parse_duration_ms("10m"), Some(600_000));
+        assert_eq!(parse_duration_ms("0s"), None);
+        assert_eq!(parse_duration_ms("10000000000000000s"), None);
+        assert_eq!(parse_duration("99999999999999999999w"), None);
     }
 }

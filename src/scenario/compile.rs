@@ -9,7 +9,7 @@ use crate::faults::{Action, Fault, Glob, status_body};
 use crate::lifecycle::{Lifecycle, Step, Until, check_transition};
 use crate::model::{EngineStatus, Phase};
 use crate::ratelimit::RateLimit;
-use crate::time::parse_duration;
+use crate::time::parse_duration_ms;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -194,18 +194,18 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
                 problems.push(source.at(&here, "a rate limit is already set by another file"));
             }
             let interval = spec.interval.as_deref().unwrap_or("10s");
-            match parse_duration(interval).filter(|s| *s > 0) {
+            match parse_duration_ms(interval) {
                 None => problems
                     .push(source.at(&here.key("interval"), format!("`{interval}` is not a duration such as 10s"))),
                 Some(_) if spec.limit == Some(0) || spec.refill == Some(0) => {
                     problems.push(source.at(&here, "limit and refill are at least 1"))
                 }
-                Some(secs) => {
+                Some(interval_ms) => {
                     let d = RateLimit::default();
                     out.rate_limit = Some(RateLimit {
                         limit: spec.limit.unwrap_or(d.limit),
                         refill: spec.refill.unwrap_or(d.refill),
-                        interval_ms: secs as i64 * 1000,
+                        interval_ms,
                     });
                 }
             }
@@ -234,11 +234,8 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
     use super::locate::Seg::{Index, Key};
     let ttl_ms = match &spec.ttl {
         Some(ttl) => Some(
-            parse_duration(ttl)
-                .filter(|s| *s > 0)
-                .ok_or_else(|| at(&[Key("ttl".into())], format!("`{ttl}` is not a duration such as 10m or 1h30m")))?
-                as i64
-                * 1000,
+            parse_duration_ms(ttl)
+                .ok_or_else(|| at(&[Key("ttl".into())], format!("`{ttl}` is not a duration such as 10m or 1h30m")))?,
         ),
         None => None,
     };
@@ -261,11 +258,8 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
             (Some(0), None) => return Err(at(&here("retrieves"), "a step lasts at least 1 retrieve")),
             (Some(n), None) => Until::Retrieves(n),
             (None, Some(d)) => Until::Elapsed(
-                parse_duration(d)
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| at(&here("for"), format!("`{d}` is not a duration such as 30s or 10m")))?
-                    as i64
-                    * 1000,
+                parse_duration_ms(d)
+                    .ok_or_else(|| at(&here("for"), format!("`{d}` is not a duration such as 30s or 10m")))?,
             ),
             (None, None) => Until::Forever,
         };
