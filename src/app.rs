@@ -10,13 +10,16 @@
 use crate::auth::{AuthPolicy, Environment, KeyKind};
 use crate::body::Body;
 use crate::clock::{Clock, wall_now};
+use crate::config::Config;
 use crate::conn::Control;
 use crate::errors::ApiError;
 use crate::faults::{Action, decide};
 use crate::journal::{Journal, Record};
 use crate::keys::Keys;
 use crate::lifecycle::Progress;
-use crate::model::{ApiVersion, RenderOptions, Run, render_json};
+use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run, render_json};
+use crate::packet::Packet;
+use crate::presign::Presigner;
 use crate::ratelimit::{Bucket, Verdict};
 use crate::scenario::format::RouteName;
 use crate::scenario::{Diagnostic, Source};
@@ -30,6 +33,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 mod admin;
+mod packets;
 
 /// The reserved prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_mock";
@@ -47,6 +51,8 @@ pub struct State {
     pub auth: AuthPolicy,
     /// The `x-should-retry` header on a run that does not exist.
     pub not_found_retry: bool,
+    /// Signs and checks packet URLs.
+    pub presigner: Presigner,
 }
 
 /// The application: cheap to clone, shared by all connections.
@@ -95,26 +101,19 @@ struct Decided<'w> {
 }
 
 impl App {
-    /// An app over a built world.
-    pub fn new(
-        world: World,
-        settings: Settings,
-        sources: Vec<Source>,
-        clock: Clock,
-        auth: AuthPolicy,
-        not_found_retry: bool,
-        journal_size: usize,
-    ) -> App {
+    /// An app over a built world; the rest of its settings come from `config`.
+    pub fn new(config: &Config, world: World, settings: Settings, sources: Vec<Source>, presigner: Presigner) -> App {
         App {
             state: Arc::new(State {
                 world: RwLock::new(Arc::new(world)),
                 settings,
                 sources: Mutex::new(sources),
                 keys: Keys::default(),
-                journal: Journal::new(journal_size),
-                clock,
-                auth,
-                not_found_retry,
+                journal: Journal::new(config.journal_size),
+                clock: config.clock.clone(),
+                auth: config.auth.clone(),
+                not_found_retry: config.not_found_retry,
+                presigner,
             }),
         }
     }
@@ -155,6 +154,10 @@ impl App {
         let path = req.uri().path();
         if path == ADMIN_PREFIX || path.starts_with("/_mock/") {
             return Ok(admin::handle(self, req).await);
+        }
+        if path.starts_with(packets::PREFIX) {
+            let response = packets::handle(self, &req);
+            return Ok(self.journaled(&req, packets::run_id(path), None, response, None));
         }
         let api = path == "/api" || path.starts_with("/api/");
         if !api {
@@ -239,7 +242,7 @@ impl App {
             _ => {
                 let normal = match (route(path), req.method()) {
                     (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => {
-                        match self.retrieve(&world, req, id, caller.kind, decided.scripted) {
+                        match self.retrieve(&world, req, id, caller.kind, decided.scripted, now) {
                             Ok(bytes) => Ok(bytes),
                             Err(e) => Err(e),
                         }
@@ -304,22 +307,45 @@ impl App {
         id: &str,
         kind: KeyKind,
         scripted: Option<Run>,
+        now: Millis,
     ) -> Result<Bytes, ApiError> {
         if !id.starts_with("run_") {
             return Err(ApiError::InvalidRunId);
         }
-        let store = &world.store;
         let run = match scripted {
             Some(run) => Cow::Owned(run),
-            None => store.get(id).ok_or(ApiError::RunNotFound { should_retry: self.state.not_found_retry })?,
+            None => world.store.get(id).ok_or(ApiError::RunNotFound { should_retry: self.state.not_found_retry })?,
         };
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
+        Ok(self.render_run(world, &run, kind, version, &host_of(req), now))
+    }
+
+    /// The body of `GET /api/v3/runs/{id}` for `run`, as a caller with a key
+    /// of `kind` asking for `version` through `host` sees it at `now`.
+    pub fn render_run(
+        &self,
+        world: &World,
+        run: &Run,
+        kind: KeyKind,
+        version: ApiVersion,
+        host: &str,
+        now: Millis,
+    ) -> Bytes {
         let opts = RenderOptions {
             version,
             zero_costs: kind.environment() == Environment::Development,
             hide_packets: matches!(kind, KeyKind::Public(_)),
         };
-        Ok(Bytes::from(render_json(&run, opts, |id| store.related(id))))
+        let url = |which: packets::Which, packet: &Option<Arc<Packet>>| {
+            packet
+                .as_ref()
+                .filter(|_| !opts.hide_packets)
+                .map(|p| packets::url(&self.state.presigner, host, &run.id, which, p, now))
+        };
+        let payload = url(packets::Which::Payload, &run.payload_packet);
+        let output = url(packets::Which::Output, &run.output_packet);
+        let urls = PacketUrls { payload: payload.as_deref(), output: output.as_deref() };
+        Bytes::from(render_json(run, opts, |id| world.store.related(id), urls))
     }
 
     fn record<B>(&self, req: &Request<B>, run_id: Option<&str>, key: Option<&str>, status: u16, fault: Option<String>) {
@@ -351,6 +377,22 @@ impl App {
         self.record(req, run_id, key, response.status().as_u16(), fault);
         response
     }
+}
+
+/// The address the client used (`Host`, or the authority of an HTTP/2
+/// request), so that URLs work behind port mappings. Anything that is not a
+/// plain host name and port falls back to localhost.
+pub fn host_of<B>(req: &Request<B>) -> String {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    let plain = !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
+    if plain { host.to_owned() } else { "localhost".to_owned() }
 }
 
 /// The bearer token of an authenticated request.

@@ -2,11 +2,15 @@
 //! fault needs (dribbled slowly, cut off mid-way). An enum rather than a
 //! boxed body, so the common case costs nothing extra.
 
+use crate::packet::Generated;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
+use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 /// A response body.
@@ -19,19 +23,18 @@ pub enum Body {
     /// Announces `announced` bytes, sends `first`, then, once that had time
     /// to be flushed, fails: the connection closes mid-body.
     Cut { first: Option<Bytes>, announced: u64, pause: Option<Pin<Box<Sleep>>> },
+    /// `[pos, end)` of a generated packet, computed a chunk at a time.
+    Generated { packet: Arc<Generated>, pos: u64, end: u64 },
+    /// Chunks read by a file-reading task, through a bounded channel.
+    Channel { rx: mpsc::Receiver<io::Result<Bytes>>, remaining: u64 },
 }
 
-/// The error of a body that was cut on purpose.
-#[derive(Debug)]
-pub struct CutOff;
+/// How much of a packet one frame carries.
+pub const CHUNK: u64 = 256 * 1024;
 
-impl std::fmt::Display for CutOff {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the body was cut off on purpose (closeMidBody fault)")
-    }
+fn cut_off() -> io::Error {
+    io::Error::other("the body was cut off on purpose (closeMidBody fault)")
 }
-
-impl std::error::Error for CutOff {}
 
 impl Body {
     /// A whole body.
@@ -43,9 +46,9 @@ impl Body {
 
 impl hyper::body::Body for Body {
     type Data = Bytes;
-    type Error = CutOff;
+    type Error = io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, CutOff>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             Body::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             Body::Cut { first, pause, .. } => {
@@ -58,8 +61,29 @@ impl hyper::body::Body for Body {
                 {
                     return Poll::Pending;
                 }
-                Poll::Ready(Some(Err(CutOff)))
+                Poll::Ready(Some(Err(cut_off())))
             }
+            Body::Generated { packet, pos, end } => {
+                if *pos >= *end {
+                    return Poll::Ready(None);
+                }
+                let to = (*pos + CHUNK).min(*end);
+                let data = packet.range(*pos, to);
+                *pos = to;
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Body::Channel { rx, remaining } => match rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(data))) => {
+                    *remaining = remaining.saturating_sub(data.len() as u64);
+                    Poll::Ready(Some(Ok(Frame::data(data))))
+                }
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) if *remaining > 0 => {
+                    Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the packet file shrank"))))
+                }
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
             Body::Dribble { rest, chunk, interval, sleep } => {
                 if rest.is_empty() {
                     return Poll::Ready(None);
@@ -81,6 +105,8 @@ impl hyper::body::Body for Body {
             Body::Full(data) => data.is_none(),
             Body::Dribble { rest, .. } => rest.is_empty(),
             Body::Cut { .. } => false,
+            Body::Generated { pos, end, .. } => pos >= end,
+            Body::Channel { remaining, .. } => *remaining == 0,
         }
     }
 
@@ -89,8 +115,50 @@ impl hyper::body::Body for Body {
             Body::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Body::Dribble { rest, .. } => SizeHint::with_exact(rest.len() as u64),
             Body::Cut { announced, .. } => SizeHint::with_exact(*announced),
+            Body::Generated { pos, end, .. } => SizeHint::with_exact(end.saturating_sub(*pos)),
+            Body::Channel { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }
 }
 
 use std::future::Future;
+
+/// Streams `[start, end)` of a file through a bounded channel: at most a few
+/// chunks are in memory whatever the file's size. Reading stops when the
+/// client goes away (the receiver is dropped).
+pub fn file_body(path: std::path::PathBuf, start: u64, end: u64) -> Body {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        if let Err(e) = file.seek(io::SeekFrom::Start(start)).await {
+            let _ = tx.send(Err(e)).await;
+            return;
+        }
+        let mut left = end.saturating_sub(start);
+        while left > 0 {
+            let mut buf = vec![0u8; CHUNK.min(left) as usize];
+            match file.read(&mut buf).await {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    });
+    Body::Channel { rx, remaining: end.saturating_sub(start) }
+}

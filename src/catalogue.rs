@@ -7,11 +7,14 @@
 
 use crate::generate::generate;
 use crate::model::{EngineStatus, Phase, Run, Schedule, SerializedError, TriggerFunction};
+use crate::packet::{Content, Generated, Offload, Packet, PacketType, UrlBehaviour};
 use crate::time::{Millis, parse_duration_ms};
+use bytes::Bytes;
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The embedded fixtures folder.
 pub static FIXTURES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/fixtures");
@@ -58,6 +61,94 @@ pub struct RunSpec {
     pub duration_ms: Option<u64>,
     /// Scenario files only: the statuses the run goes through.
     pub lifecycle: Option<Vec<StepSpec>>,
+    /// The payload as a packet (type, size, file, offloading), instead of `payload`.
+    pub payload_packet: Option<PacketSpec>,
+    /// The output as a packet, instead of `output`.
+    pub output_packet: Option<PacketSpec>,
+}
+
+/// A payload or output packet as a file declares it: exactly one of `data`,
+/// `size` (generated) or `file`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PacketSpec {
+    /// `application/json` (the default), `application/super+json` or `text/plain`.
+    #[serde(rename = "type")]
+    pub kind: Option<PacketType>,
+    /// The packet itself: any JSON for JSON, `{"json", "meta"}` for SuperJSON, a string for text.
+    pub data: Option<Value>,
+    /// Generate a valid packet of this size: bytes, or `512KiB`, `5MiB`, `2GiB`.
+    pub size: Option<SizeSpec>,
+    /// A file next to the scenario file.
+    pub file: Option<String>,
+    /// `auto` (offloaded at the threshold), `always` or `never`.
+    pub offload: Option<Offload>,
+    /// What the presigned URL does: `valid`, `expired`, `notFound` or `truncated`.
+    pub url: Option<UrlBehaviour>,
+}
+
+/// A size: a number of bytes, or a string with a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum SizeSpec {
+    Bytes(u64),
+    Text(String),
+}
+
+/// The largest generated packet, 64 GiB.
+pub const MAX_PACKET_SIZE: u64 = 64 << 30;
+
+/// Builds a packet. `created_at` dates a generated SuperJSON packet.
+fn packet_of(spec: &PacketSpec, created_at: Millis) -> Result<Packet, (&'static str, String)> {
+    let kind = spec.kind.unwrap_or(PacketType::Json);
+    let content = match (&spec.data, &spec.size, &spec.file) {
+        (Some(data), None, None) => Content::Bytes(Bytes::from(match (kind, data) {
+            (PacketType::Text, Value::String(text)) => text.clone(),
+            (PacketType::Text, _) => return Err(("data", "a text/plain packet's data is a string".into())),
+            (PacketType::SuperJson, Value::Object(m)) if m.contains_key("json") => data.to_string(),
+            (PacketType::SuperJson, _) => {
+                return Err(("data", "a super+json packet's data is an object with `json` (and `meta`)".into()));
+            }
+            (PacketType::Json, _) => data.to_string(),
+        })),
+        (None, Some(size), None) => {
+            let bytes = match size {
+                SizeSpec::Bytes(n) => Some(*n),
+                SizeSpec::Text(t) => crate::packet::parse_size(t),
+            }
+            .filter(|n| *n <= MAX_PACKET_SIZE)
+            .ok_or_else(|| {
+                ("size", "a size is bytes, or a number with B, KB, MB, GB, KiB, MiB or GiB, up to 64GiB".into())
+            })?;
+            let at = created_at.to_string();
+            let generated = Generated::new(kind, bytes, &at).ok_or_else(|| {
+                (
+                    "size",
+                    format!(
+                        "a generated {} packet has at least {} bytes",
+                        kind.content_type(),
+                        Generated::min_size(kind, &at)
+                    ),
+                )
+            })?;
+            Content::Generated(generated)
+        }
+        (None, None, Some(file)) => {
+            let path = std::path::PathBuf::from(file);
+            if !path.is_absolute() {
+                return Err(("file", "file packets are read relative to a scenario file on disk".into()));
+            }
+            let size = std::fs::metadata(&path).map_err(|e| ("file", format!("cannot read `{file}`: {e}")))?.len();
+            Content::File { path, size }
+        }
+        _ => return Err(("data", "give exactly one of `data`, `size` or `file`".into())),
+    };
+    Ok(Packet { kind, content, offload: spec.offload.unwrap_or_default(), url: spec.url.unwrap_or_default() })
+}
+
+/// A packet placed as the API shows it: inline value, or offloaded.
+fn place(packet: Packet, threshold: u64) -> Result<(Option<Value>, Option<Arc<Packet>>), String> {
+    if packet.offloaded(threshold) { Ok((None, Some(Arc::new(packet)))) } else { Ok((packet.inline_value()?, None)) }
 }
 
 /// One lifecycle step as a file declares it.
@@ -108,6 +199,10 @@ impl std::fmt::Display for SpecError {
     }
 }
 
+fn json_packet(value: &Value) -> PacketSpec {
+    PacketSpec { kind: None, data: Some(value.clone()), size: None, file: None, offload: None, url: None }
+}
+
 /// A compiled catalogue entry.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -153,7 +248,7 @@ pub fn statuses(spec: &RunSpec) -> Vec<EngineStatus> {
 /// Builds runs from specs. Parents are compiled before their children; an
 /// unknown parent, a cycle or a field that contradicts the status is an error
 /// naming the spec and the field.
-pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis) -> Result<Defined, SpecError> {
+pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> Result<Defined, SpecError> {
     use FieldSeg::Key;
     let mut defined = Defined::default();
     let mut index_of: HashMap<&str, usize> = HashMap::new();
@@ -176,7 +271,7 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis) -> Result<Defined, 
                 Some(p) if !defined.runs.contains_key(p) => waiting.push(i),
                 _ => {
                     let parent = spec.parent.as_ref().and_then(|p| defined.runs.get(p));
-                    let run = build(i, spec, parent, seed, anchor)?;
+                    let run = build(i, spec, parent, seed, anchor, threshold)?;
                     if let Some(p) = &spec.parent
                         && let Some(parent) = defined.runs.get_mut(p)
                     {
@@ -200,7 +295,14 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis) -> Result<Defined, 
     Ok(defined)
 }
 
-fn build(i: usize, spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Millis) -> Result<Run, SpecError> {
+fn build(
+    i: usize,
+    spec: &RunSpec,
+    parent: Option<&Run>,
+    seed: u64,
+    anchor: Millis,
+    threshold: u64,
+) -> Result<Run, SpecError> {
     use FieldSeg::Key;
     let err = |field: &'static str, message: String| SpecError::at(i, &[Key(field)], message);
     if !crate::convention::is_well_formed(&spec.id) {
@@ -220,7 +322,7 @@ fn build(i: usize, spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Mill
     macro_rules! set {
         ($($field:ident),*) => { $(if let Some(v) = &spec.$field { run.$field = v.clone().into(); })* };
     }
-    set!(task_identifier, idempotency_key, version, is_test, metadata, payload, schedule, batch_id, region);
+    set!(task_identifier, idempotency_key, version, is_test, metadata, schedule, batch_id, region);
     set!(attempt_count, cost_in_cents, base_cost_in_cents, duration_ms);
     if let (Some(schedule), None) = (&spec.schedule, &spec.payload) {
         run.payload = Some(crate::generate::schedule_payload(schedule, run.created_at));
@@ -239,26 +341,38 @@ fn build(i: usize, spec: &RunSpec, parent: Option<&Run>, seed: u64, anchor: Mill
         }
         run.ttl = Some(ttl.clone());
     }
-    if let Some(output) = &spec.output {
+    let packet =
+        |field: &'static str, packet: &PacketSpec| -> Result<(Option<Value>, Option<Arc<Packet>>), SpecError> {
+            let built =
+                packet_of(packet, run.created_at).map_err(|(sub, m)| SpecError::at(i, &[Key(field), Key(sub)], m))?;
+            place(built, threshold).map_err(|m| err(field, m))
+        };
+    match (&spec.payload, &spec.payload_packet) {
+        (Some(_), Some(_)) => return Err(err("payloadPacket", "give `payload` or `payloadPacket`, not both".into())),
+        (Some(value), None) => (run.payload, run.payload_packet) = packet("payload", &json_packet(value))?,
+        (None, Some(p)) => (run.payload, run.payload_packet) = packet("payloadPacket", p)?,
+        (None, None) => {}
+    }
+    let output = match (&spec.output, &spec.output_packet) {
+        (Some(_), Some(_)) => return Err(err("outputPacket", "give `output` or `outputPacket`, not both".into())),
+        (Some(value), None) => Some(("output", json_packet(value))),
+        (None, Some(p)) => Some(("outputPacket", p.clone())),
+        (None, None) => None,
+    };
+    if let Some((field, spec_packet)) = output {
         if last_phase != Phase::Succeeded {
             let name = last.unwrap_or(run.status).name();
-            return Err(err(
-                "output",
-                format!("only a COMPLETED_SUCCESSFULLY run has an output; this one ends {name}"),
-            ));
+            return Err(err(field, format!("only a COMPLETED_SUCCESSFULLY run has an output; this one ends {name}")));
         }
-        if first_phase == Phase::Succeeded {
-            run.output = Some(output.clone());
-        }
+        // Kept even when the run starts in another status: a lifecycle shows it at the end.
+        (run.output, run.output_packet) = packet(field, &spec_packet)?;
     }
     if let Some(error) = &spec.error {
         if last_phase != Phase::Failed {
             let name = last.unwrap_or(run.status).name();
             return Err(err("error", format!("only a failed run has an error; this one ends {name}")));
         }
-        if first_phase == Phase::Failed {
-            run.error = Some(error.clone());
-        }
+        run.error = Some(error.clone());
     }
     for (field, cost) in [("costInCents", run.cost_in_cents), ("baseCostInCents", run.base_cost_in_cents)] {
         if !cost.is_finite() || cost < 0.0 {
@@ -294,7 +408,7 @@ mod tests {
     fn the_embedded_catalogue_loads_and_covers_every_status() {
         let file = default_catalogue().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(file.version, 1);
-        let defined = compile(&file.runs, 0, ANCHOR).unwrap_or_else(|e| panic!("{e}"));
+        let defined = compile(&file.runs, 0, ANCHOR, 524_288).unwrap_or_else(|e| panic!("{e}"));
         for status in EngineStatus::ALL {
             assert!(defined.entries.iter().any(|e| e.status == status), "{status:?} missing");
         }
@@ -316,8 +430,13 @@ mod tests {
             status: Some(EngineStatus::WaitingToResume),
             ..RunSpec::default()
         };
-        let d = compile(&[spec("run_c", Some("run_b")), spec("run_b", Some("run_a")), spec("run_a", None)], 1, ANCHOR)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let d = compile(
+            &[spec("run_c", Some("run_b")), spec("run_b", Some("run_a")), spec("run_a", None)],
+            1,
+            ANCHOR,
+            524_288,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let (a, b, c) = (&d.runs["run_a"], &d.runs["run_b"], &d.runs["run_c"]);
         assert_eq!(a.child_ids, ["run_b"]);
         assert_eq!((b.depth, c.depth), (1, 2));
@@ -331,16 +450,16 @@ mod tests {
     fn contradictions_are_refused() {
         let base = RunSpec { id: "run_a".into(), status: Some(EngineStatus::Pending), ..RunSpec::default() };
         let with_output = RunSpec { output: Some(Value::Bool(true)), ..base.clone() };
-        assert!(compile(&[with_output], 0, ANCHOR).unwrap_err().to_string().contains("output"));
+        assert!(compile(&[with_output], 0, ANCHOR, 524_288).unwrap_err().to_string().contains("output"));
         let orphan = RunSpec { parent: Some("run_zz".into()), ..base.clone() };
-        assert!(compile(&[orphan], 0, ANCHOR).unwrap_err().to_string().contains("not defined"));
+        assert!(compile(&[orphan], 0, ANCHOR, 524_288).unwrap_err().to_string().contains("not defined"));
         let cycle = [
             RunSpec { id: "run_a".into(), parent: Some("run_b".into()), ..RunSpec::default() },
             RunSpec { id: "run_b".into(), parent: Some("run_a".into()), ..RunSpec::default() },
         ];
-        assert!(compile(&cycle, 0, ANCHOR).unwrap_err().to_string().contains("cycle"));
-        assert!(compile(&[base.clone(), base.clone()], 0, ANCHOR).unwrap_err().to_string().contains("twice"));
+        assert!(compile(&cycle, 0, ANCHOR, 524_288).unwrap_err().to_string().contains("cycle"));
+        assert!(compile(&[base.clone(), base.clone()], 0, ANCHOR, 524_288).unwrap_err().to_string().contains("twice"));
         let bad_ttl = RunSpec { ttl: Some("ten".into()), ..base };
-        assert!(compile(&[bad_ttl], 0, ANCHOR).unwrap_err().to_string().contains("ttl"));
+        assert!(compile(&[bad_ttl], 0, ANCHOR, 524_288).unwrap_err().to_string().contains("ttl"));
     }
 }

@@ -67,6 +67,17 @@ pub struct RunArgs {
     /// A scenario file, or builtin:NAME (repeatable; comma-separated in the variable).
     #[arg(long = "scenario", env = "TRIGGER_MOCK_SCENARIOS", value_delimiter = ',', value_name = "PATH")]
     pub scenarios: Vec<String>,
+    /// The secret that signs presigned packet URLs. Random per process when absent; set it (with
+    /// --seed and --clock) for byte-identical URLs.
+    #[arg(long, env = "TRIGGER_MOCK_PRESIGN_SECRET", value_name = "SECRET")]
+    pub presign_secret: Option<String>,
+    /// Packets of this many bytes or more are offloaded behind presigned URLs (the server's 512 KiB).
+    #[arg(long, env = "TRIGGER_MOCK_OFFLOAD_THRESHOLD", default_value_t = trigger_mock_threshold(), value_name = "BYTES")]
+    pub offload_threshold: u64,
+}
+
+const fn trigger_mock_threshold() -> u64 {
+    crate::world::DEFAULT_OFFLOAD_THRESHOLD
 }
 
 /// Flags of `serve`.
@@ -120,6 +131,9 @@ pub struct RenderArgs {
     /// The kind of key the client authenticates with.
     #[arg(long, value_enum, default_value_t = KeyKindArg::Dev)]
     pub key_kind: KeyKindArg,
+    /// The host the client uses, for presigned URLs.
+    #[arg(long, default_value = "127.0.0.1:3033", value_name = "HOST:PORT")]
+    pub host: String,
     #[command(flatten)]
     pub runs: RunArgs,
 }
@@ -164,6 +178,8 @@ impl RunArgs {
         config.seed = self.seed;
         config.generate = !self.no_generate;
         config.scenarios.clone_from(&self.scenarios);
+        config.presign_secret.clone_from(&self.presign_secret);
+        config.offload_threshold = self.offload_threshold;
         if let Some(clock) = &self.clock {
             config.clock = Clock::frozen(Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?);
         }

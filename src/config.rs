@@ -4,6 +4,7 @@
 use crate::app::App;
 use crate::auth::AuthPolicy;
 use crate::clock::Clock;
+use crate::presign::Presigner;
 use crate::scenario::Source;
 use crate::server::StartError;
 use crate::world::{Settings, World};
@@ -35,6 +36,10 @@ pub struct Config {
     pub rate_limit: bool,
     /// Records kept by the request journal; 0 switches it off.
     pub journal_size: usize,
+    /// The secret that signs presigned URLs; a random one per process when absent.
+    pub presign_secret: Option<String>,
+    /// Packets of this many bytes or more are offloaded.
+    pub offload_threshold: u64,
 }
 
 /// The journal's default size.
@@ -53,6 +58,8 @@ impl Default for Config {
             inline_scenarios: Vec::new(),
             rate_limit: false,
             journal_size: DEFAULT_JOURNAL_SIZE,
+            presign_secret: None,
+            offload_threshold: crate::world::DEFAULT_OFFLOAD_THRESHOLD,
         }
     }
 }
@@ -89,17 +96,17 @@ impl Config {
             anchor: self.clock.now(),
             generate: self.generate,
             rate_limit: self.rate_limit,
+            offload_threshold: self.offload_threshold,
+        };
+        let secret = match &self.presign_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                use rand::RngExt;
+                rand::rng().random::<[u8; 32]>().to_vec()
+            }
         };
         let world = World::build(&settings, &sources)
             .map_err(|problems| StartError::Invalid(problems.iter().map(ToString::to_string).collect()))?;
-        Ok(App::new(
-            world,
-            settings,
-            sources,
-            self.clock.clone(),
-            self.auth.clone(),
-            self.not_found_retry,
-            self.journal_size,
-        ))
+        Ok(App::new(self, world, settings, sources, Presigner::new(&secret)))
     }
 }

@@ -240,6 +240,8 @@ pub fn generate(seed: u64, id: &str, status: Option<EngineStatus>, anchor: Milli
         region,
         payload: Some(payload),
         output,
+        payload_packet: None,
+        output_packet: None,
         error,
         schedule,
         root_id: None,

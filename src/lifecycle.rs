@@ -221,8 +221,16 @@ impl Progress {
                 run.version.clone_from(&lifecycle.version);
             }
         }
-        run.output = if phase == Phase::Succeeded { lifecycle.output.clone().or(run.output) } else { None };
-        run.error = if phase == Phase::Failed { lifecycle.error.clone().or(run.error) } else { None };
+        if phase == Phase::Succeeded {
+            // The run's own output (inline or offloaded) wins over the generated one.
+            if run.output.is_none() && run.output_packet.is_none() {
+                run.output.clone_from(&lifecycle.output);
+            }
+        } else {
+            run.output = None;
+            run.output_packet = None;
+        }
+        run.error = if phase == Phase::Failed { run.error.or_else(|| lifecycle.error.clone()) } else { None };
         if phase == Phase::Expired && run.ttl.is_none() {
             run.ttl = lifecycle.ttl_ms.map(|ms| crate::time::duration_string((ms / 1000) as u64));
         }

@@ -4,7 +4,6 @@ use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 use trigger_mock::cli::{CatalogueArgs, Cli, Command, RenderArgs, ScenariosArgs, ServeArgs, ValidateArgs};
-use trigger_mock::model::{RenderOptions, render_json};
 use trigger_mock::scenario::{self, Source};
 use trigger_mock::server::{Server, StartError};
 
@@ -138,22 +137,16 @@ fn catalogue(args: &CatalogueArgs) -> Result<(), Failure> {
 }
 
 fn render(args: &RenderArgs) -> Result<(), Failure> {
-    let app = args.config().map_err(invalid)?.build_app()?;
+    let config = args.config().map_err(invalid)?;
+    let app = config.build_app()?;
     let world = app.world();
-    let store = &world.store;
-    let run = store.get(&args.run_id).ok_or_else(|| {
+    let run = world.store.get(&args.run_id).ok_or_else(|| {
         Failure::Other(format!(
             "no run {}: ids are run_ and then lower-case letters, digits and underscores",
             args.run_id
         ))
     })?;
-    let kind = args.key_kind.kind();
-    let opts = RenderOptions {
-        version: args.version(),
-        zero_costs: kind.environment() == trigger_mock::auth::Environment::Development,
-        hide_packets: matches!(kind, trigger_mock::auth::KeyKind::Public(_)),
-    };
-    let body = render_json(&run, opts, |id| store.related(id));
+    let body = app.render_run(&world, &run, args.key_kind.kind(), args.version(), &args.host, config.clock.now());
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&body);
     let _ = writeln!(out);

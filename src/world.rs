@@ -4,7 +4,8 @@
 
 use crate::catalogue::{RunSpec, compile as compile_specs, default_catalogue};
 use crate::faults::Fault;
-use crate::lifecycle::Lifecycle;
+use crate::lifecycle::{Lifecycle, Step, Until};
+use crate::model::EngineStatus;
 use crate::ratelimit::RateLimit;
 use crate::scenario::{self, Diagnostic, Source};
 use crate::store::Store;
@@ -20,7 +21,12 @@ pub struct Settings {
     pub generate: bool,
     /// `--rate-limit`: the real defaults, unless a file sets its own.
     pub rate_limit: bool,
+    /// Packets of this many bytes or more are offloaded behind presigned URLs.
+    pub offload_threshold: u64,
 }
+
+/// The server's offload threshold: 512 KiB.
+pub const DEFAULT_OFFLOAD_THRESHOLD: u64 = 512 * 1024;
 
 /// Everything a request reads, immutable.
 #[derive(Debug)]
@@ -47,12 +53,25 @@ impl World {
             catalogue.runs.into_iter().filter(|s| !shadowed.contains(s.id.as_str())).collect();
         let offset = specs.len();
         specs.extend(scenarios.specs.iter().cloned());
-        let defined = compile_specs(&specs, settings.seed, settings.anchor)
+        let defined = compile_specs(&specs, settings.seed, settings.anchor, settings.offload_threshold)
             .map_err(|e| vec![scenarios.locate_spec_error(sources, offset, &e)])?;
+        let mut lifecycles = scenarios.lifecycles;
+        for (id, lifecycle) in &mut lifecycles {
+            // A run with neither status nor lifecycle keeps the status it was generated with.
+            if lifecycle.steps.is_empty()
+                && let Some(run) = defined.runs.get(id)
+            {
+                lifecycle.steps.push(Step { status: run.status, until: Until::Forever });
+                if run.status == EngineStatus::Delayed {
+                    lifecycle.steps[0].until = Until::Elapsed(3_600_000);
+                    lifecycle.steps.push(Step { status: EngineStatus::Pending, until: Until::Forever });
+                }
+            }
+        }
         let rate_limit = scenarios.rate_limit.or(settings.rate_limit.then(RateLimit::default));
         Ok(World {
             store: Store::new(defined, settings.seed, settings.anchor, settings.generate),
-            lifecycles: scenarios.lifecycles,
+            lifecycles,
             faults: scenarios.faults,
             rate_limit,
             anchor: settings.anchor,

@@ -122,7 +122,11 @@ struct RetrieveBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     payload: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    payload_presigned_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_presigned_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a SerializedError>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,14 +157,28 @@ pub fn json_number(x: f64) -> Value {
     }
 }
 
+/// The presigned URLs of a run's offloaded packets, signed for one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PacketUrls<'a> {
+    pub payload: Option<&'a str>,
+    pub output: Option<&'a str>,
+}
+
 /// Renders `run` as the retrieve-run body. `related` looks up the runs named
 /// by the run's root, parent and children; ids it cannot find are left out.
-pub fn render<'a>(run: &'a Run, opts: RenderOptions, related: impl Fn(&str) -> Option<&'a Run>) -> impl Serialize + 'a {
+pub fn render<'a>(
+    run: &'a Run,
+    opts: RenderOptions,
+    related: impl Fn(&str) -> Option<&'a Run>,
+    urls: PacketUrls<'a>,
+) -> impl Serialize + 'a {
     let related_of = |id: &Option<String>| id.as_deref().and_then(&related).map(|r| CommonFields::of(r, opts));
     RetrieveBody {
         common: CommonFields::of(run, opts),
         payload: run.payload.as_ref().filter(|_| !opts.hide_packets),
+        payload_presigned_url: urls.payload.filter(|_| !opts.hide_packets),
         output: run.output.as_ref().filter(|_| !opts.hide_packets),
+        output_presigned_url: urls.output.filter(|_| !opts.hide_packets),
         error: run.error.as_ref(),
         schedule: run.schedule.as_ref(),
         related_runs: RelatedRuns {
@@ -174,11 +192,16 @@ pub fn render<'a>(run: &'a Run, opts: RenderOptions, related: impl Fn(&str) -> O
 }
 
 /// [`render`] straight to JSON bytes.
-pub fn render_json<'a>(run: &'a Run, opts: RenderOptions, related: impl Fn(&str) -> Option<&'a Run>) -> Vec<u8> {
+pub fn render_json<'a>(
+    run: &'a Run,
+    opts: RenderOptions,
+    related: impl Fn(&str) -> Option<&'a Run>,
+    urls: PacketUrls<'a>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
     // Serialising these borrowed structs cannot fail: every map key is a string
     // and every number is finite (costs come from finite arithmetic).
-    if serde_json::to_writer(&mut out, &render(run, opts, related)).is_err() {
+    if serde_json::to_writer(&mut out, &render(run, opts, related, urls)).is_err() {
         out.clear();
     }
     out

@@ -2,9 +2,11 @@
 //! request will see it.
 
 use super::status::EngineStatus;
+use crate::packet::Packet;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// One run. Optional fields that are `None` are omitted on the wire, never
 /// sent as `null`.
@@ -43,6 +45,10 @@ pub struct Run {
     pub payload: Option<Value>,
     /// The output; present only on successful completion.
     pub output: Option<Value>,
+    /// The payload when offloaded: the API sends a presigned URL instead.
+    pub payload_packet: Option<Arc<Packet>>,
+    /// The output when offloaded (shown only on successful completion).
+    pub output_packet: Option<Arc<Packet>>,
     pub error: Option<SerializedError>,
     pub schedule: Option<Schedule>,
     /// Ids of related runs, resolved against the run store when rendering.

@@ -163,6 +163,12 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
                 problems.push(source.at(&here.key("id"), format!("run {} is already defined in {other}", spec.id)));
                 continue;
             }
+            let mut spec = spec.clone();
+            if let Err((field, message)) = resolve_files(&mut spec, source) {
+                problems.push(source.at(&here.key(field).key("file"), message));
+                continue;
+            }
+            let spec = &spec;
             match lifecycle_of(spec) {
                 Ok(lc) => {
                     out.lifecycles.insert(spec.id.clone(), lc);
@@ -220,6 +226,33 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
         ));
     }
     if problems.is_empty() { Ok(out) } else { Err(problems) }
+}
+
+/// Turns the `file` of a run's packets into a checked absolute path: a file
+/// in the scenario file's folder or below it. `..`, absolute paths and
+/// symbolic links that lead out are refused.
+fn resolve_files(spec: &mut RunSpec, source: &Source) -> Result<(), (&'static str, String)> {
+    for (field, packet) in [("payloadPacket", &mut spec.payload_packet), ("outputPacket", &mut spec.output_packet)] {
+        let Some(file) = packet.as_mut().and_then(|p| p.file.as_mut()) else { continue };
+        let relative = std::path::Path::new(file.as_str());
+        if relative.is_absolute() || relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return Err((field, format!("`{file}` leaves the scenario's folder: use a path below it, without `..`")));
+        }
+        let Some(dir) = source.path.as_ref().and_then(|p| p.parent()) else {
+            return Err((field, "only a scenario file on disk can name files".into()));
+        };
+        let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
+        let base = dir.canonicalize().map_err(|e| (field, format!("cannot resolve the scenario's folder: {e}")))?;
+        let full = base.join(relative).canonicalize().map_err(|e| (field, format!("cannot read `{file}`: {e}")))?;
+        if !full.starts_with(&base) {
+            return Err((field, format!("`{file}` leads out of the scenario's folder (a symbolic link?)")));
+        }
+        if !full.is_file() {
+            return Err((field, format!("`{file}` is not a file")));
+        }
+        *file = full.to_string_lossy().into_owned();
+    }
+    Ok(())
 }
 
 type Problem = (KeyPath, String);
@@ -299,7 +332,7 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
     Ok(Lifecycle {
         steps,
         ttl_ms,
-        output: spec.output.clone().or(seed_output.output),
+        output: seed_output.output,
         error: spec.error.clone().or(seed_error.error),
         version: spec.version.clone().or(seed_started.version),
     })

@@ -40,7 +40,13 @@ fn server_verdict(text: &str) -> Result<(), String> {
     let sources = [Source { name: "x.json".into(), text: text.into(), path: None }];
     let joined = |problems: Vec<scenario::Diagnostic>| problems.iter().map(ToString::to_string).collect::<Vec<_>>();
     scenario::compile(&sources).map_err(|p| joined(p).join("\n"))?;
-    let settings = Settings { seed: 0, anchor: NOW, generate: true, rate_limit: false };
+    let settings = Settings {
+        seed: 0,
+        anchor: NOW,
+        generate: true,
+        rate_limit: false,
+        offload_threshold: trigger_mock::world::DEFAULT_OFFLOAD_THRESHOLD,
+    };
     World::build(&settings, &sources).map(|_| ()).map_err(|p| joined(p).join("\n"))
 }
 

@@ -21,7 +21,7 @@ pub const DEV_KEY: &str = "tr_dev_tests_0123456789";
 
 /// A configuration on an ephemeral port with the test clock.
 pub fn config() -> Config {
-    Config::ephemeral(Clock::frozen(NOW))
+    Config { presign_secret: Some("tests".into()), ..Config::ephemeral(Clock::frozen(NOW)) }
 }
 
 /// Starts a server with `config`.
