@@ -245,3 +245,67 @@ fn watch_reloads_valid_edits_and_keeps_serving_through_invalid_ones() {
     assert!(stderr.contains("the previous version keeps serving"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_large_packet_streams_in_constant_memory_with_the_right_bytes() {
+    use std::io::{Read, Write};
+    const SIZE: u64 = 128 << 20;
+    let dir = std::env::temp_dir().join(format!("trigger-mock-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("large.json");
+    std::fs::write(
+        &scenario,
+        format!(r#"{{"version": 1, "runs": [{{"id": "run_huge", "status": "EXECUTING", "payloadPacket": {{"size": {SIZE}}}}}]}}"#),
+    )
+    .unwrap();
+    let (mut child, url) = spawn(
+        &["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z", "--scenario", scenario.to_str().unwrap()],
+        &[],
+    );
+    let reply = get(&url, "/api/v3/runs/run_huge", "authorization: Bearer tr_dev_x\r\n");
+    let body: serde_json::Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let packet_url = body["payloadPresignedUrl"].as_str().unwrap();
+    let path = &packet_url[packet_url.find("/packets/").unwrap()..];
+    let pid = child.id();
+    let before = rss_kib(pid);
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.contains(&format!("content-length: {SIZE}")), "{head}");
+    let expected = trigger_mock::packet::Generated::new(trigger_mock::packet::PacketType::Json, SIZE, "").unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut total, mut peak, mut reads) = (0u64, before, 0u64);
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert_eq!(&buf[..n], expected.range(total, total + n as u64).as_ref(), "bytes at {total}");
+        total += n as u64;
+        reads += 1;
+        if reads % 16 == 0 {
+            peak = peak.max(rss_kib(pid));
+        }
+    }
+    assert_eq!(total, SIZE);
+    assert!(peak.saturating_sub(before) < 16 * 1024, "the server grew {} KiB while streaming 128 MiB", peak - before);
+    assert!(terminate(&mut child).success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -6,6 +6,7 @@
 mod binary;
 mod errors;
 mod faults;
+mod packets;
 mod retrieve;
 mod scenario_schema;
 mod scenarios;

@@ -84,7 +84,10 @@ pub async fn request_with_body(
     let stream = TcpStream::connect(server.addr()).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
-    let mut req = Request::builder().method(method).uri(path).header("host", server.addr().to_string());
+    let mut req = Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header("host", server.addr().to_string());
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
