@@ -88,26 +88,49 @@ pub struct PacketSpec {
 }
 
 /// A size: a number of bytes, or a string with a unit.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SizeSpec {
     Bytes(u64),
     Text(String),
 }
 
+impl<'de> Deserialize<'de> for SizeSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SizeSpec, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SizeSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size: a whole number of bytes, or a string such as \"5MiB\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<SizeSpec, E> {
+                Ok(SizeSpec::Bytes(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SizeSpec, E> {
+                Ok(SizeSpec::Text(s.to_owned()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The largest packet sent inline (`offload: never`, or a raised threshold):
+/// it is built in memory at start-up.
+pub const MAX_INLINE_SIZE: u64 = 16 << 20;
+
 /// The largest generated packet, 64 GiB.
 pub const MAX_PACKET_SIZE: u64 = 64 << 30;
 
-/// Builds a packet. `created_at` dates a generated SuperJSON packet.
-fn packet_of(spec: &PacketSpec, created_at: Millis) -> Result<Packet, (&'static str, String)> {
+/// Builds a packet. `created_at` dates a generated SuperJSON packet. An error
+/// names the packet's key it is about (`None`: the packet itself).
+fn packet_of(spec: &PacketSpec, created_at: Millis) -> Result<Packet, (Option<&'static str>, String)> {
     let kind = spec.kind.unwrap_or(PacketType::Json);
     let content = match (&spec.data, &spec.size, &spec.file) {
         (Some(data), None, None) => Content::Bytes(Bytes::from(match (kind, data) {
             (PacketType::Text, Value::String(text)) => text.clone(),
-            (PacketType::Text, _) => return Err(("data", "a text/plain packet's data is a string".into())),
+            (PacketType::Text, _) => return Err((Some("data"), "a text/plain packet's data is a string".into())),
             (PacketType::SuperJson, Value::Object(m)) if m.contains_key("json") => data.to_string(),
             (PacketType::SuperJson, _) => {
-                return Err(("data", "a super+json packet's data is an object with `json` (and `meta`)".into()));
+                return Err((Some("data"), "a super+json packet's data is an object with `json` (and `meta`)".into()));
             }
             (PacketType::Json, _) => data.to_string(),
         })),
@@ -118,12 +141,12 @@ fn packet_of(spec: &PacketSpec, created_at: Millis) -> Result<Packet, (&'static 
             }
             .filter(|n| *n <= MAX_PACKET_SIZE)
             .ok_or_else(|| {
-                ("size", "a size is bytes, or a number with B, KB, MB, GB, KiB, MiB or GiB, up to 64GiB".into())
+                (Some("size"), "a size is bytes, or a number with B, KB, MB, GB, KiB, MiB or GiB, up to 64GiB".into())
             })?;
             let at = created_at.to_string();
             let generated = Generated::new(kind, bytes, &at).ok_or_else(|| {
                 (
-                    "size",
+                    Some("size"),
                     format!(
                         "a generated {} packet has at least {} bytes",
                         kind.content_type(),
@@ -136,19 +159,48 @@ fn packet_of(spec: &PacketSpec, created_at: Millis) -> Result<Packet, (&'static 
         (None, None, Some(file)) => {
             let path = std::path::PathBuf::from(file);
             if !path.is_absolute() {
-                return Err(("file", "file packets are read relative to a scenario file on disk".into()));
+                return Err((Some("file"), "file packets are read relative to a scenario file on disk".into()));
             }
-            let size = std::fs::metadata(&path).map_err(|e| ("file", format!("cannot read `{file}`: {e}")))?.len();
+            let size =
+                std::fs::metadata(&path).map_err(|e| (Some("file"), format!("cannot read `{file}`: {e}")))?.len();
             Content::File { path, size }
         }
-        _ => return Err(("data", "give exactly one of `data`, `size` or `file`".into())),
+        _ => return Err((None, "give exactly one of `data`, `size` or `file`".into())),
     };
     Ok(Packet { kind, content, offload: spec.offload.unwrap_or_default(), url: spec.url.unwrap_or_default() })
 }
 
 /// A packet placed as the API shows it: inline value, or offloaded.
 fn place(packet: Packet, threshold: u64) -> Result<(Option<Value>, Option<Arc<Packet>>), String> {
-    if packet.offloaded(threshold) { Ok((None, Some(Arc::new(packet)))) } else { Ok((packet.inline_value()?, None)) }
+    if packet.offloaded(threshold) {
+        Ok((None, Some(Arc::new(packet))))
+    } else if packet.size() > MAX_INLINE_SIZE {
+        Err(format!(
+            "a packet sent inline has at most 16 MiB; this one has {} bytes: let it be offloaded",
+            packet.size()
+        ))
+    } else {
+        Ok((packet.inline_value()?, None))
+    }
+}
+
+/// Offloads a generated run's payload and output when they reach the
+/// threshold, as the server decides by size alone. `keep` leaves the payload
+/// or output alone (a file set it, with its own offload rule).
+pub fn offload_generated(run: &mut Run, threshold: u64, keep: [bool; 2]) {
+    let slots = [(&mut run.payload, &mut run.payload_packet), (&mut run.output, &mut run.output_packet)];
+    for ((value, packet), keep) in slots.into_iter().zip(keep) {
+        if !keep
+            && packet.is_none()
+            && let Some(v) = value.as_ref()
+        {
+            let candidate = Packet::json(v);
+            if candidate.offloaded(threshold) {
+                *value = None;
+                *packet = Some(Arc::new(candidate));
+            }
+        }
+    }
 }
 
 /// One lifecycle step as a file declares it.
@@ -238,7 +290,7 @@ pub fn statuses(spec: &RunSpec) -> Vec<EngineStatus> {
         None => spec
             .status
             .or_else(|| crate::convention::status_of(&spec.id))
-            .or(spec.output.as_ref().map(|_| EngineStatus::CompletedSuccessfully))
+            .or((spec.output.is_some() || spec.output_packet.is_some()).then_some(EngineStatus::CompletedSuccessfully))
             .or(spec.error.as_ref().map(|_| EngineStatus::CompletedWithErrors))
             .into_iter()
             .collect(),
@@ -343,8 +395,10 @@ fn build(
     }
     let packet =
         |field: &'static str, packet: &PacketSpec| -> Result<(Option<Value>, Option<Arc<Packet>>), SpecError> {
-            let built =
-                packet_of(packet, run.created_at).map_err(|(sub, m)| SpecError::at(i, &[Key(field), Key(sub)], m))?;
+            let built = packet_of(packet, run.created_at).map_err(|(sub, m)| match sub {
+                Some(sub) => SpecError::at(i, &[Key(field), Key(sub)], m),
+                None => SpecError::at(i, &[Key(field)], m),
+            })?;
             place(built, threshold).map_err(|m| err(field, m))
         };
     match (&spec.payload, &spec.payload_packet) {
@@ -367,6 +421,11 @@ fn build(
         // Kept even when the run starts in another status: a lifecycle shows it at the end.
         (run.output, run.output_packet) = packet(field, &spec_packet)?;
     }
+    let given = [
+        spec.payload.is_some() || spec.payload_packet.is_some(),
+        spec.output.is_some() || spec.output_packet.is_some(),
+    ];
+    offload_generated(&mut run, threshold, given);
     if let Some(error) = &spec.error {
         if last_phase != Phase::Failed {
             let name = last.unwrap_or(run.status).name();

@@ -18,13 +18,15 @@ pub struct Store {
     /// on every retrieve.
     anchor: Millis,
     generate: bool,
+    /// Generated payloads and outputs this large are offloaded.
+    threshold: u64,
 }
 
 impl Store {
     /// A store over `defined`, generating other runs from `seed` around
     /// `anchor` when `generate` is on.
-    pub fn new(defined: Defined, seed: u64, anchor: Millis, generate: bool) -> Store {
-        Store { defined, seed, anchor, generate }
+    pub fn new(defined: Defined, seed: u64, anchor: Millis, generate: bool, threshold: u64) -> Store {
+        Store { defined, seed, anchor, generate, threshold }
     }
 
     /// The run `id`: defined, generated, or `None` (a 404).
@@ -32,8 +34,11 @@ impl Store {
         if let Some(run) = self.defined.runs.get(id) {
             return Some(Cow::Borrowed(run));
         }
-        (self.generate && convention::is_well_formed(id))
-            .then(|| Cow::Owned(generate(self.seed, id, convention::status_of(id), self.anchor, None)))
+        (self.generate && convention::is_well_formed(id)).then(|| {
+            let mut run = generate(self.seed, id, convention::status_of(id), self.anchor, None);
+            crate::catalogue::offload_generated(&mut run, self.threshold, [false, false]);
+            Cow::Owned(run)
+        })
     }
 
     /// A defined run, for resolving relations (generated runs have none).

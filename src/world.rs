@@ -70,7 +70,7 @@ impl World {
         }
         let rate_limit = scenarios.rate_limit.or(settings.rate_limit.then(RateLimit::default));
         Ok(World {
-            store: Store::new(defined, settings.seed, settings.anchor, settings.generate),
+            store: Store::new(defined, settings.seed, settings.anchor, settings.generate, settings.offload_threshold),
             lifecycles,
             faults: scenarios.faults,
             rate_limit,

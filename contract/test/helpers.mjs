@@ -211,8 +211,11 @@ export function runNodeScript(source, { env = {}, timeoutMs = 30_000 } = {}) {
  * A loopback HTTP proxy that forwards every request to `targetUrl` and
  * records it, so a test can count how many requests the SDK really made.
  * `captureResponses: true` also records each response's status and body text.
+ * `preserveHost: true` forwards the client's own `Host` header instead of the
+ * target's, so URLs the server builds from `Host` (presigned packet URLs)
+ * point back at the proxy and the client's requests to them are recorded too.
  */
-export async function startCountingProxy(targetUrl, { captureResponses = false } = {}) {
+export async function startCountingProxy(targetUrl, { captureResponses = false, preserveHost = false } = {}) {
   const target = new URL(targetUrl);
   const requests = [];
   const server = http.createServer((req, res) => {
@@ -224,7 +227,7 @@ export async function startCountingProxy(targetUrl, { captureResponses = false }
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: target.host },
+        headers: preserveHost ? { ...req.headers } : { ...req.headers, host: target.host },
       },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);

@@ -116,6 +116,18 @@ function loadValidator() {
   const publishedStatuses = [...(schemas.CommonRunObject?.properties?.status?.enum ?? [])];
   const widened = widenRunStatusEnums(defs, "#/$defs");
   const widenedStatuses = defs.CommonRunObject?.properties?.status?.enum ?? [];
+  // contract.md §6: the document types payload and output as objects, but they
+  // are any JSON value (a text/plain packet is a string). Widen those two only.
+  const packetFields = [];
+  for (const part of defs.RetrieveRunResponse?.allOf ?? []) {
+    for (const field of ["payload", "output"]) {
+      if (part?.properties?.[field]?.type === "object") {
+        delete part.properties[field].type;
+        packetFields.push(field);
+      }
+    }
+  }
+  assert.deepEqual(packetFields.sort(), ["output", "payload"], "payload and output are widened to any JSON value");
   const root = {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     $id: "urn:trigger-mock-contract:RetrieveRunResponse",

@@ -116,12 +116,6 @@ pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
     }
     let path = req.uri().path();
     let world = app.world();
-    let Some((run_id, which, ext)) = parse(path) else { return no_such_key(&request_id) };
-    let packet = world.store.related(run_id).and_then(|run| match which {
-        Which::Payload => run.payload_packet.clone(),
-        Which::Output => run.output_packet.clone(),
-    });
-    let Some(packet) = packet.filter(|p| p.kind.extension() == ext) else { return no_such_key(&request_id) };
     let now = state.clock.now();
     match state.presigner.verify(path, req.uri().query().unwrap_or(""), now) {
         Ok(()) => {}
@@ -145,9 +139,16 @@ pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
             return xml(StatusCode::FORBIDDEN, s3_error("AccessDenied", "Request has expired", &extra, &request_id));
         }
     }
-    if packet.url == UrlBehaviour::NotFound {
+    // As on S3, the signature is checked before the key is looked up, so a
+    // URL reveals nothing about objects it was not signed for.
+    let Some((run_id, which, ext)) = parse(path) else { return no_such_key(&request_id) };
+    let packet = world.store.related(run_id).and_then(|run| match which {
+        Which::Payload => run.payload_packet.clone(),
+        Which::Output => run.output_packet.clone(),
+    });
+    let Some(packet) = packet.filter(|p| p.kind.extension() == ext && p.url != UrlBehaviour::NotFound) else {
         return no_such_key(&request_id);
-    }
+    };
     // A truncated URL serves a complete response with only the first half.
     let size = if packet.url == UrlBehaviour::Truncated { packet.size() / 2 } else { packet.size() };
     let (status, start, end) = match range(req.headers().get(header::RANGE), size) {

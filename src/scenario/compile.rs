@@ -236,7 +236,10 @@ fn resolve_files(spec: &mut RunSpec, source: &Source) -> Result<(), (&'static st
         let Some(file) = packet.as_mut().and_then(|p| p.file.as_mut()) else { continue };
         let relative = std::path::Path::new(file.as_str());
         if relative.is_absolute() || relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-            return Err((field, format!("`{file}` leaves the scenario's folder: use a path below it, without `..`")));
+            return Err((
+                field,
+                format!("`{file}` is not a plain path below the scenario's folder (no leading `/` or `./`, no `..`)"),
+            ));
         }
         let Some(dir) = source.path.as_ref().and_then(|p| p.parent()) else {
             return Err((field, "only a scenario file on disk can name files".into()));

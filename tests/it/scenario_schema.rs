@@ -4,10 +4,14 @@
 //! "The server refuses" means what `trigger-mock validate` and start-up do:
 //! [`scenario::compile`] (the file on its own), then [`World::build`], which
 //! also runs the catalogue checks on the file's runs (id form, `status` with
-//! `lifecycle`, output and error against the status, trigger function).
+//! `lifecycle`, output and error against the status, trigger function, packets).
+//! The tables of files below are checked as a scenario file on disk, in a
+//! temporary folder that also holds data files, so that `file` packets resolve
+//! as they do for `--scenario PATH`.
 
 use crate::support::NOW;
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use trigger_mock::scenario::{self, Source};
 use trigger_mock::world::{Settings, World};
@@ -35,9 +39,11 @@ fn schema_errors(text: &str) -> Vec<(String, String)> {
 }
 
 /// What the server says about `text` as the only scenario file: `Ok` when it
-/// would serve it, else its diagnostics.
-fn server_verdict(text: &str) -> Result<(), String> {
-    let sources = [Source { name: "x.json".into(), text: text.into(), path: None }];
+/// would serve it, else its diagnostics. `path` is where the file is on disk
+/// (`None` for a built-in); `file` packets are resolved against its folder.
+fn server_verdict(text: &str, path: Option<&Path>) -> Result<(), String> {
+    let name = path.map_or_else(|| "x.json".into(), |p| p.display().to_string());
+    let sources = [Source { name, text: text.into(), path: path.map(Path::to_path_buf) }];
     let joined = |problems: Vec<scenario::Diagnostic>| problems.iter().map(ToString::to_string).collect::<Vec<_>>();
     scenario::compile(&sources).map_err(|p| joined(p).join("\n"))?;
     let settings = Settings {
@@ -66,7 +72,7 @@ fn every_builtin_scenario_validates_against_the_schema() {
         let text = scenario::builtin(name).unwrap_or_else(|| panic!("builtin {name} has no text"));
         let errors = schema_errors(text);
         assert!(errors.is_empty(), "builtin:{name} breaks the schema: {errors:#?}");
-        assert_eq!(server_verdict(text), Ok(()), "builtin:{name} is refused by the server");
+        assert_eq!(server_verdict(text, None), Ok(()), "builtin:{name} is refused by the server");
         let value: Value = serde_json::from_str(text).unwrap();
         assert_eq!(value["$schema"], "../../schemas/scenario.schema.json", "builtin:{name} points editors elsewhere");
     }
@@ -152,7 +158,8 @@ fn the_schemas_own_examples_are_valid() {
         }
     }
     for example in schema()["examples"].as_array().unwrap() {
-        assert_eq!(server_verdict(&example.to_string()), Ok(()), "top-level example refused by the server: {example}");
+        let verdict = server_verdict(&example.to_string(), None);
+        assert_eq!(verdict, Ok(()), "top-level example refused by the server: {example}");
     }
 }
 
@@ -189,7 +196,63 @@ fn with_steps(steps: Value) -> Value {
     with_run(json!({ "id": "run_a", "lifecycle": steps }))
 }
 
-fn invalid_files() -> Vec<Refused> {
+/// A completed run whose `payloadPacket` is `packet`.
+fn with_payload_packet(packet: Value) -> Value {
+    with_run(json!({ "id": "run_a", "status": "COMPLETED_SUCCESSFULLY", "payloadPacket": packet }))
+}
+
+/// A completed run whose `outputPacket` is `packet`.
+fn with_output_packet(packet: Value) -> Value {
+    with_run(json!({ "id": "run_a", "status": "COMPLETED_SUCCESSFULLY", "outputPacket": packet }))
+}
+
+/// A temporary folder, removed on drop:
+///
+/// ```text
+/// ROOT/secret.txt               outside the scenario's folder
+/// ROOT/scenarios/scenario.json  the file under test, rewritten for each case
+/// ROOT/scenarios/data/order.json, report.txt, super.json
+/// ```
+struct Disk {
+    root: PathBuf,
+    scenario: PathBuf,
+}
+
+impl Disk {
+    fn new(label: &str) -> Disk {
+        let root = std::env::temp_dir().join(format!("trigger-mock-scenario-schema-{label}-{}", std::process::id()));
+        let folder = root.join("scenarios");
+        std::fs::create_dir_all(folder.join("data")).unwrap();
+        std::fs::write(folder.join("data/order.json"), br#"{"orderId":42,"items":["book","pen"]}"#).unwrap();
+        std::fs::write(folder.join("data/report.txt"), b"Quarterly report\nAll good.\n").unwrap();
+        std::fs::write(
+            folder.join("data/super.json"),
+            br#"{"json":{"at":"2026-01-01T00:00:00.000Z"},"meta":{"values":{"at":["Date"]}}}"#,
+        )
+        .unwrap();
+        std::fs::write(root.join("secret.txt"), b"outside").unwrap();
+        Disk { scenario: folder.join("scenario.json"), root }
+    }
+
+    /// An existing file, by its absolute path.
+    fn absolute(&self, relative: &str) -> String {
+        self.root.join("scenarios").join(relative).to_string_lossy().into_owned()
+    }
+
+    /// What the server says about `text` written to the scenario file.
+    fn verdict(&self, text: &str) -> Result<(), String> {
+        std::fs::write(&self.scenario, text).unwrap();
+        server_verdict(text, Some(&self.scenario))
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn invalid_files(disk: &Disk) -> Vec<Refused> {
     vec![
         // The file itself.
         refused("missing version", json!({}), "missing field `version`", ""),
@@ -553,18 +616,236 @@ fn invalid_files() -> Vec<Refused> {
             "not a duration",
             "/rateLimit/interval",
         ),
+        // Packets: exactly one source.
+        refused(
+            "packet with both data and size",
+            with_payload_packet(json!({ "data": { "a": 1 }, "size": "1KiB" })),
+            "give exactly one of `data`, `size` or `file`",
+            "/runs/0/payloadPacket",
+        ),
+        refused(
+            "packet with both data and file",
+            with_payload_packet(json!({ "data": "x", "file": "data/report.txt" })),
+            "give exactly one of `data`, `size` or `file`",
+            "/runs/0/payloadPacket",
+        ),
+        refused(
+            "packet with neither data, size nor file",
+            with_payload_packet(json!({ "type": "text/plain", "offload": "always" })),
+            "give exactly one of `data`, `size` or `file`",
+            "/runs/0/payloadPacket",
+        ),
+        refused(
+            "packet whose data is null",
+            with_payload_packet(json!({ "data": null })),
+            "give exactly one of `data`, `size` or `file`",
+            "/runs/0/payloadPacket/data",
+        ),
+        // Packets: sizes.
+        refused(
+            "packet size in words",
+            with_payload_packet(json!({ "size": "lots" })),
+            "a size is bytes, or a number with B, KB, MB, GB, KiB, MiB or GiB",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "packet size in TiB",
+            with_payload_packet(json!({ "size": "5TiB" })),
+            "a size is bytes",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "packet size with a lower-case unit",
+            with_payload_packet(json!({ "size": "5mib" })),
+            "a size is bytes",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "packet size 65GiB",
+            with_payload_packet(json!({ "size": "65GiB" })),
+            "up to 64GiB",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "packet size 69GB",
+            with_payload_packet(json!({ "size": "69 GB" })),
+            "up to 64GiB",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "packet size one byte over 64 GiB",
+            with_payload_packet(json!({ "size": 68_719_476_737_u64 })),
+            "up to 64GiB",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "packet size one byte over 64 GiB, as a string",
+            with_payload_packet(json!({ "size": "68719476737B" })),
+            "up to 64GiB",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "negative packet size",
+            with_payload_packet(json!({ "size": -1 })),
+            "expected a size: a whole number of bytes",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "fractional packet size",
+            with_payload_packet(json!({ "size": 1.5 })),
+            "expected a size: a whole number of bytes",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "json packet below its smallest size",
+            with_payload_packet(json!({ "size": 37 })),
+            "a generated application/json packet has at least 38 bytes",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "json packet of 0KiB",
+            with_payload_packet(json!({ "type": "application/json", "size": "0KiB" })),
+            "a generated application/json packet has at least 38 bytes",
+            "/runs/0/payloadPacket/size",
+        ),
+        refused(
+            "super+json packet below its smallest size",
+            with_payload_packet(json!({ "type": "application/super+json", "size": "109 B" })),
+            "a generated application/super+json packet has at least 110 bytes",
+            "/runs/0/payloadPacket/size",
+        ),
+        // Packets: data against the type.
+        refused(
+            "text/plain packet whose data is a number",
+            with_payload_packet(json!({ "type": "text/plain", "data": 42 })),
+            "a text/plain packet's data is a string",
+            "/runs/0/payloadPacket/data",
+        ),
+        refused(
+            "text/plain output whose data is an object",
+            with_output_packet(json!({ "type": "text/plain", "data": { "text": "hi" } })),
+            "a text/plain packet's data is a string",
+            "/runs/0/outputPacket/data",
+        ),
+        refused(
+            "super+json packet without json",
+            with_payload_packet(json!({ "type": "application/super+json", "data": { "meta": {} } })),
+            "a super+json packet's data is an object with `json`",
+            "/runs/0/payloadPacket/data",
+        ),
+        refused(
+            "super+json packet whose data is a string",
+            with_payload_packet(json!({ "type": "application/super+json", "data": "{\"json\":1}" })),
+            "a super+json packet's data is an object with `json`",
+            "/runs/0/payloadPacket/data",
+        ),
+        // Packets: files. The server checks these against the scenario's folder on disk.
+        refused(
+            "absolute file path",
+            with_payload_packet(json!({ "type": "text/plain", "file": disk.absolute("data/report.txt") })),
+            "is not a plain path below the scenario's folder",
+            "/runs/0/payloadPacket/file",
+        ),
+        refused(
+            "file path out of the folder",
+            with_payload_packet(json!({ "type": "text/plain", "file": "../secret.txt" })),
+            "is not a plain path below the scenario's folder",
+            "/runs/0/payloadPacket/file",
+        ),
+        refused(
+            "file path that goes down and out",
+            with_output_packet(json!({ "type": "text/plain", "file": "data/../../secret.txt" })),
+            "is not a plain path below the scenario's folder",
+            "/runs/0/outputPacket/file",
+        ),
+        refused(
+            "file path with .. that stays inside",
+            with_payload_packet(json!({ "file": "data/../data/order.json" })),
+            "is not a plain path below the scenario's folder",
+            "/runs/0/payloadPacket/file",
+        ),
+        // The server refuses a leading `./` too (std::path::Component::CurDir).
+        refused(
+            "file path starting with ./",
+            with_payload_packet(json!({ "file": "./data/order.json" })),
+            "is not a plain path below the scenario's folder",
+            "/runs/0/payloadPacket/file",
+        ),
+        refused(
+            "empty file path",
+            with_payload_packet(json!({ "file": "" })),
+            "is not a file",
+            "/runs/0/payloadPacket/file",
+        ),
+        // Packets: keys and enums.
+        refused(
+            "unknown key in a packet",
+            with_payload_packet(json!({ "data": 1, "sise": "1KiB" })),
+            "unknown field `sise`",
+            "/runs/0/payloadPacket",
+        ),
+        refused("packet as a string", with_payload_packet(json!("5MiB")), "invalid type", "/runs/0/payloadPacket"),
+        refused(
+            "unknown packet type",
+            with_payload_packet(json!({ "type": "application/xml", "data": "<a/>" })),
+            "unknown variant `application/xml`",
+            "/runs/0/payloadPacket/type",
+        ),
+        refused(
+            "unknown offload",
+            with_payload_packet(json!({ "data": 1, "offload": "sometimes" })),
+            "unknown variant `sometimes`",
+            "/runs/0/payloadPacket/offload",
+        ),
+        refused(
+            "unknown url behaviour",
+            with_output_packet(json!({ "data": 1, "url": "forbidden" })),
+            "unknown variant `forbidden`",
+            "/runs/0/outputPacket/url",
+        ),
+        // Packets against the run.
+        refused(
+            "payload and payloadPacket",
+            with_run(json!({ "id": "run_a", "payload": { "a": 1 }, "payloadPacket": { "data": { "a": 1 } } })),
+            "give `payload` or `payloadPacket`, not both",
+            "/runs/0/payloadPacket",
+        ),
+        refused(
+            "output and outputPacket",
+            with_run(json!({
+                "id": "run_a",
+                "status": "COMPLETED_SUCCESSFULLY",
+                "output": "done",
+                "outputPacket": { "type": "text/plain", "data": "done" }
+            })),
+            "give `output` or `outputPacket`, not both",
+            "/runs/0/outputPacket",
+        ),
+        refused(
+            "outputPacket on a failed run",
+            with_run(json!({ "id": "run_a", "status": "COMPLETED_WITH_ERRORS", "outputPacket": { "data": 1 } })),
+            "only a COMPLETED_SUCCESSFULLY run has an output; this one ends COMPLETED_WITH_ERRORS",
+            "/runs/0/status",
+        ),
+        refused(
+            "outputPacket on a queued run",
+            with_run(json!({ "id": "run_a", "status": "PENDING", "outputPacket": { "size": "1MiB" } })),
+            "only a COMPLETED_SUCCESSFULLY run has an output",
+            "/runs/0/status",
+        ),
     ]
 }
 
 #[test]
 fn files_the_server_refuses_are_refused_by_the_schema() {
-    let cases = invalid_files();
+    let disk = Disk::new("refused");
+    let cases = invalid_files(&disk);
     let mut names = std::collections::HashSet::new();
     let mut failures = Vec::new();
     for case in &cases {
         assert!(names.insert(case.name), "two cases are named {:?}", case.name);
         let text = serde_json::to_string_pretty(&case.file).unwrap();
-        match server_verdict(&text) {
+        match disk.verdict(&text) {
             Ok(()) => failures.push(format!("{}: the server accepts it\n{text}", case.name)),
             Err(said) if !said.contains(case.server_says) => failures
                 .push(format!("{}: the server refuses it, but not with {:?}: {said}", case.name, case.server_says)),
@@ -721,15 +1002,97 @@ fn valid_files() -> Vec<(&'static str, Value)> {
                 ]
             }),
         ),
+        (
+            "packets written out or generated",
+            json!({
+                "version": 1,
+                "runs": [
+                    {
+                        "id": "run_big_import",
+                        "status": "COMPLETED_SUCCESSFULLY",
+                        "payloadPacket": { "type": "application/super+json", "size": "5MiB" },
+                        "outputPacket": { "type": "text/plain", "data": "Imported 4096 rows." }
+                    },
+                    {
+                        "id": "run_offloaded_expired",
+                        "payloadPacket": {
+                            "type": "application/json",
+                            "data": { "orderId": 42 },
+                            "offload": "always",
+                            "url": "expired"
+                        }
+                    },
+                    {
+                        "id": "run_super_json_inline",
+                        "status": "EXECUTING",
+                        "payloadPacket": {
+                            "type": "application/super+json",
+                            "data": {
+                                "json": { "at": "2026-01-01T00:00:00.000Z" },
+                                "meta": { "values": { "at": ["Date"] } }
+                            },
+                            "offload": "never"
+                        }
+                    },
+                    {
+                        "id": "run_super_json_bare",
+                        "payloadPacket": { "type": "application/super+json", "data": { "json": null } }
+                    },
+                    { "id": "run_json_string", "payloadPacket": { "data": "just a string" } },
+                    { "id": "run_json_false", "payloadPacket": { "data": false, "url": "valid" } },
+                    { "id": "run_text_empty", "payloadPacket": { "type": "text/plain", "data": "" } },
+                    { "id": "run_smallest_json", "payloadPacket": { "size": 38 } },
+                    {
+                        "id": "run_smallest_super_json",
+                        "payloadPacket": { "type": "application/super+json", "size": " 110 B " }
+                    },
+                    { "id": "run_smallest_text", "payloadPacket": { "type": "text/plain", "size": 0 } },
+                    { "id": "run_sized_kb", "payloadPacket": { "size": "0002KB", "offload": "auto" } },
+                    { "id": "run_sized_mb", "payloadPacket": { "size": "2MB", "url": "notFound" } },
+                    { "id": "run_largest", "payloadPacket": { "size": "64GiB", "url": "truncated" } },
+                    { "id": "run_largest_bytes", "payloadPacket": { "type": "text/plain", "size": 68_719_476_736u64 } },
+                    { "id": "run_largest_gb", "payloadPacket": { "size": "68 GB" } },
+                    {
+                        "id": "run_poll_output",
+                        "outputPacket": { "type": "text/plain", "size": "768KiB" },
+                        "lifecycle": [{ "status": "EXECUTING", "retrieves": 1 }, { "status": "COMPLETED_SUCCESSFULLY" }]
+                    },
+                    { "id": "run_completed_by_convention", "outputPacket": { "data": [1, 2, 3], "offload": "always" } }
+                ]
+            }),
+        ),
+        (
+            "packets read from files next to the scenario",
+            json!({
+                "version": 1,
+                "runs": [
+                    {
+                        "id": "run_from_files",
+                        "status": "COMPLETED_SUCCESSFULLY",
+                        "payloadPacket": { "file": "data/order.json" },
+                        "outputPacket": { "type": "text/plain", "file": "data/report.txt", "url": "expired" }
+                    },
+                    {
+                        "id": "run_from_file_offloaded",
+                        "payloadPacket": {
+                            "type": "application/super+json",
+                            "file": "data//./super.json",
+                            "offload": "always"
+                        }
+                    }
+                ]
+            }),
+        ),
     ]
 }
 
 #[test]
 fn files_the_server_accepts_are_accepted_by_the_schema() {
+    let disk = Disk::new("accepted");
     let mut failures = Vec::new();
     for (name, file) in valid_files() {
         let text = serde_json::to_string_pretty(&file).unwrap();
-        if let Err(said) = server_verdict(&text) {
+        if let Err(said) = disk.verdict(&text) {
             failures.push(format!("{name}: the server refuses it: {said}\n{text}"));
         }
         let errors = schema_errors(&text);
