@@ -4,7 +4,7 @@ use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 use trigger_mock::cli::{CatalogueArgs, Cli, Command, RenderArgs, ScenariosArgs, ServeArgs, ValidateArgs};
-use trigger_mock::scenario::{self, Source};
+use trigger_mock::scenario;
 use trigger_mock::server::{Server, StartError};
 
 fn main() -> ExitCode {
@@ -154,23 +154,9 @@ fn render(args: &RenderArgs) -> Result<(), Failure> {
 }
 
 fn validate(args: &ValidateArgs) -> Result<(), Failure> {
-    let mut sources = Vec::new();
-    let mut problems = Vec::new();
-    for file in &args.files {
-        match Source::load(file) {
-            Ok(source) => sources.push(source),
-            Err(d) => problems.push(d.to_string()),
-        }
-    }
-    if problems.is_empty() {
-        let config = trigger_mock::config::Config { inline_scenarios: sources, ..Default::default() };
-        if let Err(StartError::Invalid(lines)) = config.build_app() {
-            problems = lines;
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Failure::Invalid(problems));
-    }
+    // The same loading and checks as `serve`, without binding anything.
+    let config = trigger_mock::config::Config { scenarios: args.files.clone(), ..Default::default() };
+    config.build_app()?;
     println!("{} file(s) valid", args.files.len());
     Ok(())
 }
