@@ -10,7 +10,7 @@
 use crate::auth::{AuthPolicy, Environment, KeyKind};
 use crate::body::Body;
 use crate::clock::{Clock, wall_now};
-use crate::config::Config;
+use crate::config::{AdminAccess, Config, Limits};
 use crate::conn::Control;
 use crate::errors::ApiError;
 use crate::faults::{Action, decide};
@@ -53,6 +53,10 @@ pub struct State {
     pub not_found_retry: bool,
     /// Signs and checks packet URLs.
     pub presigner: Presigner,
+    /// Connection limits, read by the server.
+    pub limits: Limits,
+    /// Who may use `/_mock/`.
+    pub admin: AdminAccess,
 }
 
 /// The application: cheap to clone, shared by all connections.
@@ -114,6 +118,8 @@ impl App {
                 auth: config.auth.clone(),
                 not_found_retry: config.not_found_retry,
                 presigner,
+                limits: config.limits,
+                admin: config.admin.clone(),
             }),
         }
     }
@@ -153,7 +159,16 @@ impl App {
     {
         let path = req.uri().path();
         if path == ADMIN_PREFIX || path.starts_with("/_mock/") {
-            return Ok(admin::handle(self, req).await);
+            return Ok(match &self.state.admin {
+                AdminAccess::Open => admin::handle(self, req).await,
+                AdminAccess::Token(token)
+                    if bearer(req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes)) == token =>
+                {
+                    admin::handle(self, req).await
+                }
+                AdminAccess::Token(_) => admin::unauthorized(),
+                AdminAccess::Off => error_response(ApiError::RouteNotFound),
+            });
         }
         if path.starts_with(packets::PREFIX) {
             let response = packets::handle(self, &req);

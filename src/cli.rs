@@ -3,7 +3,7 @@
 
 use crate::auth::{AuthPolicy, Environment, KeyKind};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{AdminAccess, Config};
 use crate::model::ApiVersion;
 use crate::time::Millis;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -110,6 +110,15 @@ pub struct ServeArgs {
     /// Reload scenario files when they change; an invalid edit is reported and the previous version keeps serving.
     #[arg(long, env = "TRIGGER_MOCK_WATCH")]
     pub watch: bool,
+    /// Require `Authorization: Bearer TOKEN` on the admin API (/_mock/).
+    #[arg(long, env = "TRIGGER_MOCK_ADMIN_TOKEN", value_name = "TOKEN", conflicts_with = "no_admin")]
+    pub admin_token: Option<String>,
+    /// Switch the admin API (/_mock/) off.
+    #[arg(long, env = "TRIGGER_MOCK_NO_ADMIN")]
+    pub no_admin: bool,
+    /// Close connections whose request headers take longer than this many seconds (slow clients).
+    #[arg(long, env = "TRIGGER_MOCK_HEADER_TIMEOUT", default_value_t = 30.0, value_name = "SECONDS")]
+    pub header_timeout: f64,
 }
 
 /// Flags of `catalogue`.
@@ -206,6 +215,19 @@ impl ServeArgs {
             }
         }
         config.auth = AuthPolicy { secret_keys: self.secret_keys.clone(), reject_public_keys: self.reject_public_keys };
+        if !(self.header_timeout.is_finite() && self.header_timeout > 0.0 && self.header_timeout <= 3600.0) {
+            return Err(format!(
+                "--header-timeout: {} is not a number of seconds between 0 and 3600",
+                self.header_timeout
+            ));
+        }
+        config.limits.header_timeout = std::time::Duration::from_secs_f64(self.header_timeout);
+        config.admin = match (&self.admin_token, self.no_admin) {
+            (_, true) => AdminAccess::Off,
+            (Some(token), false) if !token.is_empty() => AdminAccess::Token(token.clone()),
+            (Some(_), false) => return Err("--admin-token: the token is empty".into()),
+            (None, false) => AdminAccess::Open,
+        };
         Ok(config)
     }
 }

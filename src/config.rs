@@ -40,6 +40,37 @@ pub struct Config {
     pub presign_secret: Option<String>,
     /// Packets of this many bytes or more are offloaded.
     pub offload_threshold: u64,
+    /// Connection limits against slow or hostile clients.
+    pub limits: Limits,
+    /// Who may use the admin API under `/_mock/`.
+    pub admin: AdminAccess,
+}
+
+/// Limits on what a client may do to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A client must send its request headers within this time (slow-loris).
+    pub header_timeout: std::time::Duration,
+    /// Request headers larger than this get 431 (HTTP/1.1) or a stream error (HTTP/2).
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { header_timeout: std::time::Duration::from_secs(30), max_header_bytes: 64 * 1024 }
+    }
+}
+
+/// Access to the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AdminAccess {
+    /// Anyone who can reach the server (the default: it listens on loopback).
+    #[default]
+    Open,
+    /// Requests must carry `Authorization: Bearer TOKEN`.
+    Token(String),
+    /// The admin API does not exist.
+    Off,
 }
 
 /// The journal's default size.
@@ -60,6 +91,8 @@ impl Default for Config {
             journal_size: DEFAULT_JOURNAL_SIZE,
             presign_secret: None,
             offload_threshold: crate::world::DEFAULT_OFFLOAD_THRESHOLD,
+            limits: Limits::default(),
+            admin: AdminAccess::Open,
         }
     }
 }

@@ -54,6 +54,17 @@ impl From<StartError> for Failure {
 
 fn serve(args: &ServeArgs) -> Result<(), Failure> {
     let config = args.config().map_err(invalid)?;
+    if !config.addr.ip().is_loopback() {
+        eprintln!(
+            "trigger-mock: warning: listening on {}, which is not a loopback address: anyone who can reach it can use the mock{}",
+            config.addr,
+            if config.admin == trigger_mock::config::AdminAccess::Open {
+                " and its admin API (see --admin-token)"
+            } else {
+                ""
+            }
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

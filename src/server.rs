@@ -20,14 +20,21 @@ use tokio::task::JoinHandle;
 /// How long in-flight requests may take to finish after shutdown begins.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 
-/// How long a client may take to send its request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting
 /// and gives open connections up to [`GRACE_PERIOD`] to finish.
 pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+    let limits = app.state().limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -85,6 +85,22 @@ fn clock_state(app: &App) -> Value {
     json!({ "now": now, "nowMs": now.0, "frozen": clock.is_frozen() })
 }
 
+/// A problem as shown over HTTP: files by their name only, never a local path.
+fn redact(problem: &crate::scenario::Diagnostic, sources: &[Source]) -> String {
+    let mut text = problem.to_string();
+    for source in sources.iter().filter(|s| s.path.is_some()) {
+        text = text.replace(&source.name, source.display_name());
+    }
+    text
+}
+
+/// The answer to an admin request without the `--admin-token`.
+pub fn unauthorized() -> Response<Body> {
+    let mut response = fail(StatusCode::UNAUTHORIZED, "the admin API needs Authorization: Bearer <--admin-token>");
+    response.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
+    response
+}
+
 /// Answers an admin request.
 pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Body>
 where
@@ -156,7 +172,7 @@ where
             reply(StatusCode::OK, &json!({ "cleared": true }))
         }
         (&Method::GET, "/_mock/scenarios") => {
-            let sources: Vec<String> = app.sources().into_iter().map(|s| s.name).collect();
+            let sources: Vec<String> = app.sources().iter().map(|s| s.display_name().to_owned()).collect();
             let world = app.world();
             let mut runs: Vec<&String> = world.lifecycles.keys().collect();
             runs.sort();
@@ -185,7 +201,7 @@ where
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &json!({
                         "error": "the scenario is invalid; the previous scenarios keep serving",
-                        "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "problems": problems.iter().map(|p| redact(p, &app.sources())).collect::<Vec<_>>(),
                     }),
                 ),
             }

@@ -24,6 +24,15 @@ pub struct Source {
 }
 
 impl Source {
+    /// The name the server shows over HTTP: a file's name without its folder,
+    /// so no response reveals a local path.
+    pub fn display_name(&self) -> &str {
+        match &self.path {
+            Some(path) => path.file_name().and_then(|n| n.to_str()).unwrap_or(&self.name),
+            None => &self.name,
+        }
+    }
+
     /// Reads `arg`: a path, or `builtin:NAME` for an embedded scenario.
     pub fn load(arg: &str) -> Result<Source, Diagnostic> {
         if let Some(name) = arg.strip_prefix("builtin:") {
@@ -189,7 +198,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
         }
         for (i, spec) in file.faults.iter().enumerate() {
             let here = root.key("faults").index(i);
-            match fault_of(spec, format!("{} faults[{i}]", source.name)) {
+            match fault_of(spec, format!("{} faults[{i}]", source.display_name())) {
                 Ok(f) => out.faults.push(f),
                 Err((field, message)) => problems.push(source.at(&here.key(field), message)),
             }
@@ -218,7 +227,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
         }
         out.summaries.push(format!(
             "{}: {} run(s), {} fault(s){}{}",
-            source.name,
+            source.display_name(),
             file.runs.len(),
             file.faults.len(),
             if file.rate_limit.is_some() { ", a rate limit" } else { "" },
