@@ -5,7 +5,8 @@
 use crate::catalogue::{RunSpec, compile as compile_specs, default_catalogue};
 use crate::faults::Fault;
 use crate::lifecycle::{Lifecycle, Step, Until};
-use crate::model::EngineStatus;
+use crate::model::{ApiVersion, EngineStatus, PacketUrls, RenderOptions, render_json};
+use bytes::Bytes;
 use crate::ratelimit::RateLimit;
 use crate::scenario::{self, Diagnostic, Source};
 use crate::store::Store;
@@ -38,6 +39,35 @@ pub struct World {
     pub anchor: Millis,
     /// One line per scenario file.
     pub summaries: Vec<String>,
+    /// Bodies of runs that cannot change (defined, not scripted, no packet
+    /// URLs to sign), rendered once per [`Rendering`].
+    pub static_bodies: HashMap<String, [Bytes; Rendering::COUNT]>,
+}
+
+/// The renderings of a body a request can ask for (API version, costs,
+/// packets), numbered so pre-rendered bodies sit in an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rendering;
+
+impl Rendering {
+    /// How many renderings there are.
+    pub const COUNT: usize = 8;
+
+    /// The rendering numbered `i`.
+    pub fn options(i: usize) -> RenderOptions {
+        RenderOptions {
+            version: if i & 4 == 0 { ApiVersion::Unversioned } else { ApiVersion::V20250716 },
+            zero_costs: i & 2 != 0,
+            hide_packets: i & 1 != 0,
+        }
+    }
+
+    /// The index of `options` in [`Rendering::all`].
+    pub fn index(options: RenderOptions) -> usize {
+        usize::from(options.version == ApiVersion::V20250716) * 4
+            + usize::from(options.zero_costs) * 2
+            + usize::from(options.hide_packets)
+    }
 }
 
 impl World {
@@ -69,13 +99,38 @@ impl World {
             }
         }
         let rate_limit = scenarios.rate_limit.or(settings.rate_limit.then(RateLimit::default));
+        let store = Store::new(defined, settings.seed, settings.anchor, settings.generate, settings.offload_threshold);
+        let mut static_bodies = HashMap::new();
+        for entry in store.entries() {
+            let Some(run) = store.related(&entry.id) else { continue };
+            if lifecycles.contains_key(&run.id) || run.payload_packet.is_some() || run.output_packet.is_some() {
+                continue;
+            }
+            let bodies: [Bytes; Rendering::COUNT] = std::array::from_fn(|i| {
+                Bytes::from(render_json(run, Rendering::options(i), |id| store.related(id), PacketUrls::default()))
+            });
+            static_bodies.insert(run.id.clone(), bodies);
+        }
         Ok(World {
-            store: Store::new(defined, settings.seed, settings.anchor, settings.generate, settings.offload_threshold),
+            store,
             lifecycles,
             faults: scenarios.faults,
             rate_limit,
             anchor: settings.anchor,
             summaries: scenarios.summaries,
+            static_bodies,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendering_indices_round_trip() {
+        for i in 0..Rendering::COUNT {
+            assert_eq!(Rendering::index(Rendering::options(i)), i);
+        }
     }
 }

@@ -1,0 +1,388 @@
+//! The benchmark harness (issue 5). Run with `scripts/bench` (release build).
+//!
+//! `bench`: for a catalogue run, a generated run, a scripted lifecycle run and
+//! a 404, drives a bounded load over loopback (32 keep-alive HTTP/1.1
+//! connections for a few seconds) against the release trigger-mock, then
+//! against `examples/ceiling.rs` serving the same bytes; prints requests per
+//! second, p50/p99 latency, the ratio to the ceiling and trigger-mock's RSS;
+//! and the time from process start to the first 200.
+//!
+//! `soak`: a million requests mixing every route, faults and packet fetches;
+//! asserts no unexpected answer and a flat RSS.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const CONNECTIONS: usize = 32;
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A child server and its address.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn spawn(program: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL on the first line");
+        Server { addr: url.trim_start_matches("http://").to_owned(), child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one load run measured.
+struct Figures {
+    requests: u64,
+    seconds: f64,
+    p50_us: u64,
+    p99_us: u64,
+    unexpected: u64,
+}
+
+impl Figures {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+}
+
+/// Drives `paths` (round robin) over `CONNECTIONS` connections for `duration`,
+/// after a warm-up. `expect` is the status every answer must have.
+async fn load(addr: &str, paths: Arc<Vec<String>>, key: &str, expect: u16, duration: Duration) -> Figures {
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let unexpected = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS {
+        let (addr, paths, key) = (addr.to_owned(), paths.clone(), key.to_owned());
+        let (stop, measuring, unexpected) = (stop.clone(), measuring.clone(), unexpected.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(conn);
+            let mut latencies = Vec::with_capacity(1 << 16);
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                let path = &paths[i % paths.len()];
+                i += CONNECTIONS;
+                let req = Request::get(path.as_str())
+                    .header("host", addr.as_str())
+                    .header("authorization", format!("Bearer {key}"))
+                    .header("x-trigger-api-version", "2025-07-16")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let started = Instant::now();
+                let Ok(res) = sender.send_request(req).await else {
+                    unexpected.fetch_add(1, Ordering::Relaxed);
+                    break;
+                };
+                let status = res.status().as_u16();
+                let _ = res.into_body().collect().await;
+                if measuring.load(Ordering::Relaxed) {
+                    latencies.push(started.elapsed().as_micros() as u32);
+                    if status != expect {
+                        unexpected.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    measuring.store(false, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    Figures {
+        requests: all.len() as u64,
+        seconds,
+        p50_us: u64::from(pct(0.50)),
+        p99_us: u64::from(pct(0.99)),
+        unexpected: unexpected.load(Ordering::Relaxed),
+    }
+}
+
+async fn fetch(addr: &str, path: &str, key: &str) -> (u16, Bytes) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = Request::get(path)
+        .header("host", addr)
+        .header("authorization", format!("Bearer {key}"))
+        .header("x-trigger-api-version", "2025-07-16")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// Milliseconds from spawning the binary to its first 200.
+fn startup_ms(bin: &str) -> f64 {
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_start_matches("http://").to_owned();
+    let ms = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            use std::io::Read;
+            write!(s, "GET /api/v3/runs/run_completed HTTP/1.1\r\nhost: x\r\nauthorization: Bearer tr_dev_x\r\nconnection: close\r\n\r\n").unwrap();
+            let mut head = [0u8; 12];
+            if s.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200" {
+                break started.elapsed().as_secs_f64() * 1000.0;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no 200 within 10 s");
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    ms
+}
+
+fn scenario_file() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("trigger-mock-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bench.json");
+    std::fs::write(
+        &path,
+        r#"{"version": 1, "runs": [
+            {"id": "run_bench_cycle", "taskIdentifier": "bench", "lifecycle": [
+                {"status": "PENDING", "retrieves": 1000},
+                {"status": "EXECUTING", "retrieves": 1000000000},
+                {"status": "COMPLETED_SUCCESSFULLY"}]},
+            {"id": "run_soak_big", "status": "COMPLETED_SUCCESSFULLY", "payloadPacket": {"size": "1MiB"}}
+        ],
+        "faults": [
+            {"runId": "run_soak_flaky_*", "probability": 0.3, "action": {"type": "serverError"}},
+            {"runId": "run_soak_slow", "delayMs": 1},
+            {"runId": "run_soak_reset", "action": {"type": "reset"}}
+        ]}"#,
+    )
+    .unwrap();
+    path
+}
+
+async fn bench(bin: &str, ceiling: &str, seconds: u64) {
+    let duration = Duration::from_secs(seconds);
+    let scenario = scenario_file();
+    let server = Server::spawn(bin, &["--addr", "127.0.0.1:0", "--scenario", scenario.to_str().unwrap()]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle_kib = status_kib(server.pid(), "VmRSS:");
+    let generated: Vec<String> = (0..1000).map(|i| format!("/api/v3/runs/run_bench{i:04}x")).collect();
+    let cases: Vec<(&str, Vec<String>, u16)> = vec![
+        ("catalogue run", vec!["/api/v3/runs/run_demo_completed".into()], 200),
+        ("generated run", generated, 200),
+        ("lifecycle run", vec!["/api/v3/runs/run_bench_cycle".into()], 200),
+        ("404", vec!["/api/v3/runs/run_Missing".into()], 404),
+    ];
+    println!(
+        "{:<15} {:>10} {:>8} {:>8}   {:>10} {:>8} {:>8}   {:>6}",
+        "case", "req/s", "p50 us", "p99 us", "ceiling/s", "p50 us", "p99 us", "ratio"
+    );
+    let dir = scenario.parent().unwrap().to_owned();
+    for (name, paths, expect) in cases {
+        let (_, body) = fetch(&server.addr, &paths[0], "tr_dev_bench").await;
+        let ours = load(&server.addr, Arc::new(paths.clone()), "tr_dev_bench", expect, duration).await;
+        let body_file = dir.join("body.json");
+        std::fs::write(&body_file, &body).unwrap();
+        let top = Server::spawn(ceiling, &[body_file.to_str().unwrap()]);
+        let theirs = load(&top.addr, Arc::new(paths), "tr_dev_bench", 200, duration).await;
+        drop(top);
+        println!(
+            "{name:<15} {:>10.0} {:>8} {:>8}   {:>10.0} {:>8} {:>8}   {:>5.0}%{}",
+            ours.rps(),
+            ours.p50_us,
+            ours.p99_us,
+            theirs.rps(),
+            theirs.p50_us,
+            theirs.p99_us,
+            100.0 * ours.rps() / theirs.rps(),
+            if ours.unexpected > 0 { format!("  ({} unexpected answers!)", ours.unexpected) } else { String::new() }
+        );
+    }
+    let peak_kib = status_kib(server.pid(), "VmHWM:");
+    drop(server);
+    let mut starts: Vec<f64> = (0..7).map(|_| startup_ms(bin)).collect();
+    starts.sort_by(f64::total_cmp);
+    println!("trigger-mock RSS: {:.1} MiB idle, {:.1} MiB peak (VmHWM) after all cases", idle_kib as f64 / 1024.0, peak_kib as f64 / 1024.0);
+    println!("start to first 200: median {:.1} ms (min {:.1}, max {:.1}) over 7 starts", starts[3], starts[0], starts[6]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn soak(bin: &str, total: u64) {
+    let scenario = scenario_file();
+    let server = Server::spawn(bin, &["--addr", "127.0.0.1:0", "--scenario", scenario.to_str().unwrap()]);
+    let addr = server.addr.clone();
+    let (_, body) = fetch(&addr, "/api/v3/runs/run_soak_big", "tr_dev_soak").await;
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let url = json["payloadPresignedUrl"].as_str().unwrap();
+    let packet_path = url[url.find("/packets/").unwrap()..].to_owned();
+    // (path, statuses allowed)
+    let mix: Vec<(String, Vec<u16>)> = vec![
+        ("/api/v3/runs/run_demo_completed".into(), vec![200]),
+        ("/api/v3/runs/run_soak_generated".into(), vec![200]),
+        ("/api/v3/runs/run_bench_cycle".into(), vec![200]),
+        ("/api/v3/runs/run_soak_flaky_1".into(), vec![200, 500]),
+        ("/api/v3/runs/run_soak_slow".into(), vec![200]),
+        ("/api/v3/runs/run_Missing".into(), vec![404]),
+        ("/api/v3/runs/not_a_run".into(), vec![400]),
+        ("/api/v9/nothing".into(), vec![404]),
+        ("/_mock/health".into(), vec![200]),
+        (packet_path.clone(), vec![200]),
+    ];
+    let mix = Arc::new(mix);
+    let done = Arc::new(AtomicU64::new(0));
+    let unexpected = Arc::new(AtomicU64::new(0));
+    let pid = server.pid();
+    let sampler = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut next = 100_000;
+            while next <= total {
+                if done.load(Ordering::Relaxed) >= next {
+                    samples.push((next, status_kib(pid, "VmRSS:")));
+                    next += 100_000;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            samples
+        })
+    };
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS as u64 {
+        let (addr, mix, done, unexpected) = (addr.clone(), mix.clone(), done.clone(), unexpected.clone());
+        tasks.push(tokio::spawn(async move {
+            let connect = || async {
+                let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+                tokio::spawn(conn);
+                sender
+            };
+            let mut sender = connect().await;
+            let mut i = c;
+            loop {
+                let n = done.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                // One request in a hundred thousand meets a reset fault, on a connection of its own.
+                if n % 100_000 == 99_999 {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                    let req = "GET /api/v3/runs/run_soak_reset HTTP/1.1\r\nhost: x\r\nauthorization: Bearer tr_dev_soak\r\n\r\n";
+                    s.write_all(req.as_bytes()).await.unwrap();
+                    let mut buf = [0u8; 64];
+                    if !matches!(s.read(&mut buf).await, Err(_) | Ok(0)) {
+                        unexpected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                let (path, allowed) = &mix[(i % mix.len() as u64) as usize];
+                i += 7;
+                let req = Request::get(path.as_str())
+                    .header("host", addr.as_str())
+                    .header("authorization", format!("Bearer tr_dev_soak{c}"))
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                match sender.send_request(req).await {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        let ok = res.into_body().collect().await.is_ok();
+                        if !ok || !allowed.contains(&status) {
+                            unexpected.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => {
+                        unexpected.fetch_add(1, Ordering::Relaxed);
+                        sender = connect().await;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let samples = sampler.await.unwrap();
+    let unexpected = unexpected.load(Ordering::Relaxed);
+    println!("soak: {total} requests in {seconds:.1} s ({:.0} req/s), {unexpected} unexpected answers", total as f64 / seconds);
+    for (n, kib) in &samples {
+        println!("  after {n:>9} requests: RSS {:.1} MiB", *kib as f64 / 1024.0);
+    }
+    let first = samples.first().map_or(0, |s| s.1);
+    let last = samples.last().map_or(0, |s| s.1);
+    let growth = last.saturating_sub(first) as f64 / 1024.0;
+    println!("  growth from the first sample to the last: {growth:.1} MiB");
+    drop(server);
+    let _ = std::fs::remove_dir_all(scenario.parent().unwrap());
+    assert_eq!(unexpected, 0, "no unexpected answers");
+    assert!(growth < 8.0, "RSS is flat (grew {growth:.1} MiB)");
+    println!("soak passed");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let bin = std::env::var("TRIGGER_MOCK_BIN").unwrap_or_else(|_| "target/release/trigger-mock".into());
+    let ceiling = std::env::var("CEILING_BIN").unwrap_or_else(|_| "target/release/examples/ceiling".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    match args.first().map(String::as_str) {
+        Some("soak") => {
+            let total = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+            runtime.block_on(soak(&bin, total));
+        }
+        _ => {
+            let seconds = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5);
+            runtime.block_on(bench(&bin, &ceiling, seconds));
+        }
+    }
+}
