@@ -337,9 +337,21 @@ impl App {
         {
             return Ok(bodies[Rendering::index(render_options(kind, version))].clone());
         }
+        let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
+        let generated;
         let run = match scripted {
             Some(run) => Cow::Owned(run),
-            None => world.store.get(id).ok_or(ApiError::RunNotFound { should_retry: self.state.not_found_retry })?,
+            None if world.store.is_defined(id) => world.store.get(id).ok_or(not_found)?,
+            None => {
+                generated = world.store.generated(id).ok_or(not_found)?;
+                if generated.run.payload_packet.is_none() && generated.run.output_packet.is_none() {
+                    let options = render_options(kind, version);
+                    return Ok(generated.body(Rendering::index(options), |run| {
+                        Bytes::from(render_json(run, options, |id| world.store.related(id), PacketUrls::default()))
+                    }));
+                }
+                Cow::Borrowed(&generated.run)
+            }
         };
         // The host is read only when there is a URL to sign.
         let host = if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };

@@ -1,13 +1,38 @@
 //! The run store: runs defined by files, and generation for every other
-//! well-formed id. Read-only after start-up, so requests share it without
-//! locks.
+//! well-formed id. Defined runs are read-only after start-up; generated runs
+//! are kept in a small bounded cache (sharded, locked only to look up or
+//! insert), each with its bodies rendered on first use.
 
 use crate::catalogue::{Defined, Entry};
 use crate::convention;
 use crate::generate::generate;
 use crate::model::Run;
 use crate::time::Millis;
+use bytes::Bytes;
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+const CACHE_SHARDS: usize = 32;
+/// Generated runs kept per shard; a full shard is emptied (memory stays flat).
+const CACHE_PER_SHARD: usize = 128;
+
+/// A generated run and its bodies, rendered once per rendering on first use.
+#[derive(Debug)]
+pub struct GeneratedRun {
+    pub run: Run,
+    bodies: [OnceLock<Bytes>; crate::world::Rendering::COUNT],
+}
+
+impl GeneratedRun {
+    /// The body for rendering `index`, rendered by `render` the first time.
+    pub fn body(&self, index: usize, render: impl FnOnce(&Run) -> Bytes) -> Bytes {
+        match self.bodies.get(index) {
+            Some(cell) => cell.get_or_init(|| render(&self.run)).clone(),
+            None => render(&self.run),
+        }
+    }
+}
 
 /// Where runs come from.
 #[derive(Debug)]
@@ -20,13 +45,46 @@ pub struct Store {
     generate: bool,
     /// Generated payloads and outputs this large are offloaded.
     threshold: u64,
+    cache: Vec<Mutex<HashMap<Box<str>, Arc<GeneratedRun>>>>,
 }
 
 impl Store {
     /// A store over `defined`, generating other runs from `seed` around
     /// `anchor` when `generate` is on.
     pub fn new(defined: Defined, seed: u64, anchor: Millis, generate: bool, threshold: u64) -> Store {
-        Store { defined, seed, anchor, generate, threshold }
+        let cache = (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
+        Store { defined, seed, anchor, generate, threshold, cache }
+    }
+
+    fn make(&self, id: &str) -> Run {
+        let mut run = generate(self.seed, id, convention::status_of(id), self.anchor, None);
+        crate::catalogue::offload_generated(&mut run, self.threshold, [false, false]);
+        run
+    }
+
+    /// True when a file defines `id`.
+    pub fn is_defined(&self, id: &str) -> bool {
+        self.defined.runs.contains_key(id)
+    }
+
+    /// The generated run `id`, from the cache or made now; `None` when
+    /// generation is off or the id is not well-formed.
+    pub fn generated(&self, id: &str) -> Option<Arc<GeneratedRun>> {
+        if !(self.generate && convention::is_well_formed(id)) {
+            return None;
+        }
+        let shard = &self.cache[(crate::generate::stable_hash(id.as_bytes()) % CACHE_SHARDS as u64) as usize];
+        if let Some(hit) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Some(hit.clone());
+        }
+        // Generated outside the lock; two racing requests make the same run.
+        let made = Arc::new(GeneratedRun { run: self.make(id), bodies: Default::default() });
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_PER_SHARD {
+            map.clear();
+        }
+        map.insert(id.into(), made.clone());
+        Some(made)
     }
 
     /// The run `id`: defined, generated, or `None` (a 404).
@@ -34,11 +92,7 @@ impl Store {
         if let Some(run) = self.defined.runs.get(id) {
             return Some(Cow::Borrowed(run));
         }
-        (self.generate && convention::is_well_formed(id)).then(|| {
-            let mut run = generate(self.seed, id, convention::status_of(id), self.anchor, None);
-            crate::catalogue::offload_generated(&mut run, self.threshold, [false, false]);
-            Cow::Owned(run)
-        })
+        (self.generate && convention::is_well_formed(id)).then(|| Cow::Owned(self.make(id)))
     }
 
     /// A defined run, for resolving relations (generated runs have none).
