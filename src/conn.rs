@@ -14,9 +14,20 @@ use tokio::net::TcpStream;
 #[derive(Debug, Default)]
 pub struct Control {
     reset: AtomicBool,
+    requested: AtomicBool,
 }
 
 impl Control {
+    /// Notes that a request arrived on the connection.
+    pub fn note_request(&self) {
+        self.requested.store(true, Ordering::Release);
+    }
+
+    /// True once a request arrived.
+    pub fn has_requested(&self) -> bool {
+        self.requested.load(Ordering::Acquire)
+    }
+
     /// Asks for the connection to be reset when it closes.
     pub fn reset(&self) {
         self.reset.store(true, Ordering::Release);

@@ -54,16 +54,30 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
         let control = Arc::new(Control::default());
         let io = TokioIo::new(Conn::new(stream, control.clone()));
         let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
+        let service = {
             let control = control.clone();
-            async move { app.handle(req, &control).await }
-        });
+            service_fn(move |req| {
+                control.note_request();
+                let app = app.clone();
+                let control = control.clone();
+                async move { app.handle(req, &control).await }
+            })
+        };
         let conn = builder.serve_connection(io, service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            // A client that goes away mid-request is not our error.
-            let _ = conn.await;
+            tokio::pin!(conn);
+            // hyper's header timeout starts once it knows the protocol; a client
+            // that sends nothing (or half an HTTP/2 preface) would hold the
+            // connection forever. It gets the same time for its first request.
+            tokio::select! {
+                _ = &mut conn => return,
+                () = tokio::time::sleep(limits.header_timeout) => {}
+            }
+            if control.has_requested() {
+                // A client that goes away mid-request is not our error.
+                let _ = conn.await;
+            }
         });
     }
     drop(listener);

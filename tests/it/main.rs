@@ -6,7 +6,9 @@
 mod binary;
 mod errors;
 mod faults;
+mod hostile;
 mod packets;
+mod props;
 mod retrieve;
 mod scenario_schema;
 mod scenarios;
