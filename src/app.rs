@@ -303,10 +303,11 @@ impl App {
                 let lifecycle = world.lifecycles.get(id)?;
                 let base = world.store.related(id)?;
                 let epoch = ks.epoch;
-                let progress = ks
-                    .runs
-                    .entry(id.to_owned())
-                    .or_insert_with(|| Progress::start(base, lifecycle, world.anchor, epoch));
+                // Look up before inserting: the id is copied only the first time.
+                if !ks.runs.contains_key(id) {
+                    ks.runs.insert(id.to_owned(), Progress::start(base, lifecycle, world.anchor, epoch));
+                }
+                let progress = ks.runs.get_mut(id)?;
                 progress.advance(lifecycle, now);
                 let run = progress.materialize(base, lifecycle, now);
                 if answered {

@@ -47,13 +47,15 @@ impl Keys {
     /// Runs `f` on `key`'s state, creating it (with its epoch at `now`) if new.
     pub fn with<R>(&self, key: &str, now: Millis, f: impl FnOnce(&mut KeyState) -> R) -> R {
         let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        let state = shard.entry(key.to_owned()).or_insert_with(|| KeyState {
-            epoch: now,
-            runs: HashMap::new(),
-            fault_counters: Vec::new(),
-            bucket: None,
-        });
-        f(state)
+        // Look up before inserting: the key is copied only the first time.
+        if !shard.contains_key(key) {
+            let fresh = KeyState { epoch: now, runs: HashMap::new(), fault_counters: Vec::new(), bucket: None };
+            shard.insert(key.to_owned(), fresh);
+        }
+        match shard.get_mut(key) {
+            Some(state) => f(state),
+            None => unreachable!("inserted above"),
+        }
     }
 
     /// Forgets one key's state, or every key's.
