@@ -132,7 +132,8 @@ async fn load(addr: &str, paths: Arc<Vec<String>>, key: &str, expect: u16, durat
         all.extend(t.await.unwrap());
     }
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct =
+        |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
     Figures {
         requests: all.len() as u64,
         seconds,
@@ -160,15 +161,12 @@ async fn fetch(addr: &str, path: &str, key: &str) -> (u16, Bytes) {
 /// Milliseconds from spawning the binary to its first 200.
 fn startup_ms(bin: &str) -> f64 {
     let started = Instant::now();
-    let mut child = Command::new(bin)
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        Command::new(bin).args(["--addr", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_start_matches("http://").to_owned();
+    let addr =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_start_matches("http://").to_owned();
     let ms = loop {
         if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
             use std::io::Read;
@@ -250,8 +248,15 @@ async fn bench(bin: &str, ceiling: &str, seconds: u64) {
     drop(server);
     let mut starts: Vec<f64> = (0..7).map(|_| startup_ms(bin)).collect();
     starts.sort_by(f64::total_cmp);
-    println!("trigger-mock RSS: {:.1} MiB idle, {:.1} MiB peak (VmHWM) after all cases", idle_kib as f64 / 1024.0, peak_kib as f64 / 1024.0);
-    println!("start to first 200: median {:.1} ms (min {:.1}, max {:.1}) over 7 starts", starts[3], starts[0], starts[6]);
+    println!(
+        "trigger-mock RSS: {:.1} MiB idle, {:.1} MiB peak (VmHWM) after all cases",
+        idle_kib as f64 / 1024.0,
+        peak_kib as f64 / 1024.0
+    );
+    println!(
+        "start to first 200: median {:.1} ms (min {:.1}, max {:.1}) over 7 starts",
+        starts[3], starts[0], starts[6]
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -355,7 +360,10 @@ async fn soak(bin: &str, total: u64) {
     let seconds = started.elapsed().as_secs_f64();
     let samples = sampler.await.unwrap();
     let unexpected = unexpected.load(Ordering::Relaxed);
-    println!("soak: {total} requests in {seconds:.1} s ({:.0} req/s), {unexpected} unexpected answers", total as f64 / seconds);
+    println!(
+        "soak: {total} requests in {seconds:.1} s ({:.0} req/s), {unexpected} unexpected answers",
+        total as f64 / seconds
+    );
     for (n, kib) in &samples {
         println!("  after {n:>9} requests: RSS {:.1} MiB", *kib as f64 / 1024.0);
     }

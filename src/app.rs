@@ -355,7 +355,8 @@ impl App {
             }
         };
         // The host is read only when there is a URL to sign.
-        let host = if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
+        let host =
+            if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
         Ok(self.render_run(world, &run, kind, version, &host, now))
     }
 

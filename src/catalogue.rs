@@ -339,7 +339,10 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
             }
         }
         if waiting.len() == before {
-            return Err(SpecError::at(waiting[0], &[Key("parent")], "the parents form a cycle"));
+            // Report the last spec in the cycle: scenario runs come after the
+            // catalogue's, so a user's cycle is reported in the user's file.
+            let last = waiting.iter().copied().max().unwrap_or_default();
+            return Err(SpecError::at(last, &[Key("parent")], "the parents form a cycle"));
         }
         pending = waiting;
     }

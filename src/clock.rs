@@ -6,6 +6,11 @@ use crate::time::Millis;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// 0000-01-01T00:00:00.000Z: the clock never goes before it.
+pub const EARLIEST: Millis = Millis(-62_167_219_200_000);
+/// 9999-12-31T23:59:59.999Z: the clock never goes past it.
+pub const LATEST: Millis = Millis(253_402_300_799_999);
+
 /// Where "now" comes from. Lock-free: reads are two atomic loads.
 #[derive(Debug)]
 pub struct Clock {
@@ -36,25 +41,32 @@ impl Clock {
         self.frozen.load(Ordering::Acquire)
     }
 
-    /// The current instant on this clock.
+    /// The current instant on this clock, within the years 0000 to 9999.
     pub fn now(&self) -> Millis {
         let base = self.base.load(Ordering::Acquire);
-        if self.is_frozen() { Millis(base) } else { wall_now().plus(base) }
+        let now = if self.is_frozen() { Millis(base) } else { wall_now().plus(base) };
+        now.clamp(EARLIEST, LATEST)
     }
 
     /// Moves "now" to `at`. A frozen clock stays frozen there; a running one
-    /// keeps running from there.
-    pub fn set(&self, at: Millis) {
+    /// keeps running from there. Returns false, and changes nothing, for an
+    /// instant outside the years 0000 to 9999.
+    pub fn set(&self, at: Millis) -> bool {
+        if !(EARLIEST..=LATEST).contains(&at) {
+            return false;
+        }
         if self.is_frozen() {
             self.base.store(at.0, Ordering::Release);
         } else {
-            self.base.store(at.0 - wall_now().0, Ordering::Release);
+            self.base.store(at.0.saturating_sub(wall_now().0), Ordering::Release);
         }
+        true
     }
 
-    /// Moves "now" by `ms` (negative moves it back).
-    pub fn advance(&self, ms: i64) {
-        self.base.fetch_add(ms, Ordering::AcqRel);
+    /// Moves "now" by `ms` (negative moves it back). Returns false, and
+    /// changes nothing, when that would leave the years 0000 to 9999.
+    pub fn advance(&self, ms: i64) -> bool {
+        self.set(self.now().plus(ms))
     }
 
     /// Freezes the clock at its current instant, or lets it run from there.
@@ -87,15 +99,20 @@ mod tests {
         assert_eq!(clock.now(), Millis(42));
         clock.advance(600_000);
         assert_eq!(clock.now(), Millis(600_042));
-        clock.set(Millis(7));
+        assert!(clock.set(Millis(7)));
         assert_eq!(clock.now(), Millis(7));
+        assert!(!clock.advance(i64::MAX), "past the year 9999");
+        assert!(!clock.set(Millis(i64::MIN)));
+        assert_eq!(clock.now(), Millis(7), "a refused change changes nothing");
+        assert_eq!(EARLIEST.to_string(), "0000-01-01T00:00:00.000Z");
+        assert_eq!(LATEST.to_string(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]
     fn system_clock_runs_and_can_be_moved() {
         let clock = Clock::system();
         assert!(clock.now() > Millis(1_735_689_600_000));
-        clock.set(Millis(1_000_000));
+        assert!(clock.set(Millis(1_000_000)));
         let now = clock.now();
         assert!(now >= Millis(1_000_000) && now < Millis(1_100_000), "{now:?}");
         clock.advance(3_600_000);

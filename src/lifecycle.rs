@@ -188,7 +188,7 @@ impl Progress {
         let mut compute_ms = 0i64;
         for &(next, at) in &self.transitions {
             if is_compute(previous) {
-                compute_ms += at.0 - since.0;
+                compute_ms = compute_ms.saturating_add(at.0.saturating_sub(since.0));
             }
             if next == EngineStatus::Executing && previous != EngineStatus::Executing {
                 run.attempt_count = run.attempt_count.max(u32::from(run.started_at.is_some())) + 1;
@@ -208,7 +208,7 @@ impl Progress {
             since = at;
         }
         if is_compute(status) && !status.is_terminal() {
-            compute_ms += (now.0 - since.0).max(0);
+            compute_ms = compute_ms.saturating_add(now.0.saturating_sub(since.0).max(0));
         }
         if compute_ms > 0 {
             run.duration_ms += compute_ms as u64;

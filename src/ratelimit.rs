@@ -47,10 +47,11 @@ impl Bucket {
     pub fn take(&mut self, rl: &RateLimit, now: Millis) -> Verdict {
         let interval = rl.interval_ms.max(1);
         if now >= self.since {
-            let intervals = (now.0 - self.since.0) / interval;
+            let intervals = now.0.saturating_sub(self.since.0) / interval;
             if intervals > 0 {
-                self.tokens = (self.tokens + intervals * i64::from(rl.refill)).min(i64::from(rl.limit));
-                self.since = self.since.plus(intervals * interval);
+                let added = intervals.saturating_mul(i64::from(rl.refill));
+                self.tokens = self.tokens.saturating_add(added).min(i64::from(rl.limit));
+                self.since = self.since.plus(intervals.saturating_mul(interval));
             }
         } else {
             // The clock moved back: start the interval again.

@@ -6,11 +6,11 @@ use crate::catalogue::{RunSpec, compile as compile_specs, default_catalogue};
 use crate::faults::Fault;
 use crate::lifecycle::{Lifecycle, Step, Until};
 use crate::model::{ApiVersion, EngineStatus, PacketUrls, RenderOptions, render_json};
-use bytes::Bytes;
 use crate::ratelimit::RateLimit;
 use crate::scenario::{self, Diagnostic, Source};
 use crate::store::Store;
 use crate::time::Millis;
+use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 
 /// What a world is built with besides the files.

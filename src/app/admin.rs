@@ -5,12 +5,15 @@ use super::{App, json_response};
 use crate::body::Body;
 use crate::journal::Query;
 use crate::scenario::Source;
-use crate::time::{Millis, parse_duration};
+use crate::time::{Millis, parse_duration_ms};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// The answer to a clock change that would leave years 0000-9999.
+const OUT_OF_RANGE: &str = "the clock stays within the years 0000 to 9999";
 
 /// The largest admin request body (a scenario file), in bytes.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -146,18 +149,22 @@ where
             }
             if let Some(at) = &change.set {
                 match Millis::parse_rfc3339(at) {
-                    Ok(at) => state.clock.set(at),
+                    Ok(at) if state.clock.set(at) => {}
+                    Ok(_) => return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE),
                     Err(e) => return fail(StatusCode::BAD_REQUEST, e),
                 }
             }
             if let Some(d) = &change.advance {
-                match parse_duration(d) {
-                    Some(secs) => state.clock.advance(secs as i64 * 1000),
+                match parse_duration_ms(d) {
+                    Some(ms) if state.clock.advance(ms) => {}
+                    Some(_) => return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE),
                     None => return fail(StatusCode::BAD_REQUEST, format!("`{d}` is not a duration such as 10m")),
                 }
             }
-            if let Some(ms) = change.advance_ms {
-                state.clock.advance(ms);
+            if let Some(ms) = change.advance_ms
+                && !state.clock.advance(ms)
+            {
+                return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE);
             }
             reply(StatusCode::OK, &clock_state(app))
         }

@@ -96,6 +96,8 @@ impl Source {
         let message = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
         let serde_at = (e.line() > 0).then(|| (e.line(), e.column()));
         let (line, column) = at.filter(|_| !path.is_empty()).or(serde_at).unwrap_or((1, 1));
+        // serde_json says column 0 at the end of the input or right after a newline.
+        let (line, column) = (line.max(1), column.max(1));
         let message = if path.is_empty() { message.to_owned() } else { format!("{path}: {message}") };
         Diagnostic { file: self.name.clone(), line, column, message }
     }

@@ -1,0 +1,1113 @@
+//! Property-based tests: arbitrary requests never panic and always get one of
+//! the known answers; so do sessions that move the mock clock anywhere;
+//! arbitrary and near-valid scenario files never panic and every problem
+//! points into its file; every generated run, in both API versions and for
+//! every kind of key, matches the project's JSON Schemas.
+//!
+//! Case counts are bounded so the module stays fast in a debug build on two
+//! cores; `PROPTEST_CASES` raises them all for a longer local run. No failure
+//! file is written: a failure prints its minimal input instead.
+
+use crate::support::{DEV_KEY, NOW, assert_valid};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Uri};
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
+use serde_json::{Map, Number, Value};
+use std::sync::OnceLock;
+use trigger_mock::app::App;
+use trigger_mock::clock::Clock;
+use trigger_mock::config::Config;
+use trigger_mock::conn::Control;
+use trigger_mock::convention;
+use trigger_mock::generate::generate;
+use trigger_mock::model::{ApiVersion, EngineStatus, PacketUrls, RenderOptions, Run, render_json};
+use trigger_mock::presign::Presigner;
+use trigger_mock::scenario::{self, Diagnostic, Source};
+use trigger_mock::time::Millis;
+use trigger_mock::world::{DEFAULT_OFFLOAD_THRESHOLD, Settings, World};
+
+/// The presign secret of the app under test.
+const SECRET: &str = "p";
+
+/// `cases` cases (or `PROPTEST_CASES`), no failure file, few rejects.
+fn runner(cases: u32) -> TestRunner {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(cases);
+    TestRunner::new(ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() })
+}
+
+/// Runs `test` over `strategy`; a failure panics with the minimal input.
+fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
+    S::Value: std::fmt::Debug,
+{
+    if let Err(e) = runner(cases).run(&strategy, test) {
+        panic!("{e}");
+    }
+}
+
+/// The app of the brief: the test clock, a known presign secret, no files.
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
+    APP.get_or_init(|| {
+        Config { presign_secret: Some(SECRET.into()), ..Config::ephemeral(Clock::frozen(NOW)) }.build_app().unwrap()
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// What `App::handle` answered.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Bytes,
+}
+
+/// Sends one request straight to [`App::handle`]. `None` for a reset fault
+/// (there is none without scenario files).
+async fn send(req: Request<Empty<Bytes>>) -> Option<Answer> {
+    send_to(app(), req).await
+}
+
+async fn send_to<B>(app: &App, req: Request<B>) -> Option<Answer>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let response = app.handle(req, &Control::default()).await.ok()?;
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    Some(Answer { status, content_type, body })
+}
+
+fn is_json(content_type: &str) -> bool {
+    content_type.starts_with("application/json") || content_type.starts_with("application/problem+json")
+}
+
+// ---------------------------------------------------------------------------
+// 1. Requests
+// ---------------------------------------------------------------------------
+
+/// Characters of paths: mostly printable ASCII, many slashes and percent
+/// signs, some unicode and controls (which `Uri` refuses).
+fn path_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        12 => proptest::char::range('!', '~'),
+        3 => Just('/'),
+        3 => Just('%'),
+        2 => select(vec!['a', 'z', '0', '9', '_', '-', '.', '?', '#', '&', '=']),
+        1 => select(vec!['é', 'ü', '€', '中', '😀', ' ', '\t', '\n', '\u{0}', '\u{7f}', '\u{200b}']),
+        1 => any::<char>(),
+    ]
+}
+
+fn path_tail() -> impl Strategy<Value = String> {
+    prop_oneof![
+        12 => prop::collection::vec(path_char(), 0..40).prop_map(String::from_iter),
+        1 => prop::collection::vec(path_char(), 200..4000).prop_map(String::from_iter),
+        1 => (path_char(), 1000usize..70_000).prop_map(|(c, n)| c.to_string().repeat(n)),
+    ]
+}
+
+/// A signed URL of the catalogue's offloaded payload, valid at [`NOW`].
+fn signed_packet_path() -> String {
+    let path = "/packets/run_demo_large_payload/payload.json";
+    format!("{path}?{}", Presigner::new(SECRET.as_bytes()).query(path, NOW))
+}
+
+fn path_prefix() -> impl Strategy<Value = String> {
+    select(vec![
+        "",
+        "/",
+        "//",
+        "*",
+        "/api",
+        "/api/",
+        "/api/v3",
+        "/api/v3/runs",
+        "/api/v3/runs/",
+        "/api/v3/runs/run_",
+        "/api/v3/runs/run_completed",
+        "/api/v3/runs/run_demo_root",
+        "/api/v3/runs/run_demo_large_payload",
+        "/api/v3/runs/run_completed/",
+        "/_mock",
+        "/_mock/",
+        "/_mock/health",
+        "/_mock/clock",
+        "/_mock/journal",
+        "/_mock/scenarios",
+        "/_mock/scenarios/",
+        "/_mock/reset",
+        "/packets/",
+        "/packets/run_demo_large_payload/payload.json",
+        "http://localhost:3033/api/v3/runs/",
+        "https://user@example.test/",
+    ])
+    .prop_map(str::to_owned)
+}
+
+fn path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        10 => (path_prefix(), path_tail()).prop_map(|(p, t)| p + &t),
+        1 => Just(signed_packet_path()),
+        1 => path_tail().prop_map(|t| signed_packet_path() + &t),
+    ]
+}
+
+fn method() -> impl Strategy<Value = Method> {
+    select(vec!["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "FOO", "get"])
+        .prop_map(|m| Method::from_bytes(m.as_bytes()).unwrap())
+}
+
+/// Raw header values, some of which `HeaderValue` refuses.
+fn header_bytes(known: Vec<&'static str>) -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop_oneof![
+        2 => Just(None),
+        4 => select(known).prop_map(|v| Some(v.as_bytes().to_vec())),
+        2 => "[ -~]{0,60}".prop_map(|s| Some(s.into_bytes())),
+        1 => prop::collection::vec(any::<u8>(), 0..60).prop_map(Some),
+    ]
+}
+
+fn authorization() -> impl Strategy<Value = Option<Vec<u8>>> {
+    header_bytes(vec![
+        "Bearer tr_dev_tests_0123456789",
+        "Bearer tr_prod_abc",
+        "Bearer tr_stg_abc",
+        "Bearer tr_preview_abc",
+        "Bearer pk_dev_abc",
+        "Bearer pk_prod_abc",
+        "bearer tr_dev_x",
+        "Bearer ",
+        "Bearer tr_dev_",
+        "Basic dXNlcjpwYXNz",
+        "Bearer  tr_dev_spaces  ",
+        "",
+    ])
+}
+
+fn api_version() -> impl Strategy<Value = Option<Vec<u8>>> {
+    header_bytes(vec!["2025-07-16", "2025-07-17", "", "2025-07-16 "])
+}
+
+/// The statuses a request may get without scenario files. Packets answer as
+/// S3 does, with XML, and have their own set.
+const API_STATUSES: [u16; 7] = [200, 400, 401, 404, 405, 413, 422];
+const PACKET_STATUSES: [u16; 6] = [200, 206, 403, 404, 405, 416];
+
+#[derive(Debug, Clone)]
+struct RawRequest {
+    method: Method,
+    path: String,
+    authorization: Option<Vec<u8>>,
+    version: Option<Vec<u8>>,
+    host: Option<Vec<u8>>,
+}
+
+/// The path with what `Uri` refuses percent-encoded.
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_ascii_graphic() && !"\"<>\\^`{|}#".contains(c) {
+            out.push(c);
+        } else {
+            for b in c.to_string().bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// The request, or `None` when `http` refuses the URI (also once escaped)
+/// or a header value (also without its control characters).
+fn build(raw: &RawRequest) -> Option<Request<Empty<Bytes>>> {
+    let uri = Uri::try_from(raw.path.as_str()).or_else(|_| Uri::try_from(escape_path(&raw.path))).ok()?;
+    let mut req = Request::builder().method(raw.method.clone()).uri(uri);
+    for (name, value) in
+        [("authorization", &raw.authorization), ("x-trigger-api-version", &raw.version), ("host", &raw.host)]
+    {
+        if let Some(v) = value {
+            let value = HeaderValue::from_bytes(v).or_else(|_| {
+                let printable: Vec<u8> =
+                    v.iter().copied().filter(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f)).collect();
+                HeaderValue::from_bytes(&printable)
+            });
+            req = req.header(name, value.ok()?);
+        }
+    }
+    req.body(Empty::new()).ok()
+}
+
+/// Checks an answer to any request.
+fn check_answer(req: &Request<Empty<Bytes>>, answer: &Answer) -> Result<(), TestCaseError> {
+    let path = req.uri().path();
+    let packets = path.starts_with("/packets/");
+    let known: &[u16] = if packets { &PACKET_STATUSES } else { &API_STATUSES };
+    prop_assert!(known.contains(&answer.status), "status {} for {} {}", answer.status, req.method(), req.uri());
+    if packets {
+        prop_assert!(
+            answer.content_type == "application/xml" || answer.status < 300,
+            "a packet error is S3's XML, not {:?}",
+            answer.content_type
+        );
+        return Ok(());
+    }
+    prop_assert!(is_json(&answer.content_type), "content type {:?} for {}", answer.content_type, req.uri());
+    let value: Value = serde_json::from_slice(&answer.body)
+        .map_err(|e| TestCaseError::fail(format!("not JSON ({e}): {:?}", answer.body)))?;
+    if answer.status != 200 {
+        prop_assert!(value["error"].is_string(), "no string `error` in a {}: {value}", answer.status);
+    } else if let Some(id) = path.strip_prefix("/api/v3/runs/")
+        && (req.method() == Method::GET || req.method() == Method::HEAD)
+    {
+        prop_assert_eq!(value["id"].as_str(), Some(id));
+        let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
+        assert_valid(&value, version);
+    }
+    Ok(())
+}
+
+#[test]
+fn any_request_gets_a_known_status_and_a_json_error() {
+    let rt = runtime();
+    let raw =
+        (method(), path(), authorization(), api_version(), header_bytes(vec!["localhost:3033", "[::1]:9"])).prop_map(
+            |(method, path, authorization, version, host)| RawRequest { method, path, authorization, version, host },
+        );
+    check(1200, raw, |raw| {
+        let Some(req) = build(&raw) else { return Ok(()) };
+        let echo = build(&raw).unwrap();
+        let answer = rt.block_on(send(req));
+        let answer = answer.ok_or_else(|| TestCaseError::fail("no answer (reset or body error)"))?;
+        check_answer(&echo, &answer)
+    });
+}
+
+/// `GET /api/v3/runs/{id}` with a development key.
+fn retrieve_status(rt: &tokio::runtime::Runtime, id: &str, current: bool) -> Result<Answer, TestCaseError> {
+    let mut req = Request::get(format!("/api/v3/runs/{id}")).header("authorization", format!("Bearer {DEV_KEY}"));
+    if current {
+        req = req.header(ApiVersion::HEADER, "2025-07-16");
+    }
+    let req = req.body(Empty::new()).map_err(|e| TestCaseError::fail(format!("{id:?}: {e}")))?;
+    rt.block_on(send(req)).ok_or_else(|| TestCaseError::fail("no answer"))
+}
+
+/// The independent statement of a well-formed id: `run_`, then 1 to 124
+/// lower-case letters, digits and underscores.
+fn well_formed(id: &str) -> bool {
+    id.len() <= 128
+        && id.strip_prefix("run_").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+#[test]
+fn well_formed_run_ids_are_found() {
+    let rt = runtime();
+    check(200, ("run_[a-z0-9_]{1,60}", any::<bool>()), |(id, current)| {
+        let answer = retrieve_status(&rt, &id, current)?;
+        prop_assert_eq!(answer.status, 200, "{}: {:?}", id, answer.body);
+        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(value["id"].as_str(), Some(id.as_str()));
+        assert_valid(&value, if current { ApiVersion::V20250716 } else { ApiVersion::Unversioned });
+        Ok(())
+    });
+}
+
+/// Characters allowed in a path segment without escaping, and a few escapes.
+const SEGMENT: &str = "([a-zA-Z0-9_.~!$&'()*+,;=:@-]|%[0-9A-F]{2}){0,40}";
+
+#[test]
+fn ids_without_the_run_prefix_are_bad_requests() {
+    let rt = runtime();
+    let id = SEGMENT.prop_filter("not run_", |id| !id.starts_with("run_"));
+    check(200, (id, any::<bool>()), |(id, current)| {
+        let answer = retrieve_status(&rt, &id, current)?;
+        prop_assert_eq!(answer.status, 400, "{}: {:?}", id, answer.body);
+        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(value["error"].is_string());
+        Ok(())
+    });
+}
+
+#[test]
+fn malformed_run_ids_are_not_found() {
+    let rt = runtime();
+    let id = prop_oneof![
+        4 => SEGMENT.prop_map(|rest| format!("run_{rest}")),
+        1 => "[a-z0-9_]{125,300}".prop_map(|rest| format!("run_{rest}")),
+    ]
+    .prop_filter("malformed", |id| !well_formed(id));
+    check(200, (id, any::<bool>()), |(id, current)| {
+        let answer = retrieve_status(&rt, &id, current)?;
+        prop_assert_eq!(answer.status, 404, "{}: {:?}", id, answer.body);
+        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(value["error"].is_string());
+        Ok(())
+    });
+}
+
+/// A change of the mock clock, as `POST /_mock/clock` takes it: extreme
+/// instants, huge durations and offsets included.
+fn clock_change() -> impl Strategy<Value = Value> {
+    let set = prop_oneof![
+        select(vec![
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999Z",
+            "1969-12-31T23:59:59Z",
+            "2026-01-01T00:10:00Z",
+            "2026-01-01T00:00:00+23:59",
+            "2026-13-01T00:00:00Z",
+            "not a date",
+        ])
+        .prop_map(str::to_owned),
+        concat!(
+            "[0-9]{4}-(0[1-9]|1[0-2])-[0-2][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]",
+            "(\\.[0-9]{1,6})?(Z|[+-][0-2][0-9]:[0-5][0-9])"
+        ),
+    ];
+    let advance = prop_oneof![
+        select(vec!["10m", "1h30m", "0s", "2562048w", "15250000000000000s", "99999999999999999999s", "1y"])
+            .prop_map(str::to_owned),
+        "[0-9]{1,17}[wdhms]",
+    ];
+    let advance_ms = prop_oneof![
+        -100_000_000i64..100_000_000,
+        any::<i64>(),
+        select(vec![i64::MAX, i64::MIN, 3_155_760_000_000, -3_155_760_000_000]),
+    ];
+    (prop::option::of(set), prop::option::of(advance), prop::option::of(advance_ms), prop::option::of(any::<bool>()))
+        .prop_map(|(set, advance, advance_ms, freeze)| {
+            let mut change = Map::new();
+            for (k, v) in [
+                ("set", set.map(Value::from)),
+                ("advance", advance.map(Value::from)),
+                ("advanceMs", advance_ms.map(Value::from)),
+                ("freeze", freeze.map(Value::from)),
+            ] {
+                if let Some(v) = v {
+                    change.insert(k.into(), v);
+                }
+            }
+            Value::Object(change)
+        })
+}
+
+/// One request of a session with the admin API and the runs API.
+#[derive(Debug, Clone)]
+enum Step {
+    Clock(Value),
+    Retrieve { id: &'static str, key: usize, current: bool },
+    Reset,
+}
+
+/// Runs with lifecycles and TTLs, a rate limit that refills by a lot, and
+/// runs from the catalogue and the convention.
+const SESSION_RUNS: &[&str] = &[
+    "run_poll_ok",
+    "run_poll_fail",
+    "run_delayed_start",
+    "run_ttl",
+    "run_every_delayed",
+    "run_every_pending",
+    "run_every_executing",
+    "run_every_expired",
+    "run_every_completed_successfully",
+    "run_demo_child",
+    "run_demo_large_payload",
+    "run_executing",
+];
+
+fn session_app() -> App {
+    let limit = r#"{"version": 1, "rateLimit": {"limit": 3, "refill": 4294967295, "interval": "1s"}}"#;
+    Config {
+        presign_secret: Some(SECRET.into()),
+        scenarios: ["poll-to-completion", "poll-to-failure", "delayed-to-queued", "expired-ttl", "every-status"]
+            .map(|n| format!("builtin:{n}"))
+            .to_vec(),
+        inline_scenarios: vec![Source { name: "limit.json".into(), text: limit.into(), path: None }],
+        ..Config::ephemeral(Clock::frozen(NOW))
+    }
+    .build_app()
+    .unwrap()
+}
+
+/// True for a clock whose year has four digits with a few years to spare,
+/// so that every timestamp of a run fits the schemas' date pattern.
+fn sane_clock(app: &App) -> bool {
+    (-62_000_000_000_000..253_000_000_000_000).contains(&app.state().clock.now().0)
+}
+
+/// Plays one session on a fresh app: every answer is JSON with a known status,
+/// and every run it shows matches the schema while the clock stays sane.
+fn session(rt: &tokio::runtime::Runtime, steps: &[Step]) -> Result<(), TestCaseError> {
+    let app = session_app();
+    // Runs keep the timestamps of every clock their key has seen.
+    let mut sane = true;
+    for step in steps {
+        let req = match step {
+            Step::Clock(change) => {
+                Request::post("/_mock/clock").body(http_body_util::Full::new(Bytes::from(change.to_string())))
+            }
+            Step::Retrieve { id, key, current } => {
+                let mut req =
+                    Request::get(format!("/api/v3/runs/{id}")).header("authorization", format!("Bearer tr_dev_{key}"));
+                if *current {
+                    req = req.header(ApiVersion::HEADER, "2025-07-16");
+                }
+                req.body(http_body_util::Full::new(Bytes::new()))
+            }
+            Step::Reset => Request::post("/_mock/reset").body(http_body_util::Full::new(Bytes::new())),
+        }
+        .unwrap();
+        let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
+        let answer = rt.block_on(send_to(&app, req)).ok_or_else(|| TestCaseError::fail("no answer"))?;
+        sane &= sane_clock(&app);
+        prop_assert!([200, 400, 429].contains(&answer.status), "{} after {step:?}: {:?}", answer.status, answer.body);
+        prop_assert!(is_json(&answer.content_type));
+        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if answer.status != 200 {
+            prop_assert!(value["error"].is_string(), "{value}");
+        } else if matches!(step, Step::Retrieve { .. }) && sane {
+            assert_valid(&value, version);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn clock_changes_and_retrieves_never_panic() {
+    let rt = runtime();
+    let step = prop_oneof![
+        3 => clock_change().prop_map(Step::Clock),
+        5 => (select(SESSION_RUNS.to_vec()), 0usize..3, any::<bool>())
+            .prop_map(|(id, key, current)| Step::Retrieve { id, key, current }),
+        1 => Just(Step::Reset),
+    ];
+    check(120, prop::collection::vec(step, 1..12), |steps| session(&rt, &steps));
+}
+
+/// The sessions the property above shrank its failures to, played on every
+/// run so that they do not depend on the random cases.
+#[test]
+fn shrunk_clock_sessions_never_panic() {
+    let rt = runtime();
+    let clock = |change: Value| Step::Clock(change);
+    let get = Step::Retrieve { id: "run_poll_ok", key: 2, current: false };
+    let executing = Step::Retrieve { id: "run_every_executing", key: 0, current: true };
+    let sessions = [
+        vec![clock(serde_json::json!({"advance": "15250000000000000s"}))],
+        vec![get.clone(), clock(serde_json::json!({"set": "2100-01-01T00:00:00Z"})), get.clone()],
+        vec![
+            clock(serde_json::json!({"set": "2026-01-01T00:00:00+23:59", "advanceMs": i64::MAX})),
+            clock(serde_json::json!({"freeze": false})),
+        ],
+        vec![clock(serde_json::json!({"set": "0000-01-01T00:00:00Z", "advanceMs": i64::MIN})), get],
+        vec![
+            clock(serde_json::json!({"advanceMs": i64::MIN + 62_000_000_000_000})),
+            executing.clone(),
+            clock(serde_json::json!({"advanceMs": i64::MAX})),
+            executing,
+        ],
+    ];
+    let mut failures = Vec::new();
+    for steps in sessions {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session(&rt, &steps))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(format!("{steps:?}: {e}")),
+            Err(_) => failures.push(format!("{steps:?}: panicked (message above)")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
+// 2. Scenario files
+// ---------------------------------------------------------------------------
+
+/// Keys a scenario file knows, at any level, so that arbitrary values reach
+/// deeper checks than "unknown key".
+const KNOWN_KEYS: &[&str] = &[
+    "$schema",
+    "version",
+    "description",
+    "runs",
+    "faults",
+    "rateLimit",
+    "id",
+    "status",
+    "taskIdentifier",
+    "idempotencyKey",
+    "isTest",
+    "ttl",
+    "tags",
+    "metadata",
+    "payload",
+    "output",
+    "error",
+    "schedule",
+    "batchId",
+    "region",
+    "parent",
+    "triggerFunction",
+    "attemptCount",
+    "costInCents",
+    "baseCostInCents",
+    "durationMs",
+    "lifecycle",
+    "retrieves",
+    "for",
+    "payloadPacket",
+    "outputPacket",
+    "type",
+    "data",
+    "size",
+    "file",
+    "offload",
+    "url",
+    "runId",
+    "route",
+    "nth",
+    "after",
+    "times",
+    "probability",
+    "delayMs",
+    "action",
+    "body",
+    "text",
+    "headers",
+    "shouldRetry",
+    "limit",
+    "remaining",
+    "resetMs",
+    "chunkBytes",
+    "intervalMs",
+    "refill",
+    "interval",
+    "name",
+    "message",
+    "stackTrace",
+];
+
+/// Strings that mean something somewhere in a scenario file.
+const KNOWN_STRINGS: &[&str] = &[
+    "",
+    "run_",
+    "run_a",
+    "run_b",
+    "run_demo_root",
+    "run_demo_parent",
+    "run_demo_child",
+    "run_demo_completed",
+    "run_completed",
+    "run-A",
+    "run_*",
+    "*",
+    "?",
+    "10s",
+    "0s",
+    "1h30m",
+    "-1s",
+    "99999999999999999999h",
+    "10",
+    "retrieve",
+    "any",
+    "status",
+    "notFound",
+    "rateLimit",
+    "serverError",
+    "reset",
+    "closeMidBody",
+    "truncate",
+    "malformed",
+    "breakSchema",
+    "dribble",
+    "application/json",
+    "application/super+json",
+    "text/plain",
+    "auto",
+    "always",
+    "never",
+    "valid",
+    "expired",
+    "truncated",
+    "5MiB",
+    "1KiB",
+    "64GiB",
+    "65GiB",
+    "../x",
+    "/etc/passwd",
+    "TRIGGER",
+    "TRIGGER_AND_WAIT",
+    "BATCH_TRIGGER",
+    "BATCH_TRIGGER_AND_WAIT",
+    "é\u{0}\n\"",
+];
+
+fn status_names() -> Vec<&'static str> {
+    EngineStatus::ALL.iter().map(|s| s.name()).chain(["DONE", "completed", "QUEUED", ""]).collect()
+}
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-3i64..700).prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        select(vec![0.5f64, -0.0, 1e308, -1.5, 4_294_967_296.0, 1e-9]).prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |f| Number::from_f64(f).map(Value::Number)),
+        select(KNOWN_STRINGS.to_vec()).prop_map(Value::from),
+        select(status_names()).prop_map(Value::from),
+        "\\PC{0,12}".prop_map(Value::String),
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![4 => select(KNOWN_KEYS.to_vec()).prop_map(str::to_owned), 1 => "\\PC{0,10}"]
+}
+
+/// Any JSON value, biased towards the scenario format's keys and strings.
+fn json_value() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(5, 96, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..8).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+/// A JSON document as text: compact, pretty, or with CRLF line ends.
+fn render_text(value: &Value, style: u8) -> String {
+    match style % 3 {
+        0 => serde_json::to_string(value).unwrap(),
+        1 => serde_json::to_string_pretty(value).unwrap(),
+        _ => serde_json::to_string_pretty(value).unwrap().replace('\n', "\r\n"),
+    }
+}
+
+/// A change to a JSON document; each picks its target by `at` among the
+/// nodes it applies to.
+#[derive(Debug, Clone)]
+enum Mutation {
+    DropKey { at: usize },
+    ChangeType { at: usize, to: Value },
+    InsertUnknownKey { at: usize, key: String, value: Value },
+    InsertKnownKey { at: usize, key: &'static str, value: Value },
+    ReplaceStatus { at: usize, to: &'static str },
+    ReplaceString { at: usize, to: &'static str },
+    ReplaceNumber { at: usize, to: Value },
+    DuplicateElement { at: usize },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let at = any::<usize>();
+    prop_oneof![
+        2 => at.prop_map(|at| Mutation::DropKey { at }),
+        2 => (at, leaf()).prop_map(|(at, to)| Mutation::ChangeType { at, to }),
+        1 => (at, "[a-zA-Z$_]{1,12}", leaf())
+            .prop_map(|(at, key, value)| Mutation::InsertUnknownKey { at, key, value }),
+        2 => (at, select(KNOWN_KEYS.to_vec()), json_value())
+            .prop_map(|(at, key, value)| Mutation::InsertKnownKey { at, key, value }),
+        2 => (at, select(status_names())).prop_map(|(at, to)| Mutation::ReplaceStatus { at, to }),
+        2 => (at, select(KNOWN_STRINGS.to_vec())).prop_map(|(at, to)| Mutation::ReplaceString { at, to }),
+        1 => (at, select(vec![
+            Value::from(0),
+            Value::from(-1),
+            Value::from(1),
+            Value::from(2),
+            Value::from(u64::from(u32::MAX) + 1),
+            Value::from(u64::MAX),
+            Value::from(0.5),
+            Value::from(1e300),
+        ]))
+        .prop_map(|(at, to)| Mutation::ReplaceNumber { at, to }),
+        1 => at.prop_map(|at| Mutation::DuplicateElement { at }),
+    ]
+}
+
+/// JSON pointers of every node of `value` for which `want` holds.
+fn nodes(value: &Value, want: &dyn Fn(Option<&str>, &Value) -> bool) -> Vec<String> {
+    fn walk(
+        v: &Value,
+        key: Option<&str>,
+        here: String,
+        want: &dyn Fn(Option<&str>, &Value) -> bool,
+        out: &mut Vec<String>,
+    ) {
+        if want(key, v) {
+            out.push(here.clone());
+        }
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    let escaped = k.replace('~', "~0").replace('/', "~1");
+                    walk(child, Some(k), format!("{here}/{escaped}"), want, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, None, format!("{here}/{i}"), want, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, None, String::new(), want, &mut out);
+    out
+}
+
+/// The node `at` (modulo their number) among those for which `want` holds.
+fn pick<'v>(
+    value: &'v mut Value,
+    at: usize,
+    want: &dyn Fn(Option<&str>, &Value) -> bool,
+) -> Option<(String, &'v mut Value)> {
+    let all = nodes(value, want);
+    let pointer = all.get(at % all.len().max(1))?.clone();
+    let node = value.pointer_mut(&pointer)?;
+    Some((pointer, node))
+}
+
+fn same_type(a: &Value, b: &Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn apply(doc: &mut Value, m: &Mutation) {
+    match m {
+        Mutation::DropKey { at } => {
+            if let Some((_, Value::Object(map))) = pick(doc, *at, &|_, v| v.as_object().is_some_and(|m| !m.is_empty()))
+            {
+                let keys: Vec<String> = map.keys().cloned().collect();
+                map.shift_remove(&keys[*at % keys.len()]);
+            }
+        }
+        Mutation::ChangeType { at, to } => {
+            if let Some((pointer, node)) = pick(doc, *at, &|_, _| true)
+                && !pointer.is_empty()
+            {
+                *node = if same_type(node, to) { Value::Array(vec![to.clone()]) } else { to.clone() };
+            }
+        }
+        Mutation::InsertUnknownKey { at, key, value } => {
+            if let Some((_, Value::Object(map))) = pick(doc, *at, &|_, v| v.is_object()) {
+                map.insert(format!("x{key}"), value.clone());
+            }
+        }
+        Mutation::InsertKnownKey { at, key, value } => {
+            if let Some((_, Value::Object(map))) = pick(doc, *at, &|_, v| v.is_object()) {
+                map.insert((*key).to_owned(), value.clone());
+            }
+        }
+        Mutation::ReplaceStatus { at, to } => {
+            if let Some((_, node)) = pick(doc, *at, &|k, v| k == Some("status") && v.is_string()) {
+                *node = Value::from(*to);
+            }
+        }
+        Mutation::ReplaceString { at, to } => {
+            if let Some((_, node)) = pick(doc, *at, &|_, v| v.is_string()) {
+                *node = Value::from(*to);
+            }
+        }
+        Mutation::ReplaceNumber { at, to } => {
+            if let Some((_, node)) = pick(doc, *at, &|_, v| v.is_number()) {
+                *node = to.clone();
+            }
+        }
+        Mutation::DuplicateElement { at } => {
+            if let Some((_, Value::Array(items))) = pick(doc, *at, &|_, v| v.as_array().is_some_and(|a| !a.is_empty()))
+            {
+                let i = *at % items.len();
+                let copy = items[i].clone();
+                items.insert(i, copy);
+            }
+        }
+    }
+}
+
+/// Valid files beyond the built-ins: packets, relations, every step kind.
+const EXTRA_BASES: &[&str] = &[
+    r#"{"version": 1, "runs": [
+        {"id": "run_p", "status": "COMPLETED_SUCCESSFULLY",
+         "payloadPacket": {"type": "text/plain", "data": "hello"},
+         "outputPacket": {"size": 2048, "offload": "always", "url": "expired"}},
+        {"id": "run_q", "payloadPacket": {"type": "application/super+json", "data": {"json": {"a": 1}, "meta": {}}}}
+    ]}"#,
+    r#"{"version": 1, "runs": [
+        {"id": "run_a", "status": "WAITING_TO_RESUME"},
+        {"id": "run_b", "parent": "run_a", "status": "EXECUTING", "triggerFunction": "TRIGGER_AND_WAIT"},
+        {"id": "run_c", "parent": "run_b", "ttl": "10m", "status": "PENDING"},
+        {"id": "run_demo_completed", "status": "CANCELED", "tags": ["b", "a"], "metadata": {"k": 1}}
+    ]}"#,
+    r#"{"version": 1, "runs": [
+        {"id": "run_l", "ttl": "1m", "lifecycle": [
+            {"status": "DELAYED", "for": "30s"},
+            {"status": "PENDING", "retrieves": 2},
+            {"status": "EXPIRED"}]}
+    ], "faults": [
+        {"runId": "run_l*", "nth": 2, "probability": 0.5, "delayMs": 5},
+        {"route": "any", "after": 1, "times": 3,
+         "action": {"type": "status", "status": 418, "text": "x", "headers": {"x-a": "b"}}},
+        {"action": {"type": "rateLimit", "limit": 1, "remaining": 0, "resetMs": 10}},
+        {"action": {"type": "dribble", "chunkBytes": 1, "intervalMs": 1}}
+    ], "rateLimit": {"limit": 1, "refill": 1, "interval": "1s"}}"#,
+];
+
+fn base_texts() -> Vec<&'static str> {
+    let builtins = scenario::builtin_names().into_iter().map(|name| scenario::builtin(name).unwrap());
+    builtins.chain(EXTRA_BASES.iter().copied()).collect()
+}
+
+/// A built-in or extra scenario with a few mutations, as text.
+fn near_valid() -> impl Strategy<Value = String> {
+    (select(base_texts()), prop::collection::vec(mutation(), 1..4), any::<u8>()).prop_map(|(base, ms, style)| {
+        let mut doc: Value = serde_json::from_str(base).unwrap();
+        for m in &ms {
+            apply(&mut doc, m);
+        }
+        render_text(&doc, style)
+    })
+}
+
+/// A text edit that keeps the text almost JSON.
+fn text_edit() -> impl Strategy<Value = String> {
+    (
+        select(base_texts()),
+        any::<usize>(),
+        0usize..6,
+        select(vec!["", "\"", "{", "}", "[", ",", ":", "\\", "\n", "é", "0"]),
+    )
+        .prop_map(|(base, at, len, insert)| {
+            let chars: Vec<char> = base.chars().collect();
+            let at = at % (chars.len() + 1);
+            let end = (at + len).min(chars.len());
+            chars[..at].iter().chain(insert.chars().collect::<Vec<_>>().iter()).chain(&chars[end..]).collect()
+        })
+}
+
+/// Runs related to each other and to the catalogue's family
+/// (`run_demo_root` ← `run_demo_parent` ← `run_demo_child`).
+fn relations() -> impl Strategy<Value = String> {
+    let ids =
+        vec!["run_a", "run_b", "run_c", "run_demo_root", "run_demo_parent", "run_demo_child", "run_demo_completed"];
+    let run = (
+        select(ids.clone()),
+        prop::option::of(select(ids)),
+        prop::option::of(select(EngineStatus::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())),
+        prop::option::of(select(vec!["TRIGGER", "TRIGGER_AND_WAIT", "BATCH_TRIGGER", "BATCH_TRIGGER_AND_WAIT"])),
+    )
+        .prop_map(|(id, parent, status, function)| {
+            let mut run = Map::new();
+            run.insert("id".into(), id.into());
+            if let Some(p) = parent {
+                run.insert("parent".into(), p.into());
+            }
+            if let Some(s) = status {
+                run.insert("status".into(), s.into());
+            }
+            if let Some(f) = function {
+                run.insert("triggerFunction".into(), f.into());
+            }
+            Value::Object(run)
+        });
+    (prop::collection::vec(run, 1..5), any::<u8>())
+        .prop_map(|(runs, style)| render_text(&serde_json::json!({"version": 1, "runs": runs}), style))
+}
+
+/// Any text a scenario file might hold.
+fn scenario_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => prop::collection::vec(any::<u8>(), 0..300).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        1 => "\\PC{0,40}",
+        2 => (json_value(), any::<u8>()).prop_map(|(v, style)| render_text(&v, style)),
+        2 => (prop::collection::vec((key(), json_value()), 0..6), any::<u8>()).prop_map(|(kv, style)| {
+            let mut doc: Map<String, Value> = kv.into_iter().collect();
+            doc.insert("version".into(), Value::from(1));
+            render_text(&Value::Object(doc), style)
+        }),
+        6 => near_valid(),
+        2 => text_edit(),
+        2 => relations(),
+    ]
+}
+
+fn settings(seed: u64) -> Settings {
+    Settings { seed, anchor: NOW, generate: true, rate_limit: false, offload_threshold: DEFAULT_OFFLOAD_THRESHOLD }
+}
+
+/// Every problem names one of the files, at a line and column inside it.
+fn check_diagnostics(sources: &[Source], problems: &[Diagnostic], stage: &str) -> Result<(), TestCaseError> {
+    prop_assert!(!problems.is_empty(), "{stage}: an error without a problem");
+    for d in problems {
+        let Some(source) = sources.iter().find(|s| s.name == d.file) else {
+            return Err(TestCaseError::fail(format!("{stage}: {d} names no given file")));
+        };
+        let lines = source.text.matches('\n').count() + 1;
+        prop_assert!(d.line >= 1 && d.line <= lines, "{stage}: line {} of {} in {d}", d.line, lines);
+        prop_assert!(d.column >= 1, "{stage}: column {} in {d}", d.column);
+        prop_assert!(!d.message.trim().is_empty(), "{stage}: no message in {d:?}");
+    }
+    Ok(())
+}
+
+fn check_sources(sources: &[Source], seed: u64) -> Result<(), TestCaseError> {
+    if let Err(problems) = scenario::compile(sources) {
+        check_diagnostics(sources, &problems, "compile")?;
+    }
+    if let Err(problems) = World::build(&settings(seed), sources) {
+        check_diagnostics(sources, &problems, "World::build")?;
+    }
+    Ok(())
+}
+
+#[test]
+fn any_scenario_text_compiles_or_points_at_its_problems() {
+    check(1200, (scenario_text(), any::<u64>()), |(text, seed)| {
+        check_sources(&[Source { name: "fuzz.json".into(), text, path: None }], seed)
+    });
+}
+
+#[test]
+fn problems_of_several_files_name_the_right_file() {
+    let files = prop::collection::vec(scenario_text(), 1..4);
+    check(250, (files, any::<u64>()), |(texts, seed)| {
+        let names = ["a.json", "dir/b.json", "builtin:c"];
+        let sources: Vec<Source> =
+            texts.into_iter().zip(names).map(|(text, name)| Source { name: name.into(), text, path: None }).collect();
+        check_sources(&sources, seed)
+    });
+}
+
+/// The files the properties above shrank their failures to, checked on every
+/// run so that they do not depend on the random cases.
+#[test]
+fn shrunk_scenario_inputs_point_at_their_problems() {
+    let mut failures = Vec::new();
+    for text in [
+        "",
+        "{\n",
+        "{\"version\": 1,\n\"\ndescription\": \"x\"}\n",
+        r#"{"version":1,"runs":[{"id":"run_demo_root","parent":"run_demo_root"}]}"#,
+        r#"{"version":1,"runs":[{"id":"run_demo_root","parent":"run_demo_child"}]}"#,
+    ] {
+        let sources = [Source { name: "shrunk.json".into(), text: text.into(), path: None }];
+        if let Err(e) = check_sources(&sources, 0) {
+            failures.push(format!("{text:?}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
+// 3. Rendering
+// ---------------------------------------------------------------------------
+
+/// Every combination a key can ask for: dev (zero costs), prod, public dev,
+/// public prod; in both API versions.
+fn all_options() -> impl Iterator<Item = RenderOptions> {
+    ApiVersion::ALL.into_iter().flat_map(|version| {
+        [(true, false), (false, false), (true, true), (false, true)].map(|(zero_costs, hide_packets)| RenderOptions {
+            version,
+            zero_costs,
+            hide_packets,
+        })
+    })
+}
+
+/// The convention ids: every engine status and alias, alone and with a tail.
+fn run_id() -> impl Strategy<Value = String> {
+    let keywords: Vec<String> = convention::keywords().map(|(k, _)| k).collect();
+    prop_oneof![
+        2 => "run_[a-z0-9]{1,30}",
+        2 => select(keywords.clone()).prop_map(|k| format!("run_{k}")),
+        1 => (select(keywords), "[a-z0-9]{1,8}").prop_map(|(k, tail)| format!("run_{k}_{tail}")),
+    ]
+}
+
+/// "Now" for a generated run: the test clock, or any instant from 2001 to 2100.
+fn anchor() -> impl Strategy<Value = Millis> {
+    prop_oneof![Just(NOW), (978_307_200_000i64..4_102_444_800_000).prop_map(Millis)]
+}
+
+/// Renders `run` as the app would, with presigned URLs for offloaded packets.
+fn render<'a>(run: &'a Run, opts: RenderOptions, related: impl Fn(&str) -> Option<&'a Run>, now: Millis) -> Value {
+    let presigner = Presigner::new(SECRET.as_bytes());
+    let url = |which: &str, offloaded: bool| {
+        offloaded.then(|| {
+            let path = format!("/packets/{}/{which}.json", run.id);
+            format!("http://localhost:3033{path}?{}", presigner.query(&path, now))
+        })
+    };
+    let payload = url("payload", run.payload_packet.is_some());
+    let output = url("output", run.output_packet.is_some());
+    let urls = PacketUrls { payload: payload.as_deref(), output: output.as_deref() };
+    let bytes = render_json(run, opts, |id: &str| related(id).map(|r| r as &Run), urls);
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+}
+
+#[test]
+fn generated_runs_match_the_schemas_for_every_key_and_version() {
+    let threshold = prop_oneof![Just(DEFAULT_OFFLOAD_THRESHOLD), 0u64..4096];
+    check(400, (any::<u64>(), run_id(), anchor(), threshold), |(seed, id, anchor, threshold)| {
+        let mut run = generate(seed, &id, convention::status_of(&id), anchor, None);
+        trigger_mock::catalogue::offload_generated(&mut run, threshold, [false, false]);
+        prop_assert_eq!(&run.id, &id);
+        for opts in all_options() {
+            let body = render(&run, opts, |_| None, anchor);
+            assert_valid(&body, opts.version);
+            if opts.hide_packets {
+                for field in ["payload", "output", "payloadPresignedUrl", "outputPresignedUrl"] {
+                    prop_assert!(body.get(field).is_none(), "{} shown to a public key", field);
+                }
+            }
+            if opts.zero_costs {
+                prop_assert_eq!(&body["costInCents"], &Value::from(0));
+                prop_assert_eq!(&body["baseCostInCents"], &Value::from(0));
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn every_status_renders_valid_for_many_seeds() {
+    let statuses: Vec<(String, EngineStatus)> =
+        EngineStatus::ALL.iter().map(|s| (format!("run_{}", s.name().to_ascii_lowercase()), *s)).collect();
+    check(40, (any::<u64>(), anchor()), |(seed, anchor)| {
+        for (id, status) in &statuses {
+            prop_assert_eq!(convention::status_of(id), Some(*status));
+            let run = generate(seed, id, Some(*status), anchor, None);
+            prop_assert_eq!(run.status, *status);
+            for opts in all_options() {
+                assert_valid(&render(&run, opts, |_| None, anchor), opts.version);
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn catalogue_runs_with_their_relations_match_the_schemas() {
+    check(12, (any::<u64>(), anchor()), |(seed, anchor)| {
+        let world = World::build(&Settings { anchor, ..settings(seed) }, &[])
+            .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        for entry in world.store.entries() {
+            let run = world.store.related(&entry.id).unwrap();
+            for opts in all_options() {
+                assert_valid(&render(run, opts, |id| world.store.related(id), anchor), opts.version);
+            }
+        }
+        Ok(())
+    });
+}
