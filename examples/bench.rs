@@ -220,23 +220,25 @@ async fn bench(bin: &str, ceiling: &str, seconds: u64) {
         ("404", vec!["/api/v3/runs/run_Missing".into()], 404),
     ];
     println!(
-        "{:<15} {:>10} {:>8} {:>8}   {:>10} {:>8} {:>8}   {:>6}",
-        "case", "req/s", "p50 us", "p99 us", "ceiling/s", "p50 us", "p99 us", "ratio"
+        "{:<15} {:>10} {:>8} {:>8} {:>9}   {:>10} {:>8} {:>8}   {:>6}",
+        "case", "req/s", "p50 us", "p99 us", "peak RSS", "ceiling/s", "p50 us", "p99 us", "ratio"
     );
     let dir = scenario.parent().unwrap().to_owned();
     for (name, paths, expect) in cases {
         let (_, body) = fetch(&server.addr, &paths[0], "tr_dev_bench").await;
         let ours = load(&server.addr, Arc::new(paths.clone()), "tr_dev_bench", expect, duration).await;
+        let peak_mib = status_kib(server.pid(), "VmHWM:") as f64 / 1024.0;
         let body_file = dir.join("body.json");
         std::fs::write(&body_file, &body).unwrap();
         let top = Server::spawn(ceiling, &[body_file.to_str().unwrap()]);
         let theirs = load(&top.addr, Arc::new(paths), "tr_dev_bench", 200, duration).await;
         drop(top);
         println!(
-            "{name:<15} {:>10.0} {:>8} {:>8}   {:>10.0} {:>8} {:>8}   {:>5.0}%{}",
+            "{name:<15} {:>10.0} {:>8} {:>8} {:>5.1} MiB   {:>10.0} {:>8} {:>8}   {:>5.0}%{}",
             ours.rps(),
             ours.p50_us,
             ours.p99_us,
+            peak_mib,
             theirs.rps(),
             theirs.p50_us,
             theirs.p99_us,
