@@ -217,50 +217,17 @@ impl App {
             tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
         }
         let action = decided.fault.and_then(|f| f.action.as_ref());
-        let response = match action {
-            Some(Action::Reset) => {
-                conn.reset();
-                self.record(req, run_id, Some(key), 0, fault_label);
-                return Err(ResetConnection);
-            }
-            Some(Action::Status { status, body, json, headers }) => {
-                let mut response = Response::new(Body::full(body.clone()));
-                *response.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                if *json {
-                    response.headers_mut().insert(header::CONTENT_TYPE, JSON);
-                }
-                for (name, value) in headers {
-                    if let (Ok(n), Ok(v)) =
-                        (header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
-                    {
-                        response.headers_mut().insert(n, v);
-                    }
-                }
-                response
-            }
-            Some(Action::NotFound { should_retry }) => {
-                error_response(ApiError::RunNotFound { should_retry: *should_retry })
-            }
-            Some(Action::RateLimit { limit, remaining, reset_ms }) => {
-                let reset = now.plus(*reset_ms as i64);
-                let v = Verdict { allowed: false, limit: *limit, remaining: *remaining, reset };
-                with_rate_headers(rate_limited(*limit, *remaining, reset, now), Some(v), now)
-            }
-            Some(Action::ServerError { status }) => {
-                let mut response = json_response(
-                    StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                    Bytes::from_static(br#"{"error":"Internal Server Error"}"#),
-                );
-                *response.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                response
-            }
-            _ => {
+        if let Some(Action::Reset) = action {
+            conn.reset();
+            self.record(req, run_id, Some(key), 0, fault_label);
+            return Err(ResetConnection);
+        }
+        let response = match action.and_then(|a| replacement(a, now)) {
+            Some(response) => response,
+            None => {
                 let normal = match (route(path), req.method()) {
                     (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => {
-                        match self.retrieve(&world, req, id, caller.kind, decided.scripted, now) {
-                            Ok(bytes) => Ok(bytes),
-                            Err(e) => Err(e),
-                        }
+                        self.retrieve(&world, req, id, caller.kind, decided.scripted, now)
                     }
                     (Route::RetrieveRun(_), _) => Err(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }),
                     (Route::NotFound, _) => Err(ApiError::RouteNotFound),
@@ -446,6 +413,44 @@ fn bearer(header: Option<&[u8]>) -> &str {
         .and_then(|h| std::str::from_utf8(h).ok())
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map_or("", str::trim)
+}
+
+/// The answer a fault sends instead of the normal one, for the faults that
+/// replace it whole (the others shape the normal answer, see [`shape`]).
+fn replacement(action: &Action, now: Millis) -> Option<Response<Body>> {
+    let status_of = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Some(match action {
+        Action::Status { status, body, json, headers } => {
+            let mut response = Response::new(Body::full(body.clone()));
+            *response.status_mut() = status_of(*status);
+            if *json {
+                response.headers_mut().insert(header::CONTENT_TYPE, JSON);
+            }
+            for (name, value) in headers {
+                // Checked when the scenario was loaded.
+                if let (Ok(n), Ok(v)) = (header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+                {
+                    response.headers_mut().insert(n, v);
+                }
+            }
+            response
+        }
+        Action::NotFound { should_retry } => error_response(ApiError::RunNotFound { should_retry: *should_retry }),
+        Action::RateLimit { limit, remaining, reset_ms } => {
+            let reset = now.plus(i64::try_from(*reset_ms).unwrap_or(i64::MAX));
+            let verdict = Verdict { allowed: false, limit: *limit, remaining: *remaining, reset };
+            with_rate_headers(rate_limited(*limit, *remaining, reset, now), Some(verdict), now)
+        }
+        Action::ServerError { status } => {
+            json_response(status_of(*status), Bytes::from_static(br#"{"error":"Internal Server Error"}"#))
+        }
+        Action::Reset
+        | Action::CloseMidBody
+        | Action::Truncate
+        | Action::Malformed
+        | Action::BreakSchema
+        | Action::Dribble { .. } => return None,
+    })
 }
 
 /// Applies a body-shaping fault to a normal answer.
