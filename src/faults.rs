@@ -58,18 +58,34 @@ impl Action {
 pub struct Glob(pub String);
 
 impl Glob {
-    /// True when `text` matches.
+    /// True when `text` matches: the classic greedy match with one backtrack
+    /// point, at most pattern × text steps, so no id can make it explode.
     pub fn matches(&self, text: &str) -> bool {
-        fn go(p: &[u8], t: &[u8]) -> bool {
-            match (p.first(), t.first()) {
-                (None, None) => true,
-                (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-                (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-                (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-                _ => false,
+        let (p, t) = (self.0.as_bytes(), text.as_bytes());
+        let (mut pi, mut ti) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            match p.get(pi) {
+                Some(b'*') => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                }
+                Some(&c) if c == b'?' || c == t[ti] => {
+                    pi += 1;
+                    ti += 1;
+                }
+                _ => match star {
+                    // Let the last `*` swallow one more character and retry.
+                    Some((sp, st)) => {
+                        pi = sp + 1;
+                        ti = st + 1;
+                        star = Some((sp, st + 1));
+                    }
+                    None => return false,
+                },
             }
         }
-        go(self.0.as_bytes(), text.as_bytes())
+        p[pi..].iter().all(|&c| c == b'*')
     }
 }
 
@@ -155,6 +171,19 @@ mod tests {
         assert!(g.matches("run_a_x1") && g.matches("run__x9"));
         assert!(!g.matches("run_a_x") && !g.matches("run_a_x12") && !g.matches("batch_a_x1"));
         assert!(Glob("*".into()).matches(""));
+        assert!(Glob("run_*".into()).matches("run_"));
+        assert!(Glob("*x".into()).matches("aax") && !Glob("*x".into()).matches("axa"));
+        assert!(Glob("a*b*c".into()).matches("aXbYbZc") && !Glob("a*b*c".into()).matches("aXbYbZ"));
+        assert!(Glob("??".into()).matches("ab") && !Glob("??".into()).matches("a"));
+    }
+
+    #[test]
+    fn globs_stay_fast_on_long_ids() {
+        let glob = Glob("*a*a*a*a*a*a*a*a*b".into());
+        let id = "a".repeat(60_000);
+        let started = std::time::Instant::now();
+        assert!(!glob.matches(&id));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[test]

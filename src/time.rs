@@ -22,6 +22,9 @@ impl Millis {
     pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {
         let bad = |why: &str| format!("`{text}` is not an RFC 3339 timestamp: {why}");
         let b = text.as_bytes();
+        if !text.is_ascii() {
+            return Err(bad("expected only ASCII digits, `-`, `:`, `T`, `.`, `Z` and `+`"));
+        }
         if b.len() < 20 {
             return Err(bad("expected YYYY-MM-DDTHH:MM:SS followed by Z or an offset"));
         }
