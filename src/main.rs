@@ -151,13 +151,19 @@ fn render(args: &RenderArgs) -> Result<(), Failure> {
     let config = args.config().map_err(invalid)?;
     let app = config.build_app()?;
     let world = app.world();
-    let run = world.store.get(&args.run_id).ok_or_else(|| {
+    let now = config.clock.now();
+    let missing = || {
         Failure::Other(format!(
             "no run {}: ids are run_ and then lower-case letters, digits and underscores",
             args.run_id
         ))
-    })?;
-    let body = app.render_run(&world, &run, args.key_kind.kind(), args.version(), &args.host, config.clock.now());
+    };
+    // A scripted run is shown as a new key's first retrieve would see it.
+    let run = match world.first_view(&args.run_id, now) {
+        Some(run) => std::borrow::Cow::Owned(run),
+        None => world.store.get(&args.run_id).ok_or_else(missing)?,
+    };
+    let body = app.render_run(&world, &run, args.key_kind.kind(), args.version(), &args.host, now);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&body);
     let _ = writeln!(out);

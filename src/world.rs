@@ -71,6 +71,16 @@ impl Rendering {
 }
 
 impl World {
+    /// A scripted run as a key seen for the first time at `now` would see
+    /// it; `None` for runs without a lifecycle.
+    pub fn first_view(&self, id: &str, now: Millis) -> Option<crate::model::Run> {
+        let lifecycle = self.lifecycles.get(id)?;
+        let base = self.store.related(id)?;
+        let mut progress = crate::lifecycle::Progress::start(base, lifecycle, self.anchor, now);
+        progress.advance(lifecycle, now);
+        Some(progress.materialize(base, lifecycle, now))
+    }
+
     /// Builds a world from the embedded catalogue and `sources`. A scenario
     /// run may shadow a catalogue run of the same id.
     pub fn build(settings: &Settings, sources: &[Source]) -> Result<World, Vec<Diagnostic>> {

@@ -309,3 +309,20 @@ fn a_large_packet_streams_in_constant_memory_with_the_right_bytes() {
     assert!(terminate(&mut child).success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn render_shows_a_scripted_run_as_its_first_retrieve_does() {
+    let clock = "2026-01-01T00:00:00Z";
+    let args = ["--clock", clock, "--scenario", "builtin:poll-to-completion", "--presign-secret", "s"];
+    let (mut child, url) = spawn(&[&["--addr", "127.0.0.1:0"][..], &args[..]].concat(), &[]);
+    let served = get(
+        &url,
+        "/api/v3/runs/run_poll_ok",
+        "authorization: Bearer tr_dev_first\r\nx-trigger-api-version: 2025-07-16\r\n",
+    );
+    let body = served.split("\r\n\r\n").nth(1).unwrap();
+    let out = bin().args(["render", "run_poll_ok"]).args(args).output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{body}\n"));
+    assert!(body.contains("\"status\":\"QUEUED\""), "{body}");
+    assert!(terminate(&mut child).success());
+}
