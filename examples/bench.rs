@@ -9,6 +9,10 @@
 //!
 //! `soak`: a million requests mixing every route, faults and packet fetches;
 //! asserts no unexpected answer and a flat RSS.
+//!
+//! `packet [BYTES]`: a generated packet (1 GiB by default) fetched over
+//! loopback; prints throughput and the server's RSS (issue 4: at least
+//! 1 GB/s, growth under 32 MiB).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use bytes::Bytes;
@@ -380,10 +384,75 @@ async fn soak(bin: &str, total: u64) {
     println!("soak passed");
 }
 
+fn packet(bin: &str, size: u64) {
+    use std::io::Read;
+    let dir = std::env::temp_dir().join(format!("trigger-mock-bench-packet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("packet.json");
+    std::fs::write(
+        &scenario,
+        format!(r#"{{"version": 1, "runs": [{{"id": "run_bench", "status": "EXECUTING", "payloadPacket": {{"size": {size}}}}}]}}"#),
+    )
+    .unwrap();
+    let server = Server::spawn(
+        bin,
+        &["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z", "--scenario", scenario.to_str().unwrap()],
+    );
+    let get = |path: &str| {
+        let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer tr_dev_bench\r\nconnection: close\r\n\r\n",
+            server.addr
+        )
+        .unwrap();
+        s
+    };
+    let mut body = String::new();
+    get("/api/v3/runs/run_bench").read_to_string(&mut body).unwrap();
+    let start = body.find("/packets/").expect("a presigned URL");
+    let path = &body[start..start + body[start..].find('"').unwrap()];
+    let pid = server.pid();
+    let idle = status_kib(pid, "VmRSS:");
+    let mut stream = get(path);
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut total, mut peak, mut reads) = (0u64, idle, 0u64);
+    let started = Instant::now();
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        reads += 1;
+        if reads % 64 == 0 {
+            peak = peak.max(status_kib(pid, "VmRSS:"));
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    peak = peak.max(status_kib(pid, "VmRSS:"));
+    let hwm = status_kib(pid, "VmHWM:");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("packet bench: {total} bytes (with headers) in {secs:.3} s");
+    println!("  throughput       {:.2} GB/s   (goal >= 1 GB/s)", total as f64 / secs / 1e9);
+    println!("  server RSS idle  {:.1} MiB", idle as f64 / 1024.0);
+    println!(
+        "  server RSS peak  {:.1} MiB   growth {:.1} MiB (goal < 32 MiB)",
+        peak as f64 / 1024.0,
+        peak.saturating_sub(idle) as f64 / 1024.0
+    );
+    println!("  server VmHWM     {:.1} MiB", hwm as f64 / 1024.0);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let bin = std::env::var("TRIGGER_MOCK_BIN").unwrap_or_else(|_| "target/release/trigger-mock".into());
     let ceiling = std::env::var("CEILING_BIN").unwrap_or_else(|_| "target/release/examples/ceiling".into());
+    if args.first().map(String::as_str) == Some("packet") {
+        // Plain blocking reads: no runtime threads beside the client.
+        return packet(&bin, args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1 << 30));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     match args.first().map(String::as_str) {
         Some("soak") => {

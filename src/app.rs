@@ -7,7 +7,7 @@
 //! the fault and move the run's lifecycle; then, with no lock held, render,
 //! sleep if a fault says so, and answer.
 
-use crate::auth::{AuthPolicy, Environment, KeyKind};
+use crate::auth::{AuthPolicy, Environment, KeyKind, bearer_token as bearer};
 use crate::body::Body;
 use crate::clock::{Clock, wall_now};
 use crate::config::{AdminAccess, Config, Limits};
@@ -17,7 +17,7 @@ use crate::faults::{Action, decide};
 use crate::journal::{Journal, Record};
 use crate::keys::Keys;
 use crate::lifecycle::Progress;
-use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run, render_json};
+use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
 use crate::packet::Packet;
 use crate::presign::Presigner;
 use crate::ratelimit::{Bucket, Verdict};
@@ -275,8 +275,7 @@ impl App {
                     ks.runs.insert(id.to_owned(), Progress::start(base, lifecycle, world.anchor, epoch));
                 }
                 let progress = ks.runs.get_mut(id)?;
-                progress.advance(lifecycle, now);
-                let run = progress.materialize(base, lifecycle, now);
+                let run = progress.view(base, lifecycle, now);
                 if answered {
                     progress.count_retrieve(lifecycle, now);
                 }
@@ -315,7 +314,7 @@ impl App {
                 if generated.run.payload_packet.is_none() && generated.run.output_packet.is_none() {
                     let options = render_options(kind, version);
                     return Ok(generated.body(Rendering::index(options), |run| {
-                        Bytes::from(render_json(run, options, |id| world.store.related(id), PacketUrls::default()))
+                        world.store.render(run, options, PacketUrls::default())
                     }));
                 }
                 Cow::Borrowed(&generated.run)
@@ -348,7 +347,7 @@ impl App {
         let payload = url(packets::Which::Payload, &run.payload_packet);
         let output = url(packets::Which::Output, &run.output_packet);
         let urls = PacketUrls { payload: payload.as_deref(), output: output.as_deref() };
-        Bytes::from(render_json(run, opts, |id| world.store.related(id), urls))
+        world.store.render(run, opts, urls)
     }
 
     fn record<B>(&self, req: &Request<B>, run_id: Option<&str>, key: Option<&str>, status: u16, fault: Option<String>) {
@@ -405,14 +404,6 @@ pub fn host_of<B>(req: &Request<B>) -> String {
         && host.len() <= 255
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
     if plain { host.to_owned() } else { "localhost".to_owned() }
-}
-
-/// The bearer token of an authenticated request.
-fn bearer(header: Option<&[u8]>) -> &str {
-    header
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map_or("", str::trim)
 }
 
 /// The answer a fault sends instead of the normal one, for the faults that

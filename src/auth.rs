@@ -65,17 +65,21 @@ pub struct Caller {
     pub kind: KeyKind,
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header, or `""`.
+pub fn bearer_token(header: Option<&[u8]>) -> &str {
+    header
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map_or("", str::trim)
+}
+
 impl AuthPolicy {
     /// Checks the raw `Authorization` header value.
     pub fn authenticate(&self, header: Option<&[u8]>) -> Result<Caller, ApiError> {
         let Some(header) = header else {
             return Err(ApiError::NoAuthorizationHeader);
         };
-        let key = std::str::from_utf8(header)
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .unwrap_or_default();
+        let key = bearer_token(Some(header));
         if key.is_empty() {
             return Err(ApiError::MissingApiKey);
         }

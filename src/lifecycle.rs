@@ -168,6 +168,13 @@ impl Progress {
         }
     }
 
+    /// Applies what happened up to `now` and returns the run as this caller
+    /// sees it then.
+    pub fn view(&mut self, base: &Run, lifecycle: &Lifecycle, now: Millis) -> Run {
+        self.advance(lifecycle, now);
+        self.materialize(base, lifecycle, now)
+    }
+
     /// The run as this caller sees it at `now` (call [`Progress::advance`] first).
     pub fn materialize(&self, base: &Run, lifecycle: &Lifecycle, now: Millis) -> Run {
         let mut run = base.clone();

@@ -6,7 +6,7 @@
 use crate::catalogue::{Defined, Entry};
 use crate::convention;
 use crate::generate::generate;
-use crate::model::Run;
+use crate::model::{PacketUrls, RenderOptions, Run, render_json};
 use crate::time::Millis;
 use bytes::Bytes;
 use std::borrow::Cow;
@@ -93,6 +93,11 @@ impl Store {
             return Some(Cow::Borrowed(run));
         }
         (self.generate && convention::is_well_formed(id)).then(|| Cow::Owned(self.make(id)))
+    }
+
+    /// The retrieve body of `run`, its relations resolved against this store.
+    pub fn render(&self, run: &Run, options: RenderOptions, urls: PacketUrls<'_>) -> Bytes {
+        Bytes::from(render_json(run, options, |id| self.related(id), urls))
     }
 
     /// A defined run, for resolving relations (generated runs have none).

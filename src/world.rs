@@ -5,7 +5,7 @@
 use crate::catalogue::{RunSpec, compile as compile_specs, default_catalogue};
 use crate::faults::Fault;
 use crate::lifecycle::{Lifecycle, Step, Until};
-use crate::model::{ApiVersion, EngineStatus, PacketUrls, RenderOptions, render_json};
+use crate::model::{ApiVersion, EngineStatus, PacketUrls, RenderOptions};
 use crate::ratelimit::RateLimit;
 use crate::scenario::{self, Diagnostic, Source};
 use crate::store::Store;
@@ -76,9 +76,7 @@ impl World {
     pub fn first_view(&self, id: &str, now: Millis) -> Option<crate::model::Run> {
         let lifecycle = self.lifecycles.get(id)?;
         let base = self.store.related(id)?;
-        let mut progress = crate::lifecycle::Progress::start(base, lifecycle, self.anchor, now);
-        progress.advance(lifecycle, now);
-        Some(progress.materialize(base, lifecycle, now))
+        Some(crate::lifecycle::Progress::start(base, lifecycle, self.anchor, now).view(base, lifecycle, now))
     }
 
     /// Builds a world from the embedded catalogue and `sources`. A scenario
@@ -116,9 +114,8 @@ impl World {
             if lifecycles.contains_key(&run.id) || run.payload_packet.is_some() || run.output_packet.is_some() {
                 continue;
             }
-            let bodies: [Bytes; Rendering::COUNT] = std::array::from_fn(|i| {
-                Bytes::from(render_json(run, Rendering::options(i), |id| store.related(id), PacketUrls::default()))
-            });
+            let bodies: [Bytes; Rendering::COUNT] =
+                std::array::from_fn(|i| store.render(run, Rendering::options(i), PacketUrls::default()));
             static_bodies.insert(run.id.clone(), bodies);
         }
         Ok(World {
