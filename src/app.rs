@@ -202,10 +202,7 @@ impl App {
         let now = self.state.clock.now();
         let world = self.world();
         let decided = self.decide(&world, key, now, route_name, run_id, req.method());
-        let fault_label = decided.fault.map(|f| match &f.action {
-            Some(a) => format!("{}: {}", f.label, a.name()),
-            None => format!("{}: delay", f.label),
-        });
+        let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
             let response = with_rate_headers(rate_limited(v.limit, v.remaining, v.reset, now), Some(v), now);

@@ -22,11 +22,15 @@ const ALIASES: [(&str, EngineStatus); 6] = [
 ];
 
 /// Every keyword with the status it selects.
-pub fn keywords() -> impl Iterator<Item = (String, EngineStatus)> {
-    EngineStatus::ALL
-        .into_iter()
-        .map(|s| (s.name().to_ascii_lowercase(), s))
-        .chain(ALIASES.into_iter().map(|(k, s)| (k.to_owned(), s)))
+pub fn keywords() -> &'static [(String, EngineStatus)] {
+    static KEYWORDS: std::sync::OnceLock<Vec<(String, EngineStatus)>> = std::sync::OnceLock::new();
+    KEYWORDS.get_or_init(|| {
+        EngineStatus::ALL
+            .into_iter()
+            .map(|s| (s.name().to_ascii_lowercase(), s))
+            .chain(ALIASES.into_iter().map(|(k, s)| (k.to_owned(), s)))
+            .collect()
+    })
 }
 
 /// True for ids the mock can generate a run for: `run_` and then 1 to 124
@@ -43,9 +47,10 @@ pub fn is_well_formed(id: &str) -> bool {
 pub fn status_of(id: &str) -> Option<EngineStatus> {
     let rest = id.strip_prefix("run_")?;
     keywords()
+        .iter()
         .filter(|(kw, _)| rest == kw || rest.strip_prefix(kw.as_str()).is_some_and(|tail| tail.starts_with('_')))
         .max_by_key(|(kw, _)| kw.len())
-        .map(|(_, s)| s)
+        .map(|(_, s)| *s)
 }
 
 #[cfg(test)]

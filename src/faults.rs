@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 /// A compiled fault.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fault {
-    /// Where it was declared, e.g. `flaky.json faults[0]`, for the journal.
+    /// What the journal records when it fires, e.g. `flaky.json faults[0]: reset`.
     pub label: String,
     pub run_id: Option<Glob>,
     pub route: RouteName,

@@ -371,8 +371,9 @@ fn fault_of(spec: &super::format::FaultSpec, label: String) -> Result<Fault, (&'
         None => None,
         Some(a) => Some(action_of(a).map_err(|m| ("action", m))?),
     };
+    let what = action.as_ref().map_or("delay", Action::name);
     Ok(Fault {
-        label,
+        label: format!("{label}: {what}"),
         run_id: spec.run_id.clone().map(Glob),
         route: spec.route.unwrap_or(RouteName::Any),
         after: spec.nth.map_or(spec.after.unwrap_or(0), |n| n - 1),

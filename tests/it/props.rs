@@ -1027,7 +1027,7 @@ fn all_options() -> impl Iterator<Item = RenderOptions> {
 
 /// The convention ids: every engine status and alias, alone and with a tail.
 fn run_id() -> impl Strategy<Value = String> {
-    let keywords: Vec<String> = convention::keywords().map(|(k, _)| k).collect();
+    let keywords: Vec<String> = convention::keywords().iter().map(|(k, _)| k.clone()).collect();
     prop_oneof![
         2 => "run_[a-z0-9]{1,30}",
         2 => select(keywords.clone()).prop_map(|k| format!("run_{k}")),
