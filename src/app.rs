@@ -205,7 +205,7 @@ impl App {
         let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
-            let response = with_rate_headers(rate_limited(v.limit, v.remaining, v.reset, now), Some(v), now);
+            let response = rate_limited(v, now);
             return Ok(self.journaled(req, run_id, Some(key), response, fault_label));
         }
         if let Some(fault) = decided.fault
@@ -426,8 +426,7 @@ fn replacement(action: &Action, now: Millis) -> Option<Response<Body>> {
         Action::NotFound { should_retry } => error_response(ApiError::RunNotFound { should_retry: *should_retry }),
         Action::RateLimit { limit, remaining, reset_ms } => {
             let reset = now.plus(i64::try_from(*reset_ms).unwrap_or(i64::MAX));
-            let verdict = Verdict { allowed: false, limit: *limit, remaining: *remaining, reset };
-            with_rate_headers(rate_limited(*limit, *remaining, reset, now), Some(verdict), now)
+            rate_limited(Verdict { allowed: false, limit: *limit, remaining: *remaining, reset }, now)
         }
         Action::ServerError { status } => {
             json_response(status_of(*status), Bytes::from_static(br#"{"error":"Internal Server Error"}"#))
@@ -478,42 +477,54 @@ fn break_schema(body: &Bytes) -> Bytes {
     }
 }
 
-/// The rate limiter's 429, as the server's middleware sends it.
-fn rate_limited(limit: u32, remaining: i64, reset: Millis, now: Millis) -> Response<Body> {
-    let seconds = ((reset.0 - now.0).max(0) as f64) / 1000.0;
+/// The rate limiter's 429, as the server's middleware sends it, with the
+/// `x-ratelimit-*` headers. The body's `reset` and the header are one value.
+fn rate_limited(v: Verdict, now: Millis) -> Response<Body> {
+    let wall_reset = wall_reset(&v, now);
+    let seconds = ((v.reset.0 - now.0).max(0) as f64) / 1000.0;
     let detail = format!(
-        "Rate limit exceeded {}/{limit} requests remaining. Retry in {} seconds.",
-        remaining.max(0),
+        "Rate limit exceeded {}/{} requests remaining. Retry in {} seconds.",
+        v.remaining.max(0),
+        v.limit,
         crate::model::json_number((seconds * 10.0).round() / 10.0)
     );
-    let wall_reset = wall_now().plus(reset.0 - now.0);
     let body = serde_json::json!({
         "title": "Rate Limit Exceeded",
         "status": 429,
         "type": "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/429",
         "detail": detail,
         "reset": wall_reset.0,
-        "limit": limit,
-        "remaining": remaining,
+        "limit": v.limit,
+        "remaining": v.remaining,
         "secondsUntilReset": crate::model::json_number(seconds),
         "error": detail,
     });
     let mut response = Response::new(Body::full(serde_json::to_vec_pretty(&body).unwrap_or_default()));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     response.headers_mut().insert(header::CONTENT_TYPE, PROBLEM_JSON);
+    put_rate_headers(&mut response, &v, wall_reset);
     response
 }
 
-/// Adds `x-ratelimit-*` headers. The reset is in wall-clock epoch
-/// milliseconds, as the SDK compares it with its own `Date.now()`.
+/// The verdict's reset in wall-clock epoch milliseconds, as the SDK compares
+/// it with its own `Date.now()`. Read the wall clock once per response.
+fn wall_reset(v: &Verdict, now: Millis) -> Millis {
+    wall_now().plus(v.reset.0 - now.0)
+}
+
+/// Adds `x-ratelimit-*` headers when the limiter is on.
 fn with_rate_headers(mut response: Response<Body>, verdict: Option<Verdict>, now: Millis) -> Response<Body> {
     if let Some(v) = verdict {
-        let headers = response.headers_mut();
-        headers.insert("x-ratelimit-limit", HeaderValue::from(v.limit));
-        headers.insert("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0)));
-        headers.insert("x-ratelimit-reset", HeaderValue::from(wall_now().plus(v.reset.0 - now.0).0));
+        put_rate_headers(&mut response, &v, wall_reset(&v, now));
     }
     response
+}
+
+fn put_rate_headers(response: &mut Response<Body>, v: &Verdict, wall_reset: Millis) {
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(v.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0)));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(wall_reset.0));
 }
 
 /// A JSON response with the API's content type.

@@ -183,6 +183,21 @@ async fn status_not_found_rate_limit_server_error_and_latency() {
     server.shutdown().await;
 }
 
+/// The 429 body's `reset` and the `x-ratelimit-reset` header are one value.
+/// Reading the wall clock twice made them differ by 1 ms whenever a
+/// millisecond ended between the two reads; 400 answers make that near certain.
+#[tokio::test]
+async fn a_429_body_and_header_agree_on_reset() {
+    let server = start(&faults_config()).await;
+    for i in 0..400 {
+        let limited = retrieve(&server, "run_fault_rate_limit", KEY, ApiVersion::V20250716).await;
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+        let header: i64 = limited.headers["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+        assert_eq!(limited.json()["reset"], header, "answer {i}");
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn nth_windows_probability_and_routes() {
     let text = r#"{
