@@ -202,7 +202,7 @@ describe("runs.retrieve with the current API vocabulary", () => {
     assert.equal(run.status, "COMPLETED");
     assert.equal(run.isCompleted, true);
     assert.equal(proxy.requests.length, 1, "poll made exactly one request");
-    assert.ok(elapsed < 1_000, `poll took ${elapsed.toFixed(0)} ms`);
+    assert.ok(elapsed < 4_000, `poll took ${elapsed.toFixed(0)} ms (a second poll would add 5000 ms)`);
   });
 
   it("the SDK sends the current API version header (premise of the V2 checks)", async () => {
