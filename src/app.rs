@@ -33,7 +33,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 mod admin;
+mod batches;
 mod packets;
+mod reply;
+mod runs;
+mod tasks;
+mod uploads;
 
 /// The reserved prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_mock";
@@ -57,6 +62,8 @@ pub struct State {
     pub limits: Limits,
     /// Who may use `/_mock/`.
     pub admin: AdminAccess,
+    /// The runs and batches each environment created.
+    pub ledger: crate::ledger::Ledger,
 }
 
 /// The application: cheap to clone, shared by all connections.
@@ -82,17 +89,90 @@ const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
 const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
 
-/// The API routes the mock knows.
-#[derive(Debug, PartialEq, Eq)]
+/// The API routes the mock knows. Path segments are as sent (not decoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
     RetrieveRun(&'a str),
+    /// `POST /api/v1/tasks/{taskId}/trigger`
+    Trigger(&'a str),
+    /// `PUT /api/v2/packets/{filename}`
+    UploadPacket(&'a str),
+    /// `POST /api/v3/batches`
+    CreateBatch,
+    /// `POST /api/v3/batches/{batchId}/items`
+    BatchItems(&'a str),
+    /// `GET /api/v2/batches/{batchId}`
+    RetrieveBatch(&'a str),
+    /// `GET /api/v1/runs`
+    ListRuns,
+    /// `POST /api/v2/runs/{runId}/cancel`
+    Cancel(&'a str),
+    /// `POST /api/v1/runs/{runId}/replay`
+    Replay(&'a str),
+    /// `POST /api/v1/runs/{runId}/reschedule`
+    Reschedule(&'a str),
+    /// `POST /api/v1/runs/{runId}/tags`
+    Tags(&'a str),
+    /// `GET|PUT /api/v1/runs/{runId}/metadata`
+    Metadata(&'a str),
     NotFound,
 }
 
+/// `prefix{segment}suffix` with a segment that has no `/`.
+fn segment<'a>(path: &'a str, prefix: &str, suffix: &str) -> Option<&'a str> {
+    path.strip_prefix(prefix)?.strip_suffix(suffix).filter(|s| !s.contains('/'))
+}
+
 fn route(path: &str) -> Route<'_> {
-    match path.strip_prefix("/api/v3/runs/") {
-        Some(id) if !id.contains('/') => Route::RetrieveRun(id),
-        _ => Route::NotFound,
+    type Make = for<'a> fn(&'a str) -> Route<'a>;
+    const TABLE: [(&str, &str, Make); 10] = [
+        ("/api/v3/runs/", "", |s| Route::RetrieveRun(s)),
+        ("/api/v1/tasks/", "/trigger", |s| Route::Trigger(s)),
+        ("/api/v2/packets/", "", |s| Route::UploadPacket(s)),
+        ("/api/v3/batches/", "/items", |s| Route::BatchItems(s)),
+        ("/api/v2/batches/", "", |s| Route::RetrieveBatch(s)),
+        ("/api/v2/runs/", "/cancel", |s| Route::Cancel(s)),
+        ("/api/v1/runs/", "/replay", |s| Route::Replay(s)),
+        ("/api/v1/runs/", "/reschedule", |s| Route::Reschedule(s)),
+        ("/api/v1/runs/", "/tags", |s| Route::Tags(s)),
+        ("/api/v1/runs/", "/metadata", |s| Route::Metadata(s)),
+    ];
+    match path {
+        "/api/v3/batches" => return Route::CreateBatch,
+        "/api/v1/runs" => return Route::ListRuns,
+        _ => {}
+    }
+    TABLE.iter().find_map(|(prefix, suffix, make)| segment(path, prefix, suffix).map(make)).unwrap_or(Route::NotFound)
+}
+
+impl<'a> Route<'a> {
+    /// The run the path names, for faults and the journal.
+    fn run_id(self) -> Option<&'a str> {
+        match self {
+            Route::RetrieveRun(id)
+            | Route::Cancel(id)
+            | Route::Replay(id)
+            | Route::Reschedule(id)
+            | Route::Tags(id)
+            | Route::Metadata(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The largest body the route reads, and whether it needs a
+    /// `content-length` (the server's `maxContentLength`); `None` for routes
+    /// without a body.
+    fn body_limit(self, method: &Method) -> Option<(usize, bool)> {
+        match (self, method) {
+            (Route::Trigger(_), &Method::POST) => Some((tasks::MAX_BODY, true)),
+            (Route::CreateBatch, &Method::POST) => Some((batches::MAX_CREATE_BODY, true)),
+            (Route::BatchItems(_), &Method::POST) => Some((batches::MAX_ITEMS_BODY, false)),
+            (Route::Metadata(_), &Method::PUT) => Some((runs::MAX_METADATA_BODY, true)),
+            (Route::Replay(_) | Route::Reschedule(_) | Route::Tags(_) | Route::Cancel(_), &Method::POST) => {
+                Some((runs::MAX_SMALL_BODY, false))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -120,6 +200,7 @@ impl App {
                 presigner,
                 limits: config.limits,
                 admin: config.admin.clone(),
+                ledger: crate::ledger::Ledger::new(config.seed, config.ledger),
             }),
         }
     }
@@ -170,6 +251,12 @@ impl App {
                 AdminAccess::Off => error_response(ApiError::RouteNotFound),
             });
         }
+        if path.starts_with(uploads::PREFIX) {
+            let (parts, body) = req.into_parts();
+            let req = Request::from_parts(parts, ());
+            let response = uploads::handle(self, &req, body).await;
+            return Ok(self.journaled(&req, None, None, response, None));
+        }
         if path.starts_with(packets::PREFIX) {
             let response = packets::handle(self, &req);
             return Ok(self.journaled(&req, packets::run_id(path), None, response, None));
@@ -178,12 +265,18 @@ impl App {
         if !api {
             return Ok(error_response(ApiError::RouteNotFound));
         }
-        let mut response = self.api(&req, conn).await?;
+        let mut response = self.api(req, conn).await?;
         response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
         Ok(response)
     }
 
-    async fn api<B>(&self, req: &Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection> {
+    async fn api<B>(&self, req: Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        let req = &Request::from_parts(parts, ());
         if req.method() == Method::OPTIONS {
             return Ok(preflight(req));
         }
@@ -195,10 +288,9 @@ impl App {
             Err(e) => return Ok(self.journaled(req, None, None, error_response(e), None)),
         };
         let key = bearer(header);
-        let (route_name, run_id) = match route(path) {
-            Route::RetrieveRun(id) => (RouteName::Retrieve, Some(id)),
-            Route::NotFound => (RouteName::Any, None),
-        };
+        let route = route(path);
+        let route_name = if matches!(route, Route::RetrieveRun(_)) { RouteName::Retrieve } else { RouteName::Any };
+        let run_id = route.run_id();
         let now = self.state.clock.now();
         let world = self.world();
         let decided = self.decide(&world, key, now, route_name, run_id, req.method());
@@ -216,18 +308,37 @@ impl App {
         let action = decided.fault.and_then(|f| f.action.as_ref());
         if let Some(Action::Reset) = action {
             conn.reset();
-            self.record(req, run_id, Some(key), 0, fault_label);
+            self.record(req, run_id, Some(key), 0, fault_label, Vec::new());
             return Err(ResetConnection);
         }
+        let mut touched = Vec::new();
         let response = match action.and_then(|a| replacement(a, now)) {
             Some(response) => response,
             None => {
-                let normal = match (route(path), req.method()) {
+                let answered = matches!(action, None | Some(Action::Dribble { .. }));
+                let normal = match (route, req.method()) {
                     (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => {
-                        self.retrieve(&world, req, id, caller.kind, decided.scripted, now)
+                        self.retrieve(&world, req, key, id, caller.kind, decided.scripted, now, answered)
                     }
                     (Route::RetrieveRun(_), _) => Err(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }),
                     (Route::NotFound, _) => Err(ApiError::RouteNotFound),
+                    (route, method) => {
+                        let reply = match read_body(body, route.body_limit(method), req).await {
+                            Ok(body) => {
+                                let ctx = reply::Ctx { app: self, world: &world, req, key, caller, now, body };
+                                self.run_flow(route, &ctx)
+                            }
+                            Err(reply) => reply,
+                        };
+                        touched = reply.touched;
+                        let mut response = shape(reply.status, reply.body, action);
+                        for (name, value) in reply.headers {
+                            response.headers_mut().insert(name, value);
+                        }
+                        let response = with_rate_headers(response, decided.verdict, now);
+                        let response = self.journaled_touching(req, run_id, Some(key), response, fault_label, touched);
+                        return Ok(response);
+                    }
                 };
                 match normal {
                     Ok(body) => shape(StatusCode::OK, body, action),
@@ -236,7 +347,29 @@ impl App {
             }
         };
         let response = with_rate_headers(response, decided.verdict, now);
-        Ok(self.journaled(req, run_id, Some(key), response, fault_label))
+        Ok(self.journaled_touching(req, run_id, Some(key), response, fault_label, std::mem::take(&mut touched)))
+    }
+
+    /// The routes of the run flow (everything but retrieve), by route.
+    fn run_flow(&self, route: Route<'_>, ctx: &reply::Ctx<'_>) -> reply::Reply {
+        let method = ctx.req.method();
+        match route {
+            Route::Trigger(task) if method == Method::POST => tasks::trigger(ctx, task),
+            Route::UploadPacket(name) if method == Method::PUT => uploads::presign(ctx, name),
+            Route::CreateBatch if method == Method::POST => batches::create(ctx),
+            Route::BatchItems(id) if method == Method::POST => batches::items(ctx, id),
+            Route::RetrieveBatch(id) if method == Method::GET || method == Method::HEAD => batches::retrieve(ctx, id),
+            Route::ListRuns if method == Method::GET || method == Method::HEAD => runs::list(ctx),
+            Route::Cancel(id) if method == Method::POST => runs::cancel(ctx, id),
+            Route::Replay(id) if method == Method::POST => runs::replay(ctx, id),
+            Route::Reschedule(id) if method == Method::POST => runs::reschedule(ctx, id),
+            Route::Tags(id) if method == Method::POST => runs::add_tags(ctx, id),
+            Route::Metadata(id) if method == Method::GET || method == Method::PUT => runs::metadata(ctx, id),
+            Route::Metadata(_) => reply::Reply::method_not_allowed("GET, PUT"),
+            Route::UploadPacket(_) => reply::Reply::method_not_allowed("PUT"),
+            Route::RetrieveBatch(_) | Route::ListRuns => reply::Reply::method_not_allowed("GET"),
+            _ => reply::Reply::method_not_allowed("POST"),
+        }
     }
 
     /// The decisions taken under the key's lock.
@@ -262,7 +395,7 @@ impl App {
             }
             let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
             let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
-            let reads = method == Method::GET || method == Method::HEAD;
+            let reads = (method == Method::GET || method == Method::HEAD) && route_name == RouteName::Retrieve;
             let scripted = run_id.filter(|_| reads).and_then(|id| {
                 let lifecycle = world.lifecycles.get(id)?;
                 let base = world.store.related(id)?;
@@ -282,26 +415,49 @@ impl App {
         })
     }
 
-    /// The body of a retrieve, or the API error.
+    /// The body of a retrieve, or the API error. Runs the caller's
+    /// environment created, or changed, are read from the ledger.
+    #[allow(clippy::too_many_arguments)]
     fn retrieve<B>(
         &self,
         world: &World,
         req: &Request<B>,
+        key: &str,
         id: &str,
         kind: KeyKind,
         scripted: Option<Run>,
         now: Millis,
+        answered: bool,
     ) -> Result<Bytes, ApiError> {
         if !id.starts_with("run_") {
             return Err(ApiError::InvalidRunId);
         }
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
+        let ledger = &self.state.ledger;
+        let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
+        if ledger.is_run_id(id) {
+            let run = ledger.env(key).and_then(|env| env.with(|st| st.view(id, now, answered))).ok_or(not_found)?;
+            let host =
+                if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
+            return Ok(self.render_run(world, &run, kind, version, &host, now));
+        }
+        if let Some(overlay) =
+            ledger.env(key).filter(|env| env.has_overlays()).and_then(|env| env.with(|st| st.overlays.get(id).cloned()))
+        {
+            let mut run = match scripted {
+                Some(run) => run,
+                None => world.store.get(id).ok_or(not_found)?.into_owned(),
+            };
+            overlay.apply(&mut run);
+            let host =
+                if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
+            return Ok(self.render_run(world, &run, kind, version, &host, now));
+        }
         if scripted.is_none()
             && let Some(bodies) = world.static_bodies.get(id)
         {
             return Ok(bodies[Rendering::index(render_options(kind, version))].clone());
         }
-        let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
         let generated;
         let run = match scripted {
             Some(run) => Cow::Owned(run),
@@ -347,11 +503,21 @@ impl App {
         world.store.render(run, opts, urls)
     }
 
-    fn record<B>(&self, req: &Request<B>, run_id: Option<&str>, key: Option<&str>, status: u16, fault: Option<String>) {
+    fn record<B>(
+        &self,
+        req: &Request<B>,
+        run_id: Option<&str>,
+        key: Option<&str>,
+        status: u16,
+        fault: Option<String>,
+        run_ids: Vec<String>,
+    ) {
         let journal = &self.state.journal;
         if !journal.enabled() {
             return;
         }
+        let trigger_version =
+            req.headers().get("trigger-version").and_then(|v| v.to_str().ok()).map(|v| v.chars().take(64).collect());
         journal.push(Record {
             seq: journal.next_seq(),
             at: self.state.clock.now(),
@@ -362,6 +528,8 @@ impl App {
             key: key.map(str::to_owned),
             status,
             fault,
+            run_ids,
+            trigger_version,
         });
     }
 
@@ -373,8 +541,42 @@ impl App {
         response: Response<Body>,
         fault: Option<String>,
     ) -> Response<Body> {
-        self.record(req, run_id, key, response.status().as_u16(), fault);
+        self.journaled_touching(req, run_id, key, response, fault, Vec::new())
+    }
+
+    fn journaled_touching<B>(
+        &self,
+        req: &Request<B>,
+        run_id: Option<&str>,
+        key: Option<&str>,
+        response: Response<Body>,
+        fault: Option<String>,
+        touched: Vec<String>,
+    ) -> Response<Body> {
+        let touched: Vec<String> = touched.into_iter().filter(|id| Some(id.as_str()) != run_id).collect();
+        self.record(req, run_id, key, response.status().as_u16(), fault, touched);
         response
+    }
+}
+
+/// Reads a request body up to `limit` (the route's limit and whether it
+/// needs a `content-length`), answering the server's 413 otherwise.
+async fn read_body<B>(body: B, limit: Option<(usize, bool)>, req: &Request<()>) -> Result<Bytes, reply::Reply>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::{BodyExt, Limited};
+    let Some((max, needs_length)) = limit else { return Ok(Bytes::new()) };
+    let length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match length {
+        Some(n) if n > max as u64 => return Err(reply::Reply::too_large()),
+        None if needs_length && req.version() < hyper::Version::HTTP_2 => return Err(reply::Reply::too_large()),
+        _ => {}
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(reply::Reply::too_large()),
     }
 }
 

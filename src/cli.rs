@@ -119,6 +119,12 @@ pub struct ServeArgs {
     /// Close connections whose request headers take longer than this many seconds (slow clients).
     #[arg(long, env = "TRIGGER_MOCK_HEADER_TIMEOUT", default_value_t = 30.0, value_name = "SECONDS")]
     pub header_timeout: f64,
+    /// Runs (and batches) kept per environment (secret key) that created them; the oldest finished run goes first.
+    #[arg(long, env = "TRIGGER_MOCK_MAX_RUNS_PER_ENV", default_value_t = crate::ledger::DEFAULT_RUNS_PER_ENV, value_name = "N")]
+    pub max_runs_per_env: usize,
+    /// Environments (secret keys that created runs) kept; the least recently used goes first.
+    #[arg(long, env = "TRIGGER_MOCK_MAX_ENVS", default_value_t = crate::ledger::DEFAULT_ENVS, value_name = "N")]
+    pub max_envs: usize,
 }
 
 /// Flags of `catalogue`.
@@ -222,6 +228,11 @@ impl ServeArgs {
             ));
         }
         config.limits.header_timeout = std::time::Duration::from_secs_f64(self.header_timeout);
+        if self.max_runs_per_env == 0 || self.max_envs == 0 {
+            return Err("--max-runs-per-env and --max-envs are at least 1".into());
+        }
+        config.ledger.runs_per_env = self.max_runs_per_env;
+        config.ledger.envs = self.max_envs;
         config.admin = match (&self.admin_token, self.no_admin) {
             (_, true) => AdminAccess::Off,
             (Some(token), false) if !token.is_empty() => AdminAccess::Token(token.clone()),

@@ -29,6 +29,12 @@ pub struct Record {
     /// The fault applied (`label: action`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// Runs the request created or changed, besides `runId` (a batch's runs, a replay's new run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub run_ids: Vec<String>,
+    /// The SDK version the client sent (`trigger-version`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_version: Option<String>,
 }
 
 /// The journal. The lock is held only to push or copy records.
@@ -82,7 +88,7 @@ impl Journal {
         let matching: Vec<&Record> = records
             .iter()
             .filter(|r| q.key.as_ref().is_none_or(|k| r.key.as_ref() == Some(k)))
-            .filter(|r| q.run_id.as_ref().is_none_or(|id| r.run_id.as_ref() == Some(id)))
+            .filter(|r| q.run_id.as_ref().is_none_or(|id| r.run_id.as_ref() == Some(id) || r.run_ids.contains(id)))
             .collect();
         let skip = q.limit.map_or(0, |l| matching.len().saturating_sub(l));
         matching.into_iter().skip(skip).cloned().collect()
@@ -109,6 +115,8 @@ mod tests {
             key: Some(key.into()),
             status: 200,
             fault: None,
+            run_ids: Vec::new(),
+            trigger_version: None,
         }
     }
 

@@ -40,6 +40,7 @@ pub mod faults;
 pub mod generate;
 pub mod journal;
 pub mod keys;
+pub mod ledger;
 pub mod lifecycle;
 pub mod model;
 pub mod packet;

@@ -155,6 +155,31 @@ impl Progress {
         }
     }
 
+    /// Moves the run to `status` at `at` for good: the current step ends at
+    /// `at` and `status` becomes the last step, lasting forever. The steps
+    /// that would have followed are dropped. Returns false, changing nothing,
+    /// when the run is already finished at `at`.
+    pub fn pin(&mut self, lifecycle: &mut Lifecycle, status: EngineStatus, at: Millis) -> bool {
+        self.advance(lifecycle, at);
+        if self.status(lifecycle).is_terminal() {
+            return false;
+        }
+        lifecycle.steps.truncate(self.step + 1);
+        let at = at.max(self.entered_at);
+        lifecycle.steps[self.step].until = Until::Elapsed(at.0.saturating_sub(self.entered_at.0));
+        lifecycle.steps.push(Step { status, until: Until::Forever });
+        self.advance(lifecycle, at);
+        true
+    }
+
+    /// Moves the end of the current step, when it is time-driven, to `until`.
+    /// Used to reschedule a delayed run.
+    pub fn end_step_at(&self, lifecycle: &mut Lifecycle, until: Millis) {
+        if let Some(step) = lifecycle.steps.get_mut(self.step) {
+            step.until = Until::Elapsed(until.0.saturating_sub(self.entered_at.0).max(1));
+        }
+    }
+
     /// Counts one retrieve made at `now` (after it was answered).
     pub fn count_retrieve(&mut self, lifecycle: &Lifecycle, now: Millis) {
         if self.expired_at.is_some() {
@@ -392,6 +417,18 @@ mod tests {
         let run = p.materialize(&b, &l, T0.plus(10));
         assert_eq!(run.status, CompletedSuccessfully);
         assert_eq!(run.attempt_count, b.attempt_count.max(1) + 1);
+    }
+
+    #[test]
+    fn pin_ends_the_current_step_and_stays() {
+        use EngineStatus::*;
+        let mut l = lc(&[(Pending, Until::Retrieves(3)), (Executing, Until::Forever)], None);
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        assert!(p.pin(&mut l, Canceled, T0.plus(500)));
+        let run = p.view(&b, &l, T0.plus(10_000));
+        assert_eq!((run.status, run.finished_at), (Canceled, Some(T0.plus(500))));
+        assert!(!p.pin(&mut l, Executing, T0.plus(20_000)), "a finished run stays finished");
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct World {
     /// Bodies of runs that cannot change (defined, not scripted, no packet
     /// URLs to sign), rendered once per [`Rendering`].
     pub static_bodies: HashMap<String, [Bytes; Rendering::COUNT]>,
+    /// How triggered tasks behave, by task id (scenario files' `tasks`).
+    pub tasks: HashMap<String, crate::ledger::Task>,
+    /// How a task no file names behaves.
+    pub default_task: crate::ledger::Task,
 }
 
 /// The renderings of a body a request can ask for (API version, costs,
@@ -71,6 +75,11 @@ impl Rendering {
 }
 
 impl World {
+    /// How runs of `task` behave when triggered.
+    pub fn task(&self, task: &str) -> &crate::ledger::Task {
+        self.tasks.get(task).unwrap_or(&self.default_task)
+    }
+
     /// A scripted run as a key seen for the first time at `now` would see
     /// it; `None` for runs without a lifecycle.
     pub fn first_view(&self, id: &str, now: Millis) -> Option<crate::model::Run> {
@@ -126,6 +135,8 @@ impl World {
             anchor: settings.anchor,
             summaries: scenarios.summaries,
             static_bodies,
+            tasks: scenarios.tasks,
+            default_task: crate::ledger::Task::default_task(),
         })
     }
 }

@@ -130,6 +130,8 @@ pub struct Scenarios {
     pub rate_limit: Option<RateLimit>,
     /// One line per file: name and what it holds.
     pub summaries: Vec<String>,
+    /// How triggered tasks behave, by task id.
+    pub tasks: HashMap<String, crate::ledger::Task>,
 }
 
 impl Scenarios {
