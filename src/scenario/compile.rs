@@ -70,7 +70,7 @@ impl std::fmt::Display for Diagnostic {
 }
 
 impl Source {
-    fn at(&self, path: &KeyPath, message: impl std::fmt::Display) -> Diagnostic {
+    pub(super) fn at(&self, path: &KeyPath, message: impl std::fmt::Display) -> Diagnostic {
         let (line, column) = locate(&self.text, path);
         let message = if path.0.is_empty() { message.to_string() } else { format!("{path}: {message}") };
         Diagnostic { file: self.name.clone(), line, column, message }
@@ -157,6 +157,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
     let mut out = Scenarios::default();
     let mut problems = Vec::new();
     let mut first_seen: HashMap<String, String> = HashMap::new();
+    let mut first_task: HashMap<String, String> = HashMap::new();
     for (file_index, source) in sources.iter().enumerate() {
         let file = match source.parse() {
             Ok(file) => file,
@@ -200,6 +201,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
             out.specs.push(spec.clone());
             out.origins.push((file_index, i));
         }
+        super::tasks::compile_tasks(source, &file.tasks, &mut out.tasks, &mut first_task, &mut problems);
         for (i, spec) in file.faults.iter().enumerate() {
             let here = root.key("faults").index(i);
             match fault_of(spec, format!("{} faults[{i}]", source.display_name())) {
@@ -230,11 +232,12 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
             }
         }
         out.summaries.push(format!(
-            "{}: {} run(s), {} fault(s){}{}",
+            "{}: {} run(s), {} fault(s){}{}{}",
             source.display_name(),
             file.runs.len(),
             file.faults.len(),
             if file.rate_limit.is_some() { ", a rate limit" } else { "" },
+            if file.tasks.is_empty() { String::new() } else { format!(", {} task(s)", file.tasks.len()) },
             file.description.map(|d| format!(" - {d}")).unwrap_or_default(),
         ));
     }
@@ -279,7 +282,7 @@ fn at(segs: &[super::locate::Seg], message: impl Into<String>) -> Problem {
 
 /// The lifecycle of a spec: its steps, or its one status (a delayed run
 /// becomes queued when its delay ends).
-fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
+pub(super) fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
     use super::locate::Seg::{Index, Key};
     let ttl_ms = match &spec.ttl {
         Some(ttl) => Some(

@@ -26,6 +26,9 @@ pub struct ScenarioFile {
     pub faults: Vec<FaultSpec>,
     /// A token-bucket rate limiter per API key.
     pub rate_limit: Option<RateLimitSpec>,
+    /// How triggered tasks behave.
+    #[serde(default)]
+    pub tasks: Vec<super::tasks::TaskSpec>,
 }
 
 /// Which route a fault applies to.
