@@ -34,6 +34,7 @@ use std::time::Duration;
 
 mod admin;
 mod batches;
+mod drive;
 mod packets;
 mod reply;
 mod runs;

@@ -127,6 +127,7 @@ where
         (&Method::POST, "/_mock/reset") => {
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
+            state.ledger.reset(key.as_deref());
             reply(StatusCode::OK, &json!({ "reset": key.as_deref().unwrap_or("all") }))
         }
         (&Method::GET, "/_mock/clock") => reply(StatusCode::OK, &clock_state(app)),
@@ -213,12 +214,19 @@ where
                 ),
             }
         }
+        (&Method::POST, p) if p.starts_with(super::drive::PREFIX) => {
+            let bytes = match read_body(body).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            super::drive::handle(app, &Request::from_parts(parts, ()), &bytes)
+        }
         (_, "/_mock/health" | "/_mock/reset" | "/_mock/clock" | "/_mock/journal" | "/_mock/scenarios") => {
             fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", parts.method))
         }
         _ => fail(
             StatusCode::NOT_FOUND,
-            "admin routes: GET health, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME",
+            "admin routes: GET health, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME, POST runs/RUN_ID",
         ),
     }
 }

@@ -10,6 +10,7 @@ mod hostile;
 mod packets;
 mod props;
 mod retrieve;
+mod runs;
 mod scenario_schema;
 mod scenarios;
 mod server;
