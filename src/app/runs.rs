@@ -417,6 +417,7 @@ pub fn reschedule(ctx: &Ctx<'_>, id: &str) -> Reply {
         .filter(|d| d.is_string() || d.is_number());
     let Some(delay) = delay else { return Reply::error(StatusCode::BAD_REQUEST, "Invalid request body") };
     let Some(until) = tasks::delay_until(&delay, ctx.now) else {
+        // Past, unparsable, or past the year 9999.
         let shown = delay.as_str().map_or_else(|| delay.to_string(), str::to_owned);
         return Reply::error(StatusCode::BAD_REQUEST, format!("Invalid delay: {shown}"));
     };

@@ -218,18 +218,43 @@ pub fn natural_duration_ms(text: &str) -> Option<i64> {
     crate::time::parse_duration(&normalised).and_then(|s| i64::try_from(s).ok()?.checked_mul(1000))
 }
 
+/// What a `delay` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delay {
+    /// No delay: none given, unparsable, or in the past (silently, as on the server).
+    Now,
+    /// Run from this instant on.
+    Until(Millis),
+    /// An instant no date can hold (past the year 9999): `Invalid delay`.
+    Invalid,
+}
+
 /// The instant a `delay` names: a date (ISO string or epoch ms) or a
-/// duration from `now`. Past or unparsable delays are no delay, silently.
-pub fn delay_until(v: &Value, now: Millis) -> Option<Millis> {
+/// duration from `now`.
+pub fn delay_of(v: &Value, now: Millis) -> Delay {
     let at = match v {
-        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| Millis(f as i64)),
+        Value::Number(n) => {
+            n.as_f64().filter(|f| f.is_finite()).map(|f| f.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+        }
         Value::String(s) => match natural_duration_ms(s) {
-            Some(ms) => Some(now.plus(ms)),
-            None => Millis::parse_rfc3339(s).ok(),
+            Some(ms) => Some(now.0.saturating_add(ms)),
+            None => Millis::parse_rfc3339(s).ok().map(|m| m.0),
         },
         _ => None,
-    }?;
-    (at > now).then_some(at)
+    };
+    match at {
+        Some(at) if at > crate::clock::LATEST.0 => Delay::Invalid,
+        Some(at) if at > now.0 => Delay::Until(Millis(at)),
+        _ => Delay::Now,
+    }
+}
+
+/// The instant a `delay` names, when it is in the future and valid.
+pub fn delay_until(v: &Value, now: Millis) -> Option<Millis> {
+    match delay_of(v, now) {
+        Delay::Until(at) => Some(at),
+        Delay::Now | Delay::Invalid => None,
+    }
 }
 
 /// The payload of a trigger as the run holds it: inline, or a packet.
@@ -339,6 +364,12 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, base: &[PathSeg]) -> Resul
         let ttl_ms = key_ttl.as_deref().and_then(key_ttl_ms).unwrap_or(DEFAULT_KEY_TTL_MS);
         IdempotencyKey { stored, user, expires_at: now.plus(ttl_ms) }
     });
+    if let Some(d) = opt("delay")
+        && delay_of(d, now) == Delay::Invalid
+    {
+        let shown = d.as_str().map_or_else(|| d.to_string(), str::to_owned);
+        return Err(Reply::error(StatusCode::UNPROCESSABLE_ENTITY, format!("Invalid delay {shown}")));
+    }
     let (payload, payload_packet) = payload_of(ctx, obj.get("payload"), opt("payloadType").and_then(Value::as_str))?;
     let new = NewRun {
         task: task.to_owned(),
@@ -439,5 +470,7 @@ mod tests {
         assert_eq!(delay_until(&json!("banana"), now), None);
         assert_eq!(delay_until(&json!("1970-01-01T00:00:00.000Z"), now), None);
         assert_eq!(delay_until(&json!(2_000_000), now), Some(Millis(2_000_000)));
+        assert_eq!(delay_of(&json!("9999999w"), now), Delay::Invalid);
+        assert_eq!(delay_of(&json!(1e300), now), Delay::Invalid);
     }
 }
