@@ -89,6 +89,8 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=ut
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json; charset=utf-8");
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
 const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
+/// The most run ids one journal record lists besides its `runId`.
+pub const MAX_JOURNAL_RUN_IDS: usize = 64;
 
 /// The API routes the mock knows. Path segments are as sent (not decoded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,8 +444,7 @@ impl App {
                 if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
             return Ok(self.render_run(world, &run, kind, version, &host, now));
         }
-        if let Some(overlay) =
-            ledger.env(key).filter(|env| env.has_overlays()).and_then(|env| env.with(|st| st.overlays.get(id).cloned()))
+        if let Some(overlay) = ledger.env_with_overlays(key).and_then(|env| env.with(|st| st.overlays.get(id).cloned()))
         {
             let mut run = match scripted {
                 Some(run) => run,
@@ -554,7 +555,9 @@ impl App {
         fault: Option<String>,
         touched: Vec<String>,
     ) -> Response<Body> {
-        let touched: Vec<String> = touched.into_iter().filter(|id| Some(id.as_str()) != run_id).collect();
+        // A batch touches up to 1000 runs; the journal keeps the first few.
+        let touched: Vec<String> =
+            touched.into_iter().filter(|id| Some(id.as_str()) != run_id).take(MAX_JOURNAL_RUN_IDS).collect();
         self.record(req, run_id, key, response.status().as_u16(), fault, touched);
         response
     }

@@ -125,6 +125,9 @@ pub struct ServeArgs {
     /// Environments (secret keys that created runs) kept; the least recently used goes first.
     #[arg(long, env = "TRIGGER_MOCK_MAX_ENVS", default_value_t = crate::ledger::DEFAULT_ENVS, value_name = "N")]
     pub max_envs: usize,
+    /// Bytes of payloads, outputs and metadata kept per environment; the oldest finished run goes first.
+    #[arg(long, env = "TRIGGER_MOCK_MAX_BYTES_PER_ENV", default_value_t = crate::ledger::DEFAULT_BYTES_PER_ENV, value_name = "BYTES")]
+    pub max_bytes_per_env: u64,
 }
 
 /// Flags of `catalogue`.
@@ -233,6 +236,7 @@ impl ServeArgs {
         }
         config.ledger.runs_per_env = self.max_runs_per_env;
         config.ledger.envs = self.max_envs;
+        config.ledger.bytes_per_env = self.max_bytes_per_env;
         config.admin = match (&self.admin_token, self.no_admin) {
             (_, true) => AdminAccess::Off,
             (Some(token), false) if !token.is_empty() => AdminAccess::Token(token.clone()),

@@ -11,7 +11,7 @@
 //! Memory is bounded: at most [`Caps::runs_per_env`] runs (and as many
 //! batches) per environment, the oldest finished run evicted first (then the
 //! oldest); at most [`Caps::envs`] environments, the least recently used
-//! evicted whole; at most [`Caps::packet_bytes_per_env`] bytes of offloaded
+//! evicted whole; at most [`Caps::bytes_per_env`] bytes of offloaded
 //! packets per environment.
 //!
 //! Run ids are in the real format (`run_` + a 25-character cuid) and
@@ -33,8 +33,9 @@ use std::sync::{Arc, Mutex, RwLock};
 pub const DEFAULT_RUNS_PER_ENV: usize = 1000;
 /// The default of `--max-envs`.
 pub const DEFAULT_ENVS: usize = 100;
-/// Offloaded packet bytes an environment may hold (uploads and the runs that use them).
-pub const DEFAULT_PACKET_BYTES_PER_ENV: u64 = 64 << 20;
+/// Bytes of payloads, outputs and metadata an environment's runs may hold
+/// (inline or offloaded), and of uploads no trigger used yet.
+pub const DEFAULT_BYTES_PER_ENV: u64 = 64 << 20;
 /// Uploaded packets no trigger has used yet, per environment.
 const MAX_PENDING_UPLOADS: usize = 64;
 
@@ -45,17 +46,13 @@ pub struct Caps {
     pub runs_per_env: usize,
     /// Environments (keys that created something) kept.
     pub envs: usize,
-    /// Bytes of offloaded packets kept per environment.
-    pub packet_bytes_per_env: u64,
+    /// Bytes of payloads, outputs and metadata kept per environment.
+    pub bytes_per_env: u64,
 }
 
 impl Default for Caps {
     fn default() -> Caps {
-        Caps {
-            runs_per_env: DEFAULT_RUNS_PER_ENV,
-            envs: DEFAULT_ENVS,
-            packet_bytes_per_env: DEFAULT_PACKET_BYTES_PER_ENV,
-        }
+        Caps { runs_per_env: DEFAULT_RUNS_PER_ENV, envs: DEFAULT_ENVS, bytes_per_env: DEFAULT_BYTES_PER_ENV }
     }
 }
 
@@ -176,8 +173,8 @@ pub struct Entry {
     pub request_key: Option<String>,
     pub machine: Option<String>,
     pub queue: String,
-    /// Bytes of offloaded packets this run holds.
-    packet_bytes: u64,
+    /// Bytes of payload, output and metadata this run holds.
+    bytes: u64,
 }
 
 impl Entry {
@@ -224,6 +221,8 @@ pub fn canceled_error() -> SerializedError {
 /// What an environment did to a run it did not create.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overlay {
+    /// When it was first changed, for eviction.
+    pub order: u64,
     pub canceled_at: Option<Millis>,
     pub added_tags: Vec<String>,
     pub metadata: Option<Map<String, Value>>,
@@ -277,6 +276,7 @@ pub struct Batch {
 pub struct EnvState {
     next_run: u64,
     next_batch: u64,
+    next_overlay: u64,
     /// Created runs by creation order.
     pub runs: BTreeMap<u64, Entry>,
     by_id: HashMap<String, u64>,
@@ -292,7 +292,7 @@ pub struct EnvState {
     pub overlays: HashMap<String, Overlay>,
     /// Uploaded packets by storage path, oldest first.
     uploads: VecDeque<(String, Arc<Packet>)>,
-    packet_bytes: u64,
+    bytes: u64,
 }
 
 /// An environment: one secret key's ledger and identity.
@@ -320,6 +320,9 @@ pub struct Ledger {
     caps: Caps,
     envs: RwLock<Envs>,
     stamp: AtomicU64,
+    /// Set once any environment changed a run it did not create: until then
+    /// a retrieve of such a run looks at no environment.
+    any_overlays: AtomicBool,
 }
 
 const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -392,7 +395,13 @@ pub fn frees_idempotency_key(status: EngineStatus) -> bool {
 impl Ledger {
     /// An empty ledger.
     pub fn new(seed: u64, caps: Caps) -> Ledger {
-        Ledger { seed, caps, envs: RwLock::new(Envs::default()), stamp: AtomicU64::new(0) }
+        Ledger {
+            seed,
+            caps,
+            envs: RwLock::new(Envs::default()),
+            stamp: AtomicU64::new(0),
+            any_overlays: AtomicBool::new(false),
+        }
     }
 
     /// The seed of its ids.
@@ -403,6 +412,19 @@ impl Ledger {
     /// Its limits.
     pub fn caps(&self) -> Caps {
         self.caps
+    }
+
+    /// The environment of `key` when it changed a run it did not create.
+    pub fn env_with_overlays(&self, key: &str) -> Option<Arc<Env>> {
+        if !self.any_overlays.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.env(key).filter(|e| e.has_overlays())
+    }
+
+    /// Notes that some environment changed a run it did not create.
+    pub fn note_overlay(&self) {
+        self.any_overlays.store(true, Ordering::Relaxed);
     }
 
     /// True when `id` is a run id this ledger makes.
@@ -583,7 +605,7 @@ impl EnvState {
         self.uploads.retain(|(p, _)| *p != path);
         self.uploads.push_back((path, packet));
         while self.uploads.len() > MAX_PENDING_UPLOADS
-            || self.uploads.iter().map(|(_, p)| p.size()).sum::<u64>() > caps.packet_bytes_per_env
+            || self.uploads.iter().map(|(_, p)| p.size()).sum::<u64>() > caps.bytes_per_env
         {
             if self.uploads.pop_front().is_none() {
                 break;
@@ -618,10 +640,9 @@ impl EnvState {
                 let status = self.runs.get_mut(&order).map(|e| e.status(now));
                 match status {
                     Some(s) if expires_at > now && !frees_idempotency_key(s) => {
+                        // The request key is not recorded: only a run's own request keeps one,
+                        // so the map stays as small as the ledger.
                         let id = self.runs.get(&order).map(|e| e.base.id.clone()).unwrap_or_default();
-                        if let Some(rk) = &new.request_key {
-                            self.requests.insert((new.task.clone(), rk.clone()), order);
-                        }
                         return Triggered { id, is_cached: true, created: false };
                     }
                     _ => {
@@ -639,7 +660,7 @@ impl EnvState {
         self.next_run += 1;
         let id = make_id(ledger.seed, "run_", &env.fingerprint, &env.key, order);
         let entry = build_entry(ledger.seed, &id, task, &new, trigger_function, now);
-        self.packet_bytes += entry.packet_bytes;
+        self.bytes += entry.bytes;
         if let Some(key) = &new.idempotency {
             self.idempotency.insert((new.task.clone(), key.stored.clone()), (order, key.expires_at));
         }
@@ -655,7 +676,7 @@ impl EnvState {
     /// Drops runs over the caps: the oldest finished first, then the oldest.
     /// `keep` (the run just made) is never dropped.
     fn evict(&mut self, caps: &Caps, now: Millis, keep: u64) {
-        while self.runs.len() > caps.runs_per_env.max(1) || self.packet_bytes > caps.packet_bytes_per_env {
+        while self.runs.len() > caps.runs_per_env.max(1) || self.bytes > caps.bytes_per_env {
             let finished = self
                 .runs
                 .iter_mut()
@@ -677,7 +698,7 @@ impl EnvState {
     fn remove(&mut self, order: u64) {
         let Some(entry) = self.runs.remove(&order) else { return };
         self.by_id.remove(&entry.base.id);
-        self.packet_bytes = self.packet_bytes.saturating_sub(entry.packet_bytes);
+        self.bytes = self.bytes.saturating_sub(entry.bytes);
         if let Some(stored) = &entry.idempotency_stored {
             let slot = (entry.base.task_identifier.clone(), stored.clone());
             if self.idempotency.get(&slot).is_some_and(|(o, _)| *o == order) {
@@ -741,9 +762,24 @@ impl EnvState {
         self.batches.get_mut(&order)
     }
 
-    /// Records what the environment did to a run it did not create.
-    pub fn overlay(&mut self, id: &str) -> &mut Overlay {
-        self.overlays.entry(id.to_owned()).or_default()
+    /// Records what the environment did to a run it did not create. At most
+    /// as many runs as the run cap have changes; the oldest changed goes first.
+    pub fn overlay(&mut self, caps: &Caps, id: &str) -> &mut Overlay {
+        if !self.overlays.contains_key(id) {
+            while self.overlays.len() >= caps.runs_per_env.max(1) {
+                let Some(oldest) = self.overlays.iter().min_by_key(|(_, o)| o.order).map(|(k, _)| k.clone()) else {
+                    break;
+                };
+                self.overlays.remove(&oldest);
+            }
+            self.next_overlay += 1;
+            let order = self.next_overlay;
+            self.overlays.insert(id.to_owned(), Overlay { order, ..Overlay::default() });
+        }
+        match self.overlays.get_mut(id) {
+            Some(o) => o,
+            None => unreachable!("inserted above"),
+        }
     }
 }
 
@@ -809,7 +845,11 @@ fn build_entry(
         attempt_count: 0,
     };
     let progress = Progress::start(&base, &lifecycle, now, now);
-    let packet_bytes = new.payload_packet.as_ref().map_or(0, |p| p.size());
+    let payload_bytes = new.payload_packet.as_ref().map_or(0, |p| p.size())
+        + new.payload.as_ref().map_or(0, |v| v.to_string().len() as u64);
+    let echoed = if task.output == OutputRule::Echo { payload_bytes } else { 0 };
+    let metadata_bytes = new.metadata.as_ref().map_or(0, |m| Value::Object(m.clone()).to_string().len() as u64);
+    let bytes = payload_bytes + echoed + metadata_bytes;
     Entry {
         base,
         lifecycle,
@@ -819,7 +859,7 @@ fn build_entry(
         request_key: new.request_key.clone(),
         machine: new.machine.clone(),
         queue: new.queue.clone().unwrap_or_else(|| format!("task/{}", new.task)),
-        packet_bytes,
+        bytes,
     }
 }
 
@@ -907,7 +947,7 @@ mod tests {
 
     #[test]
     fn caps_evict_finished_runs_first_then_environments() {
-        let caps = Caps { runs_per_env: 3, envs: 2, packet_bytes_per_env: 1 << 20 };
+        let caps = Caps { runs_per_env: 3, envs: 2, bytes_per_env: 1 << 20 };
         let l = Ledger::new(0, caps);
         let t = Task::default_task();
         let ids: Vec<String> =
@@ -926,6 +966,27 @@ mod tests {
         assert_eq!(l.env_count(), 2);
         assert!(l.env("tr_dev_b").is_none(), "the least recently used environment went");
         assert!(l.env("tr_dev_a").is_some());
+    }
+
+    #[test]
+    fn bytes_and_changes_of_other_runs_are_capped_too() {
+        let caps = Caps { runs_per_env: 3, envs: 2, bytes_per_env: 300 };
+        let l = Ledger::new(0, caps);
+        let t = Task::default_task();
+        let big = || NewRun { payload: Some(Value::String("x".repeat(70))), ..new("x") };
+        let first = l.trigger("tr_dev_a", &t, big(), TriggerFunction::Trigger, T0).id;
+        l.trigger("tr_dev_a", &t, big(), TriggerFunction::Trigger, T0);
+        let env = l.env("tr_dev_a").unwrap_or_else(|| panic!("env"));
+        assert!(env.with(|st| st.entry_mut(&first).is_some()));
+        l.trigger("tr_dev_a", &t, big(), TriggerFunction::Trigger, T0);
+        assert!(env.with(|st| st.entry_mut(&first).is_none()), "over 300 bytes (payload and echoed output)");
+        env.with(|st| {
+            for i in 0..10 {
+                st.overlay(&caps, &format!("run_other_{i}")).canceled_at = Some(T0);
+            }
+            assert_eq!(st.overlays.len(), 3);
+            assert!(st.overlays.contains_key("run_other_9") && !st.overlays.contains_key("run_other_0"));
+        });
     }
 
     #[test]

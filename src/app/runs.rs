@@ -68,7 +68,7 @@ fn find(ctx: &Ctx<'_>, id: &str) -> Option<Found> {
         }),
         _ => world.store.get(id)?.into_owned(),
     };
-    if let Some(env) = ledger.env(ctx.key).filter(|e| e.has_overlays())
+    if let Some(env) = ledger.env_with_overlays(ctx.key)
         && let Some(overlay) = env.with(|st| st.overlays.get(id).cloned())
     {
         overlay.apply(&mut run);
@@ -78,8 +78,11 @@ fn find(ctx: &Ctx<'_>, id: &str) -> Option<Found> {
 
 /// Records a change to a run the caller did not create.
 fn change_other(ctx: &Ctx<'_>, id: &str, f: impl FnOnce(&mut Overlay)) {
-    let env = ctx.app.state().ledger.env_or_create(ctx.key);
-    env.with(|st| f(st.overlay(id)));
+    let ledger = &ctx.app.state().ledger;
+    let env = ledger.env_or_create(ctx.key);
+    let caps = ledger.caps();
+    env.with(|st| f(st.overlay(&caps, id)));
+    ledger.note_overlay();
 }
 
 fn version(ctx: &Ctx<'_>) -> ApiVersion {
