@@ -1,7 +1,8 @@
 //! The benchmark harness (issue 5). Run with `scripts/bench` (release build).
 //!
-//! `bench`: for a catalogue run, a generated run, a scripted lifecycle run and
-//! a 404, drives a bounded load over loopback (32 keep-alive HTTP/1.1
+//! `bench`: for a catalogue run, a generated run, a scripted lifecycle run, a
+//! 404, a trigger (`POST /api/v1/tasks/{id}/trigger`, the ledger at its cap
+//! after the first thousand) and a run the bench key created, drives a bounded load over loopback (32 keep-alive HTTP/1.1
 //! connections for a few seconds) against the release trigger-mock, then
 //! against `examples/ceiling.rs` serving the same bytes; prints requests per
 //! second, p50/p99 latency, the ratio to the ceiling and trigger-mock's RSS;
@@ -16,7 +17,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use std::io::{BufRead, BufReader, Write};
@@ -84,6 +85,18 @@ impl Figures {
 /// Drives `paths` (round robin) over `CONNECTIONS` connections for `duration`,
 /// after a warm-up. `expect` is the status every answer must have.
 async fn load(addr: &str, paths: Arc<Vec<String>>, key: &str, expect: u16, duration: Duration) -> Figures {
+    load_with(addr, paths, key, None, expect, duration).await
+}
+
+/// [`load`], POSTing `body` (JSON) to each path when one is given.
+async fn load_with(
+    addr: &str,
+    paths: Arc<Vec<String>>,
+    key: &str,
+    body: Option<&'static str>,
+    expect: u16,
+    duration: Duration,
+) -> Figures {
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
     let unexpected = Arc::new(AtomicU64::new(0));
@@ -101,11 +114,15 @@ async fn load(addr: &str, paths: Arc<Vec<String>>, key: &str, expect: u16, durat
             while !stop.load(Ordering::Relaxed) {
                 let path = &paths[i % paths.len()];
                 i += CONNECTIONS;
-                let req = Request::get(path.as_str())
+                let req = Request::builder()
+                    .method(if body.is_some() { "POST" } else { "GET" })
+                    .uri(path.as_str())
                     .header("host", addr.as_str())
                     .header("authorization", format!("Bearer {key}"))
                     .header("x-trigger-api-version", "2025-07-16")
-                    .body(Empty::<Bytes>::new())
+                    .header("content-type", "application/json")
+                    .header("content-length", body.map_or(0, str::len))
+                    .body(Full::new(Bytes::from_static(body.unwrap_or("").as_bytes())))
                     .unwrap();
                 let started = Instant::now();
                 let Ok(res) = sender.send_request(req).await else {
@@ -148,19 +165,33 @@ async fn load(addr: &str, paths: Arc<Vec<String>>, key: &str, expect: u16, durat
 }
 
 async fn fetch(addr: &str, path: &str, key: &str) -> (u16, Bytes) {
+    fetch_with(addr, path, key, None).await
+}
+
+/// One request: a GET, or a POST of `body` (JSON).
+async fn fetch_with(addr: &str, path: &str, key: &str, body: Option<&'static str>) -> (u16, Bytes) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
-    let req = Request::get(path)
+    let req = Request::builder()
+        .method(if body.is_some() { "POST" } else { "GET" })
+        .uri(path)
         .header("host", addr)
         .header("authorization", format!("Bearer {key}"))
         .header("x-trigger-api-version", "2025-07-16")
-        .body(Empty::<Bytes>::new())
+        .header("content-type", "application/json")
+        .header("content-length", body.map_or(0, str::len))
+        .body(Full::new(Bytes::from_static(body.unwrap_or("").as_bytes())))
         .unwrap();
     let res = sender.send_request(req).await.unwrap();
     let status = res.status().as_u16();
     (status, res.into_body().collect().await.unwrap().to_bytes())
 }
+
+/// The trigger the bench sends: what `tasks.trigger("bench-task", {n: 1})` sends.
+const TRIGGER_PATH: &str = "/api/v1/tasks/bench-task/trigger";
+const TRIGGER_BODY: &str =
+    r#"{"payload":"{\"json\":{\"n\":1}}","options":{"payloadType":"application/super+json","payloadSize":16}}"#;
 
 /// Milliseconds from spawning the binary to its first 200.
 fn startup_ms(bin: &str) -> f64 {
@@ -217,20 +248,27 @@ async fn bench(bin: &str, ceiling: &str, seconds: u64) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle_kib = status_kib(server.pid(), "VmRSS:");
     let generated: Vec<String> = (0..1000).map(|i| format!("/api/v3/runs/run_bench{i:04}x")).collect();
-    let cases: Vec<(&str, Vec<String>, u16)> = vec![
-        ("catalogue run", vec!["/api/v3/runs/run_demo_completed".into()], 200),
-        ("generated run", generated, 200),
-        ("lifecycle run", vec!["/api/v3/runs/run_bench_cycle".into()], 200),
-        ("404", vec!["/api/v3/runs/run_Missing".into()], 404),
+    // A run the bench key created, retrieved (it completes on its second retrieve and stays so).
+    let (_, made) = fetch_with(&server.addr, TRIGGER_PATH, "tr_dev_bench", Some(TRIGGER_BODY)).await;
+    let made: serde_json::Value = serde_json::from_slice(&made).unwrap();
+    let created = format!("/api/v3/runs/{}", made["id"].as_str().unwrap());
+    let cases: Vec<(&str, Vec<String>, Option<&'static str>, u16)> = vec![
+        ("catalogue run", vec!["/api/v3/runs/run_demo_completed".into()], None, 200),
+        ("generated run", generated, None, 200),
+        ("lifecycle run", vec!["/api/v3/runs/run_bench_cycle".into()], None, 200),
+        ("404", vec!["/api/v3/runs/run_Missing".into()], None, 404),
+        // Before the triggers, which evict it once the ledger is at its cap.
+        ("created run", vec![created], None, 200),
+        ("trigger", vec![TRIGGER_PATH.into()], Some(TRIGGER_BODY), 200),
     ];
     println!(
         "{:<15} {:>10} {:>8} {:>8} {:>9}   {:>10} {:>8} {:>8}   {:>6}",
         "case", "req/s", "p50 us", "p99 us", "peak RSS", "ceiling/s", "p50 us", "p99 us", "ratio"
     );
     let dir = scenario.parent().unwrap().to_owned();
-    for (name, paths, expect) in cases {
-        let (_, body) = fetch(&server.addr, &paths[0], "tr_dev_bench").await;
-        let ours = load(&server.addr, Arc::new(paths.clone()), "tr_dev_bench", expect, duration).await;
+    for (name, paths, post, expect) in cases {
+        let (_, body) = fetch_with(&server.addr, &paths[0], "tr_dev_bench", post).await;
+        let ours = load_with(&server.addr, Arc::new(paths.clone()), "tr_dev_bench", post, expect, duration).await;
         let peak_mib = status_kib(server.pid(), "VmHWM:") as f64 / 1024.0;
         let body_file = dir.join("body.json");
         std::fs::write(&body_file, &body).unwrap();

@@ -9,8 +9,9 @@
 //! scenario and generated runs), so that no other key sees it.
 //!
 //! Memory is bounded: at most [`Caps::runs_per_env`] runs (and as many
-//! batches) per environment, the oldest finished run evicted first (then the
-//! oldest); at most [`Caps::envs`] environments, the least recently used
+//! batches) per environment, the oldest finished run evicted first (one a
+//! request saw finished, or a finished one among the 64 oldest; then the
+//! oldest), so a trigger at the cap costs no scan of the whole ledger; at most [`Caps::envs`] environments, the least recently used
 //! evicted whole; at most [`Caps::bytes_per_env`] bytes of offloaded
 //! packets per environment.
 //!
@@ -25,7 +26,7 @@ use crate::model::{EngineStatus, Run, SerializedError, TriggerFunction};
 use crate::packet::Packet;
 use crate::time::Millis;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -36,6 +37,8 @@ pub const DEFAULT_ENVS: usize = 100;
 /// Bytes of payloads, outputs and metadata an environment's runs may hold
 /// (inline or offloaded), and of uploads no trigger used yet.
 pub const DEFAULT_BYTES_PER_ENV: u64 = 64 << 20;
+/// How many of the oldest runs eviction checks for one finished by time alone.
+const EVICTION_SCAN: usize = 64;
 /// Uploaded packets no trigger has used yet, per environment.
 const MAX_PENDING_UPLOADS: usize = 64;
 
@@ -279,6 +282,8 @@ pub struct EnvState {
     next_overlay: u64,
     /// Created runs by creation order.
     pub runs: BTreeMap<u64, Entry>,
+    /// Runs some request saw finished, for eviction.
+    finished: BTreeSet<u64>,
     by_id: HashMap<String, u64>,
     /// `(task, stored key)` → creation order.
     idempotency: HashMap<(String, String), (u64, Millis)>,
@@ -565,10 +570,14 @@ impl EnvState {
 
     /// The created run `id`, viewed at `now`; `count` counts a retrieve.
     pub fn view(&mut self, id: &str, now: Millis, count: bool) -> Option<Run> {
-        let entry = self.entry_mut(id)?;
+        let order = *self.by_id.get(id)?;
+        let entry = self.runs.get_mut(&order)?;
         let run = entry.view(now);
         if count {
             entry.progress.count_retrieve(&entry.lifecycle, now);
+        }
+        if entry.progress.status(&entry.lifecycle).is_terminal() {
+            self.finished.insert(order);
         }
         Some(run)
     }
@@ -576,22 +585,32 @@ impl EnvState {
     /// Created runs, newest first, viewed at `now`, with the stored
     /// idempotency key, machine and queue of each.
     pub fn runs_newest_first(&mut self, now: Millis) -> Vec<(Run, Option<String>, Option<String>, String)> {
+        let finished = &mut self.finished;
         self.runs
-            .values_mut()
+            .iter_mut()
             .rev()
-            .map(|e| (e.view(now), e.idempotency_stored.clone(), e.machine.clone(), e.queue.clone()))
+            .map(|(order, e)| {
+                let run = e.view(now);
+                if run.status.is_terminal() {
+                    finished.insert(*order);
+                }
+                (run, e.idempotency_stored.clone(), e.machine.clone(), e.queue.clone())
+            })
             .collect()
     }
 
     /// Moves a created run to `status` at `now` for good. `Err` with the
     /// status it has when it is finished already; `None` for no such run.
     pub fn pin(&mut self, id: &str, status: EngineStatus, now: Millis) -> Option<Result<(), EngineStatus>> {
-        let entry = self.entry_mut(id)?;
+        let order = *self.by_id.get(id)?;
+        let entry = self.runs.get_mut(&order)?;
         let current = entry.status(now);
-        if current == status {
-            return Some(Ok(()));
+        let moved = current == status || entry.progress.pin(&mut entry.lifecycle, status, now);
+        let outcome = if moved { Ok(()) } else { Err(current) };
+        if entry.status(now).is_terminal() {
+            self.finished.insert(order);
         }
-        Some(if entry.progress.pin(&mut entry.lifecycle, status, now) { Ok(()) } else { Err(current) })
+        Some(outcome)
     }
 
     /// The payload of an uploaded packet at `path`, taken for a run.
@@ -677,12 +696,24 @@ impl EnvState {
     /// `keep` (the run just made) is never dropped.
     fn evict(&mut self, caps: &Caps, now: Millis, keep: u64) {
         while self.runs.len() > caps.runs_per_env.max(1) || self.bytes > caps.bytes_per_env {
-            let finished = self
-                .runs
-                .iter_mut()
-                .filter(|(o, _)| **o != keep)
-                .find_map(|(o, e)| e.status(now).is_terminal().then_some(*o));
-            let victim = finished.or_else(|| self.runs.keys().copied().find(|o| *o != keep));
+            // Runs seen finished, oldest first; then a finished one among the
+            // oldest few (time may have finished them unseen); then the oldest.
+            let mut seen = None;
+            while let Some(order) = self.finished.pop_first() {
+                if order != keep && self.runs.contains_key(&order) {
+                    seen = Some(order);
+                    break;
+                }
+            }
+            let victim = seen
+                .or_else(|| {
+                    self.runs
+                        .iter_mut()
+                        .take(EVICTION_SCAN)
+                        .filter(|(o, _)| **o != keep)
+                        .find_map(|(o, e)| e.status(now).is_terminal().then_some(*o))
+                })
+                .or_else(|| self.runs.keys().copied().find(|o| *o != keep));
             let Some(order) = victim else { break };
             self.remove(order);
         }
@@ -696,6 +727,7 @@ impl EnvState {
     }
 
     fn remove(&mut self, order: u64) {
+        self.finished.remove(&order);
         let Some(entry) = self.runs.remove(&order) else { return };
         self.by_id.remove(&entry.base.id);
         self.bytes = self.bytes.saturating_sub(entry.bytes);
