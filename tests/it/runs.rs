@@ -216,6 +216,8 @@ async fn list_pages_both_ways_newest_first_with_filters() {
         for item in page["data"].as_array().unwrap() {
             assert!(item.as_object().unwrap().values().all(|v| !v.is_null()), "no nulls: {item}");
             assert_eq!(item["env"]["name"], "dev");
+            assert_eq!(item["taskKind"], "STANDARD");
+            assert!(item.get("triggerFunction").is_none() && item.get("batchId").is_none(), "{item}");
         }
         match page["pagination"]["next"].as_str() {
             Some(next) => query = format!("page[size]=3&page[after]={next}"),
