@@ -37,6 +37,8 @@ pub const DEFAULT_ENVS: usize = 100;
 /// Bytes of payloads, outputs and metadata an environment's runs may hold
 /// (inline or offloaded), and of uploads no trigger used yet.
 pub const DEFAULT_BYTES_PER_ENV: u64 = 64 << 20;
+/// Shared lifecycles kept per environment (one per task and TTL in use).
+const MAX_SHARED_LIFECYCLES: usize = 64;
 /// How many of the oldest runs eviction checks for one finished by time alone.
 const EVICTION_SCAN: usize = 64;
 /// Uploaded packets no trigger has used yet, per environment.
@@ -163,19 +165,28 @@ pub struct Triggered {
     pub created: bool,
 }
 
-/// One created run.
+/// One created run. Kept small: an inline payload is held as its bytes and
+/// parsed when the run is shown (an echoed output is that payload again), and
+/// runs of a task with the same TTL share one lifecycle until one of them is
+/// moved (cancel, reschedule, admin), which copies it.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The run as created; the lifecycle moves it.
+    /// The run as created (no inline payload or echoed output); the lifecycle moves it.
     pub base: Run,
-    pub lifecycle: Lifecycle,
+    lifecycle: Arc<Lifecycle>,
     pub progress: Progress,
     pub finish: Finish,
+    /// The payload shown inline, as JSON bytes.
+    inline_payload: Option<Arc<Packet>>,
+    /// The output is the payload.
+    echo: bool,
     /// The stored idempotency key while it deduplicates (or until cleared).
     pub idempotency_stored: Option<String>,
-    pub request_key: Option<String>,
+    /// A hash of `(task, x-trigger-request-idempotency-key)`.
+    request_key: Option<u64>,
     pub machine: Option<String>,
-    pub queue: String,
+    /// The queue when the trigger named one (`task/<task>` otherwise).
+    queue: Option<String>,
     /// Bytes of payload, output and metadata this run holds.
     bytes: u64,
 }
@@ -184,8 +195,38 @@ impl Entry {
     /// Applies time up to `now` and returns the run as it is then.
     pub fn view(&mut self, now: Millis) -> Run {
         let mut run = self.progress.view(&self.base, &self.lifecycle, now);
+        if let Some(packet) = &self.inline_payload {
+            run.payload = packet.inline_value().ok().flatten();
+        }
+        if self.echo
+            && run.status == EngineStatus::CompletedSuccessfully
+            && run.output.is_none()
+            && run.output_packet.is_none()
+        {
+            run.output.clone_from(&run.payload);
+        }
         finish(&mut run, &self.finish);
         run
+    }
+
+    /// The queue it was triggered on.
+    pub fn queue(&self) -> String {
+        self.queue.clone().unwrap_or_else(|| format!("task/{}", self.base.task_identifier))
+    }
+
+    /// Moves the end of the current (delayed) step to `until`.
+    pub fn reschedule(&mut self, until: Millis) {
+        self.progress.end_step_at(Arc::make_mut(&mut self.lifecycle), until);
+    }
+
+    /// Moves the run to `status` at `now` for good; false when it had finished.
+    pub fn pin(&mut self, status: EngineStatus, now: Millis) -> bool {
+        self.progress.pin(Arc::make_mut(&mut self.lifecycle), status, now)
+    }
+
+    /// Counts one retrieve made at `now`.
+    pub fn count_retrieve(&mut self, now: Millis) {
+        self.progress.count_retrieve(&self.lifecycle, now);
     }
 
     /// The current status at `now`.
@@ -288,7 +329,9 @@ pub struct EnvState {
     /// `(task, stored key)` → creation order.
     idempotency: HashMap<(String, String), (u64, Millis)>,
     /// `(task, request key)` → creation order.
-    requests: HashMap<(String, String), u64>,
+    requests: HashMap<u64, u64>,
+    /// Lifecycles shared by runs of one task and TTL.
+    lifecycles: HashMap<(String, Option<i64>), Arc<Lifecycle>>,
     batches: BTreeMap<u64, Batch>,
     batch_by_id: HashMap<String, u64>,
     /// `(sorted tasks, stored key)` → batch order.
@@ -574,9 +617,9 @@ impl EnvState {
         let entry = self.runs.get_mut(&order)?;
         let run = entry.view(now);
         if count {
-            entry.progress.count_retrieve(&entry.lifecycle, now);
+            entry.count_retrieve(now);
         }
-        if entry.progress.status(&entry.lifecycle).is_terminal() {
+        if entry.status(now).is_terminal() {
             self.finished.insert(order);
         }
         Some(run)
@@ -594,7 +637,7 @@ impl EnvState {
                 if run.status.is_terminal() {
                     finished.insert(*order);
                 }
-                (run, e.idempotency_stored.clone(), e.machine.clone(), e.queue.clone())
+                (run, e.idempotency_stored.clone(), e.machine.clone(), e.queue())
             })
             .collect()
     }
@@ -605,7 +648,7 @@ impl EnvState {
         let order = *self.by_id.get(id)?;
         let entry = self.runs.get_mut(&order)?;
         let current = entry.status(now);
-        let moved = current == status || entry.progress.pin(&mut entry.lifecycle, status, now);
+        let moved = current == status || entry.pin(status, now);
         let outcome = if moved { Ok(()) } else { Err(current) };
         if entry.status(now).is_terminal() {
             self.finished.insert(order);
@@ -634,7 +677,7 @@ impl EnvState {
 
     /// The run a retried request made, if any.
     pub fn request_run(&self, task: &str, request_key: &str) -> Option<String> {
-        let order = self.requests.get(&(task.to_owned(), request_key.to_owned()))?;
+        let order = self.requests.get(&request_hash(task, request_key))?;
         self.runs.get(order).map(|e| e.base.id.clone())
     }
 
@@ -678,13 +721,14 @@ impl EnvState {
         let order = self.next_run;
         self.next_run += 1;
         let id = make_id(ledger.seed, "run_", &env.fingerprint, &env.key, order);
-        let entry = build_entry(ledger.seed, &id, task, &new, trigger_function, now);
+        let lifecycle = self.lifecycle_for(task, &new, now);
+        let entry = build_entry(ledger.seed, &id, task, lifecycle, &new, trigger_function, now);
         self.bytes += entry.bytes;
         if let Some(key) = &new.idempotency {
             self.idempotency.insert((new.task.clone(), key.stored.clone()), (order, key.expires_at));
         }
         if let Some(rk) = &new.request_key {
-            self.requests.insert((new.task.clone(), rk.clone()), order);
+            self.requests.insert(request_hash(&new.task, rk), order);
         }
         self.by_id.insert(id.clone(), order);
         self.runs.insert(order, entry);
@@ -737,9 +781,32 @@ impl EnvState {
                 self.idempotency.remove(&slot);
             }
         }
-        if let Some(rk) = &entry.request_key {
-            self.requests.remove(&(entry.base.task_identifier.clone(), rk.clone()));
+        if let Some(rk) = entry.request_key {
+            self.requests.remove(&rk);
         }
+    }
+
+    /// The lifecycle of a new run: the task's, with the run's TTL and delay;
+    /// shared with the other runs of that task and TTL when it has no delay.
+    fn lifecycle_for(&mut self, task: &Task, new: &NewRun, now: Millis) -> Arc<Lifecycle> {
+        let mut lifecycle = task.lifecycle.clone();
+        if let Some((_, ms)) = &new.ttl {
+            lifecycle.ttl_ms = Some(*ms);
+        }
+        if let Some(until) = new.delay_until.filter(|u| *u > now) {
+            lifecycle.steps.insert(0, Step { status: EngineStatus::Delayed, until: Until::Elapsed(until.0 - now.0) });
+            return Arc::new(lifecycle);
+        }
+        let slot = (new.task.clone(), lifecycle.ttl_ms);
+        if let Some(shared) = self.lifecycles.get(&slot).filter(|l| ***l == lifecycle) {
+            return shared.clone();
+        }
+        if self.lifecycles.len() >= MAX_SHARED_LIFECYCLES {
+            self.lifecycles.clear();
+        }
+        let shared = Arc::new(lifecycle);
+        self.lifecycles.insert(slot, shared.clone());
+        shared
     }
 
     /// How many runs the environment holds.
@@ -815,27 +882,26 @@ impl EnvState {
     }
 }
 
+/// A key's hash of `(task, request idempotency key)`.
+fn request_hash(task: &str, request_key: &str) -> u64 {
+    mix(stable_hash(task.as_bytes()), stable_hash(request_key.as_bytes()))
+}
+
 fn build_entry(
     seed: u64,
     id: &str,
     task: &Task,
+    lifecycle: Arc<Lifecycle>,
     new: &NewRun,
     trigger_function: TriggerFunction,
     now: Millis,
 ) -> Entry {
-    let mut lifecycle = task.lifecycle.clone();
-    if let Some((_, ms)) = &new.ttl {
-        lifecycle.ttl_ms = Some(*ms);
-    }
-    if let Some(until) = new.delay_until.filter(|u| *u > now) {
-        lifecycle.steps.insert(0, Step { status: EngineStatus::Delayed, until: Until::Elapsed(until.0 - now.0) });
-    }
     let first = lifecycle.steps.first().map_or(EngineStatus::Pending, |s| s.status);
     let mut tags = new.tags.clone();
     tags.sort();
     tags.dedup();
     let (output, output_packet) = match &task.output {
-        OutputRule::Echo => (new.payload.clone(), new.payload_packet.clone()),
+        OutputRule::Echo => (None, new.payload_packet.clone()),
         OutputRule::Generated => {
             let generated = crate::generate::generate(seed, id, Some(EngineStatus::CompletedSuccessfully), now, None);
             (generated.output, None)
@@ -865,7 +931,7 @@ fn build_entry(
         trigger_function,
         batch_id: new.batch_id.clone(),
         region: new.region.clone(),
-        payload: new.payload.clone(),
+        payload: None,
         output,
         payload_packet: new.payload_packet.clone(),
         output_packet,
@@ -877,20 +943,23 @@ fn build_entry(
         attempt_count: 0,
     };
     let progress = Progress::start(&base, &lifecycle, now, now);
-    let payload_bytes = new.payload_packet.as_ref().map_or(0, |p| p.size())
-        + new.payload.as_ref().map_or(0, |v| v.to_string().len() as u64);
-    let echoed = if task.output == OutputRule::Echo { payload_bytes } else { 0 };
+    let inline_payload = new.payload.as_ref().map(|v| Arc::new(Packet::json(v)));
+    let payload_bytes =
+        new.payload_packet.as_ref().map_or(0, |p| p.size()) + inline_payload.as_ref().map_or(0, |p| p.size());
+    // An echoed output costs nothing more: the same packet, or the payload parsed again when shown.
     let metadata_bytes = new.metadata.as_ref().map_or(0, |m| Value::Object(m.clone()).to_string().len() as u64);
-    let bytes = payload_bytes + echoed + metadata_bytes;
+    let bytes = payload_bytes + metadata_bytes;
     Entry {
         base,
         lifecycle,
         progress,
         finish: task.finish,
+        inline_payload,
+        echo: task.output == OutputRule::Echo,
         idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),
-        request_key: new.request_key.clone(),
+        request_key: new.request_key.as_deref().map(|rk| request_hash(&new.task, rk)),
         machine: new.machine.clone(),
-        queue: new.queue.clone().unwrap_or_else(|| format!("task/{}", new.task)),
+        queue: new.queue.clone(),
         bytes,
     }
 }
@@ -1002,7 +1071,7 @@ mod tests {
 
     #[test]
     fn bytes_and_changes_of_other_runs_are_capped_too() {
-        let caps = Caps { runs_per_env: 3, envs: 2, bytes_per_env: 300 };
+        let caps = Caps { runs_per_env: 3, envs: 2, bytes_per_env: 200 };
         let l = Ledger::new(0, caps);
         let t = Task::default_task();
         let big = || NewRun { payload: Some(Value::String("x".repeat(70))), ..new("x") };
@@ -1011,7 +1080,7 @@ mod tests {
         let env = l.env("tr_dev_a").unwrap_or_else(|| panic!("env"));
         assert!(env.with(|st| st.entry_mut(&first).is_some()));
         l.trigger("tr_dev_a", &t, big(), TriggerFunction::Trigger, T0);
-        assert!(env.with(|st| st.entry_mut(&first).is_none()), "over 300 bytes (payload and echoed output)");
+        assert!(env.with(|st| st.entry_mut(&first).is_none()), "three 72-byte payloads are over 200 bytes");
         env.with(|st| {
             for i in 0..10 {
                 st.overlay(&caps, &format!("run_other_{i}")).canceled_at = Some(T0);

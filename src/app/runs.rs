@@ -434,7 +434,7 @@ pub fn reschedule(ctx: &Ctx<'_>, id: &str) -> Reply {
             let run = env.and_then(|env| {
                 env.with(|st| {
                     let entry = st.entry_mut(id)?;
-                    entry.progress.end_step_at(&mut entry.lifecycle, until);
+                    entry.reschedule(until);
                     Some(entry.view(ctx.now))
                 })
             });
