@@ -162,6 +162,20 @@ impl<'a> Route<'a> {
         }
     }
 
+    /// The name scenario faults use for the route.
+    fn name(self) -> RouteName {
+        match self {
+            Route::RetrieveRun(_) => RouteName::Retrieve,
+            Route::Trigger(_) => RouteName::Trigger,
+            Route::CreateBatch | Route::BatchItems(_) | Route::RetrieveBatch(_) => RouteName::Batches,
+            Route::ListRuns => RouteName::List,
+            Route::Cancel(_) => RouteName::Cancel,
+            Route::Replay(_) => RouteName::Replay,
+            Route::Reschedule(_) => RouteName::Reschedule,
+            Route::UploadPacket(_) | Route::Tags(_) | Route::Metadata(_) | Route::NotFound => RouteName::Any,
+        }
+    }
+
     /// The largest body the route reads, and whether it needs a
     /// `content-length` (the server's `maxContentLength`); `None` for routes
     /// without a body.
@@ -292,7 +306,7 @@ impl App {
         };
         let key = bearer(header);
         let route = route(path);
-        let route_name = if matches!(route, Route::RetrieveRun(_)) { RouteName::Retrieve } else { RouteName::Any };
+        let route_name = route.name();
         let run_id = route.run_id();
         let now = self.state.clock.now();
         let world = self.world();

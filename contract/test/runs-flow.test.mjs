@@ -247,3 +247,43 @@ describe("the run flow through the SDK", () => {
     assert.equal(err.constructor.name, "NotFoundError", describeError(err));
   });
 });
+
+describe("faults on the trigger route", () => {
+  let server;
+  let scenario;
+
+  before(async () => {
+    // Every key's first trigger gets a 500 before any run is made.
+    scenario = writeScenarioFile(
+      { version: 1, faults: [{ route: "trigger", times: 1, action: { type: "serverError" } }] },
+      "trigger-500.json",
+    );
+    server = await startServer(["--scenario", scenario.path]);
+  });
+
+  after(async () => {
+    await server?.stop();
+    scenario?.cleanup();
+  });
+
+  it("the SDK retries a 500 with the same request key and one run is made", async () => {
+    const key = freshKey("retry");
+    configure({ baseURL: server.url, accessToken: key });
+    const handle = await tasks.trigger("once", { n: 1 });
+    const listed = await runs.list();
+    assert.deepEqual(listed.data.map((r) => r.id), [handle.id]);
+    const journal = await readJournal(server.url, { key });
+    const triggers = journal.filter((r) => r.path === "/api/v1/tasks/once/trigger");
+    assert.deepEqual(triggers.map((r) => r.status), [500, 200], JSON.stringify(journal));
+    assert.ok(triggers[0].fault?.includes("serverError"), JSON.stringify(triggers[0]));
+    assert.deepEqual(triggers[1].runIds, [handle.id]);
+    const retrieves = journal.filter((r) => r.runId === handle.id);
+    assert.equal(retrieves.length, 0, "no retrieve yet");
+  });
+
+  it("without retries the SDK throws InternalServerError", async () => {
+    configure({ baseURL: server.url, accessToken: freshKey("no_retry") });
+    const err = await rejectionOf(tasks.trigger("once", { n: 1 }, {}, ONE_TRY));
+    assert.equal(err.constructor.name, "InternalServerError", describeError(err));
+  });
+});

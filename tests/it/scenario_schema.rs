@@ -464,8 +464,8 @@ fn invalid_files(disk: &Disk) -> Vec<Refused> {
         ),
         refused(
             "unknown route",
-            with_fault(json!({ "route": "list", "delayMs": 5 })),
-            "unknown variant `list`",
+            with_fault(json!({ "route": "listen", "delayMs": 5 })),
+            "unknown variant `listen`",
             "/faults/0/route",
         ),
         refused(
@@ -916,6 +916,20 @@ fn files_the_server_refuses_are_refused_by_the_schema() {
 fn valid_files() -> Vec<(&'static str, Value)> {
     vec![
         ("minimal", json!({ "version": 1 })),
+        (
+            "faults on every run-flow route",
+            json!({
+                "version": 1,
+                "faults": [
+                    { "route": "trigger", "times": 1, "action": { "type": "serverError" } },
+                    { "route": "batches", "delayMs": 10 },
+                    { "route": "list", "nth": 2, "action": { "type": "rateLimit" } },
+                    { "route": "cancel", "runId": "run_*", "delayMs": 5 },
+                    { "route": "replay", "delayMs": 5 },
+                    { "route": "reschedule", "delayMs": 5 }
+                ]
+            }),
+        ),
         (
             "tasks with every field",
             json!({
