@@ -321,8 +321,9 @@ pub struct EnvState {
     next_run: u64,
     next_batch: u64,
     next_overlay: u64,
-    /// Created runs by creation order.
-    pub runs: BTreeMap<u64, Entry>,
+    /// Created runs by creation order (boxed: B-tree nodes of kilobyte-sized
+    /// values left a third of their room empty).
+    pub runs: BTreeMap<u64, Box<Entry>>,
     /// Runs some request saw finished, for eviction.
     finished: BTreeSet<u64>,
     by_id: HashMap<String, u64>,
@@ -608,7 +609,7 @@ impl EnvState {
     /// The created run `id`.
     pub fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
         let order = *self.by_id.get(id)?;
-        self.runs.get_mut(&order)
+        self.runs.get_mut(&order).map(|e| &mut **e)
     }
 
     /// The created run `id`, viewed at `now`; `count` counts a retrieve.
@@ -731,7 +732,7 @@ impl EnvState {
             self.requests.insert(request_hash(&new.task, rk), order);
         }
         self.by_id.insert(id.clone(), order);
-        self.runs.insert(order, entry);
+        self.runs.insert(order, Box::new(entry));
         self.evict(&ledger.caps, now, order);
         Triggered { id, is_cached: false, created: true }
     }
