@@ -796,6 +796,22 @@ mod tests {
         assert_eq!(route("/api/v3/runs/run_1/x"), Route::NotFound);
         assert_eq!(route("/api/v3/runs"), Route::NotFound);
         assert_eq!(route("/"), Route::NotFound);
+        assert_eq!(route("/api/v1/tasks/my%2Ftask/trigger"), Route::Trigger("my%2Ftask"));
+        assert_eq!(route("/api/v1/tasks/a/b/trigger"), Route::NotFound);
+        assert_eq!(
+            route("/api/v2/packets/trigger%2Fp%2Fpayload.json"),
+            Route::UploadPacket("trigger%2Fp%2Fpayload.json")
+        );
+        assert_eq!(route("/api/v3/batches"), Route::CreateBatch);
+        assert_eq!(route("/api/v3/batches/batch_1/items"), Route::BatchItems("batch_1"));
+        assert_eq!(route("/api/v2/batches/batch_1"), Route::RetrieveBatch("batch_1"));
+        assert_eq!(route("/api/v1/runs"), Route::ListRuns);
+        assert_eq!(route("/api/v2/runs/run_1/cancel"), Route::Cancel("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1/replay"), Route::Replay("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1/reschedule"), Route::Reschedule("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1/tags"), Route::Tags("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1/metadata"), Route::Metadata("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1"), Route::NotFound);
     }
 
     #[test]
