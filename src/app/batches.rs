@@ -146,7 +146,7 @@ pub fn items(ctx: &Ctx<'_>, id: &str) -> Reply {
         if let Some(o) = item.get("options") {
             body.insert("options".into(), o.clone());
         }
-        let one = match tasks::parse(ctx, &task, &Value::Object(body), &[]) {
+        let one = match tasks::parse(ctx, &task, &Value::Object(body), true) {
             Ok(p) => p,
             Err(reply) => return Reply { status: StatusCode::UNPROCESSABLE_ENTITY, ..reply },
         };
@@ -168,7 +168,6 @@ pub fn items(ctx: &Ctx<'_>, id: &str) -> Reply {
                 continue;
             }
             one.new.batch_id = Some(id.to_owned());
-            one.new.request_key = None;
             let task = world.task(&one.new.task);
             let done = st.trigger(ledger, &env, task, one.new, TriggerFunction::BatchTrigger, ctx.now);
             if let Some(b) = st.batch_mut(id) {

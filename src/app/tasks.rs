@@ -310,8 +310,11 @@ pub fn payload_of(
     Ok((value, None))
 }
 
-/// Checks a trigger body (or a batch item at `base`) and builds the run it asks for.
-pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, base: &[PathSeg]) -> Result<Parsed, Reply> {
+/// Checks a trigger body (or, with `item`, a batch item) and builds the run
+/// it asks for. The request's idempotency headers apply to a trigger only.
+pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Parsed, Reply> {
+    let base: &[PathSeg] = &[];
+    let header = |name: &str| if item { None } else { ctx.header(name) };
     let mut c = Checker { issues: Vec::new() };
     let Value::Object(obj) = body else {
         c.expected(base, "object", body);
@@ -354,8 +357,8 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, base: &[PathSeg]) -> Resul
         _ => None,
     };
     // The headers win over the body's keys, as on the server.
-    let stored_key = ctx.header("idempotency-key").map(str::to_owned).or_else(|| text("idempotencyKey"));
-    let key_ttl = ctx.header("idempotency-key-ttl").map(str::to_owned).or_else(|| text("idempotencyKeyTTL"));
+    let stored_key = header("idempotency-key").map(str::to_owned).or_else(|| text("idempotencyKey"));
+    let key_ttl = header("idempotency-key-ttl").map(str::to_owned).or_else(|| text("idempotencyKeyTTL"));
     let idempotency = stored_key.filter(|k| !k.is_empty()).map(|stored| {
         let user = opt("idempotencyKeyOptions")
             .and_then(|o| o.get("key"))
@@ -384,7 +387,7 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, base: &[PathSeg]) -> Resul
         machine: text("machine"),
         queue: opt("queue").and_then(|q| q.get("name")).and_then(Value::as_str).map(str::to_owned),
         idempotency,
-        request_key: ctx.header("x-trigger-request-idempotency-key").map(|k| k.chars().take(256).collect()),
+        request_key: header("x-trigger-request-idempotency-key").map(|k| k.chars().take(256).collect()),
         batch_id: None,
     };
     Ok(Parsed { new, tag_count, metadata_bytes })
@@ -434,7 +437,7 @@ pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
         Ok(b) => b,
         Err(reply) => return reply,
     };
-    let parsed = match parse(ctx, &task, &body, &[]) {
+    let parsed = match parse(ctx, &task, &body, false) {
         Ok(p) => p,
         Err(reply) => return reply,
     };

@@ -387,8 +387,10 @@ async fn batches_create_items_and_retrieve() {
     .json();
     assert_eq!((&cached["id"], &cached["isCached"]), (&batch["id"], &json!(true)));
     let auth = format!("Bearer {DEV_KEY}");
-    let items = "{\"index\":0,\"task\":\"a\",\"payload\":\"{\\\"json\\\":1}\",\"options\":{\"payloadType\":\"application/super+json\"}}\n{\"index\":1,\"task\":\"b\",\"payload\":\"x\",\"options\":{\"payloadType\":\"text/plain\"}}\n";
-    let ndjson = [("authorization", auth.as_str()), ("content-type", "application/x-ndjson")];
+    let items = "{\"index\":0,\"task\":\"a\",\"payload\":\"{\\\"json\\\":1}\",\"options\":{\"payloadType\":\"application/super+json\"}}\n{\"index\":1,\"task\":\"a\",\"payload\":\"x\",\"options\":{\"payloadType\":\"text/plain\"}}\n";
+    // A stray idempotency header on the items request applies to no item.
+    let ndjson =
+        [("authorization", auth.as_str()), ("content-type", "application/x-ndjson"), ("idempotency-key", "same")];
     let sent = request_with_body(&server, "POST", &format!("/api/v3/batches/{id}/items"), &ndjson, items).await;
     assert_eq!(body_of(&sent), format!(r#"{{"id":"{id}","itemsAccepted":2,"itemsDeduplicated":0,"sealed":true}}"#));
     let retry = request_with_body(&server, "POST", &format!("/api/v3/batches/{id}/items"), &ndjson, items).await;
@@ -397,6 +399,7 @@ async fn batches_create_items_and_retrieve() {
     assert_eq!(got["status"], "COMPLETED");
     let runs = got["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
+    assert_ne!(runs[0], runs[1], "two items, two runs");
     let first = retrieve(&server, runs[0].as_str().unwrap(), DEV_KEY, ApiVersion::V20250716).await.json();
     assert_eq!((first["batchId"].as_str(), first["triggerFunction"].as_str()), (Some(id), Some("batchTrigger")));
     assert_eq!(first["payload"], json!(1));
