@@ -171,8 +171,8 @@ pub struct Triggered {
 /// moved (cancel, reschedule, admin), which copies it.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The run as created (no inline payload or echoed output); the lifecycle moves it.
-    pub base: Run,
+    /// The fields the run was created with; the lifecycle moves it.
+    own: Own,
     lifecycle: Arc<Lifecycle>,
     pub progress: Progress,
     pub finish: Finish,
@@ -191,10 +191,96 @@ pub struct Entry {
     bytes: u64,
 }
 
+/// What a created run holds of its own: the few fields every run sets, and
+/// the others behind one box (a full [`Run`] is 800 bytes, most of them
+/// empty for a created run).
+#[derive(Debug, Clone)]
+struct Own {
+    id: Box<str>,
+    task: Box<str>,
+    created_at: Millis,
+    first: EngineStatus,
+    trigger_function: TriggerFunction,
+    more: Box<More>,
+}
+
+/// The fields of a created run that a trigger, tags, metadata or the admin API may set.
+#[derive(Debug, Clone, Default)]
+pub struct More {
+    /// The user's idempotency key, as retrieve shows it.
+    pub idempotency_key: Option<String>,
+    pub version: Option<String>,
+    pub ttl: Option<String>,
+    /// Sorted.
+    pub tags: Vec<String>,
+    pub metadata: Option<Map<String, Value>>,
+    pub batch_id: Option<String>,
+    pub region: Option<String>,
+    /// An output set by the admin API or generated.
+    pub output: Option<Value>,
+    pub output_packet: Option<Arc<Packet>>,
+    /// An offloaded payload.
+    pub payload_packet: Option<Arc<Packet>>,
+    /// An error set by the admin API.
+    pub error: Option<SerializedError>,
+}
+
+impl Own {
+    /// The run as created, as the lifecycle machinery takes it.
+    fn run(&self) -> Run {
+        let more = &*self.more;
+        Run {
+            id: self.id.to_string(),
+            status: self.first,
+            task_identifier: self.task.to_string(),
+            idempotency_key: more.idempotency_key.clone(),
+            version: more.version.clone(),
+            is_test: false,
+            created_at: self.created_at,
+            updated_at: self.created_at,
+            started_at: None,
+            finished_at: None,
+            delayed_until: None,
+            expired_at: None,
+            ttl: more.ttl.clone(),
+            tags: more.tags.clone(),
+            metadata: more.metadata.clone(),
+            cost_in_cents: 0.0,
+            base_cost_in_cents: 0.0,
+            duration_ms: 0,
+            depth: 0,
+            trigger_function: self.trigger_function,
+            batch_id: more.batch_id.clone(),
+            region: more.region.clone(),
+            payload: None,
+            output: more.output.clone(),
+            payload_packet: more.payload_packet.clone(),
+            output_packet: more.output_packet.clone(),
+            error: more.error.clone(),
+            schedule: None,
+            root_id: None,
+            parent_id: None,
+            child_ids: Vec::new(),
+            attempt_count: 0,
+        }
+    }
+}
+
 impl Entry {
+    /// The run's id.
+    pub fn id(&self) -> &str {
+        &self.own.id
+    }
+
+    /// The fields a request may change (tags, metadata, an admin's output or error).
+    pub fn more(&mut self) -> &mut More {
+        &mut self.own.more
+    }
+
     /// Applies time up to `now` and returns the run as it is then.
     pub fn view(&mut self, now: Millis) -> Run {
-        let mut run = self.progress.view(&self.base, &self.lifecycle, now);
+        let base = self.own.run();
+        let mut run = self.progress.view(&base, &self.lifecycle, now);
         if let Some(packet) = &self.inline_payload {
             run.payload = packet.inline_value().ok().flatten();
         }
@@ -211,7 +297,7 @@ impl Entry {
 
     /// The queue it was triggered on.
     pub fn queue(&self) -> String {
-        self.queue.clone().unwrap_or_else(|| format!("task/{}", self.base.task_identifier))
+        self.queue.clone().unwrap_or_else(|| format!("task/{}", self.own.task))
     }
 
     /// Moves the end of the current (delayed) step to `until`.
@@ -679,7 +765,7 @@ impl EnvState {
     /// The run a retried request made, if any.
     pub fn request_run(&self, task: &str, request_key: &str) -> Option<String> {
         let order = self.requests.get(&request_hash(task, request_key))?;
-        self.runs.get(order).map(|e| e.base.id.clone())
+        self.runs.get(order).map(|e| e.id().to_owned())
     }
 
     /// Creates a run (or finds the one its keys name).
@@ -705,7 +791,7 @@ impl EnvState {
                     Some(s) if expires_at > now && !frees_idempotency_key(s) => {
                         // The request key is not recorded: only a run's own request keeps one,
                         // so the map stays as small as the ledger.
-                        let id = self.runs.get(&order).map(|e| e.base.id.clone()).unwrap_or_default();
+                        let id = self.runs.get(&order).map(|e| e.id().to_owned()).unwrap_or_default();
                         return Triggered { id, is_cached: true, created: false };
                     }
                     _ => {
@@ -713,7 +799,7 @@ impl EnvState {
                         self.idempotency.remove(&slot);
                         if let Some(e) = self.runs.get_mut(&order) {
                             e.idempotency_stored = None;
-                            e.base.idempotency_key = None;
+                            e.more().idempotency_key = None;
                         }
                     }
                 }
@@ -774,10 +860,10 @@ impl EnvState {
     fn remove(&mut self, order: u64) {
         self.finished.remove(&order);
         let Some(entry) = self.runs.remove(&order) else { return };
-        self.by_id.remove(&entry.base.id);
+        self.by_id.remove(&*entry.own.id);
         self.bytes = self.bytes.saturating_sub(entry.bytes);
         if let Some(stored) = &entry.idempotency_stored {
-            let slot = (entry.base.task_identifier.clone(), stored.clone());
+            let slot = (entry.own.task.to_string(), stored.clone());
             if self.idempotency.get(&slot).is_some_and(|(o, _)| *o == order) {
                 self.idempotency.remove(&slot);
             }
@@ -909,41 +995,27 @@ fn build_entry(
         }
         OutputRule::Fixed(_) | OutputRule::Nothing => (None, None),
     };
-    let base = Run {
-        id: id.to_owned(),
-        status: first,
-        task_identifier: new.task.clone(),
-        idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
-        version: new.version.clone(),
-        is_test: false,
+    let own = Own {
+        id: id.into(),
+        task: new.task.as_str().into(),
         created_at: now,
-        updated_at: now,
-        started_at: None,
-        finished_at: None,
-        delayed_until: None,
-        expired_at: None,
-        ttl: new.ttl.as_ref().map(|(s, _)| s.clone()),
-        tags,
-        metadata: new.metadata.clone(),
-        cost_in_cents: 0.0,
-        base_cost_in_cents: 0.0,
-        duration_ms: 0,
-        depth: 0,
+        first,
         trigger_function,
-        batch_id: new.batch_id.clone(),
-        region: new.region.clone(),
-        payload: None,
-        output,
-        payload_packet: new.payload_packet.clone(),
-        output_packet,
-        error: None,
-        schedule: None,
-        root_id: None,
-        parent_id: None,
-        child_ids: Vec::new(),
-        attempt_count: 0,
+        more: Box::new(More {
+            idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
+            version: new.version.clone(),
+            ttl: new.ttl.as_ref().map(|(s, _)| s.clone()),
+            tags,
+            metadata: new.metadata.clone(),
+            batch_id: new.batch_id.clone(),
+            region: new.region.clone(),
+            output,
+            output_packet,
+            payload_packet: new.payload_packet.clone(),
+            error: None,
+        }),
     };
-    let progress = Progress::start(&base, &lifecycle, now, now);
+    let progress = Progress::start(&own.run(), &lifecycle, now, now);
     let inline_payload = new.payload.as_ref().map(|v| Arc::new(Packet::json(v)));
     let payload_bytes =
         new.payload_packet.as_ref().map_or(0, |p| p.size()) + inline_payload.as_ref().map_or(0, |p| p.size());
@@ -951,7 +1023,7 @@ fn build_entry(
     let metadata_bytes = new.metadata.as_ref().map_or(0, |m| Value::Object(m.clone()).to_string().len() as u64);
     let bytes = payload_bytes + metadata_bytes;
     Entry {
-        base,
+        own,
         lifecycle,
         progress,
         finish: task.finish,

@@ -72,11 +72,11 @@ fn drive(app: &App, req: &Request<()>, id: &str, body: &Bytes) -> (Response<Body
             return Some(Err(current));
         }
         if let Some(output) = &drive.output {
-            entry.base.output = Some(output.clone());
-            entry.base.output_packet = None;
+            entry.more().output = Some(output.clone());
+            entry.more().output_packet = None;
         }
         if let Some(error) = &drive.error {
-            entry.base.error = Some(error.clone());
+            entry.more().error = Some(error.clone());
         }
         st.pin(id, drive.status, now)?.ok()?;
         st.view(id, now, false).map(Ok)

@@ -514,9 +514,10 @@ pub fn add_tags(ctx: &Ctx<'_>, id: &str) -> Reply {
             if let Some(env) = ctx.app.state().ledger.env(ctx.key) {
                 env.with(|st| {
                     if let Some(e) = st.entry_mut(id) {
-                        e.base.tags.extend(new);
-                        e.base.tags.sort();
-                        e.base.tags.dedup();
+                        let tags = &mut e.more().tags;
+                        tags.extend(new);
+                        tags.sort();
+                        tags.dedup();
                     }
                 });
             }
@@ -566,7 +567,7 @@ pub fn metadata(ctx: &Ctx<'_>, id: &str) -> Reply {
             if let Some(env) = ctx.app.state().ledger.env(ctx.key) {
                 env.with(|st| {
                     if let Some(e) = st.entry_mut(id) {
-                        e.base.metadata = Some(stored);
+                        e.more().metadata = Some(stored);
                     }
                 });
             }
