@@ -177,7 +177,7 @@ pub struct Entry {
     pub progress: Progress,
     pub finish: Finish,
     /// The payload shown inline, as JSON bytes.
-    inline_payload: Option<Arc<Packet>>,
+    inline_payload: Option<Box<str>>,
     /// The output is the payload.
     echo: bool,
     /// The stored idempotency key while it deduplicates (or until cleared).
@@ -281,8 +281,8 @@ impl Entry {
     pub fn view(&mut self, now: Millis) -> Run {
         let base = self.own.run();
         let mut run = self.progress.view(&base, &self.lifecycle, now);
-        if let Some(packet) = &self.inline_payload {
-            run.payload = packet.inline_value().ok().flatten();
+        if let Some(json) = &self.inline_payload {
+            run.payload = serde_json::from_str(json).ok();
         }
         if self.echo
             && run.status == EngineStatus::CompletedSuccessfully
@@ -412,7 +412,8 @@ pub struct EnvState {
     pub runs: BTreeMap<u64, Box<Entry>>,
     /// Runs some request saw finished, for eviction.
     finished: BTreeSet<u64>,
-    by_id: HashMap<String, u64>,
+    /// A hash of each run's id → its creation order (checked against the id).
+    by_id: HashMap<u64, u64>,
     /// `(task, stored key)` → creation order.
     idempotency: HashMap<(String, String), (u64, Millis)>,
     /// `(task, request key)` → creation order.
@@ -692,15 +693,21 @@ impl Env {
 }
 
 impl EnvState {
+    /// The creation order of the created run `id`.
+    fn order_of(&self, id: &str) -> Option<u64> {
+        let order = *self.by_id.get(&stable_hash(id.as_bytes()))?;
+        self.runs.get(&order).filter(|e| e.id() == id).map(|_| order)
+    }
+
     /// The created run `id`.
     pub fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
-        let order = *self.by_id.get(id)?;
+        let order = self.order_of(id)?;
         self.runs.get_mut(&order).map(|e| &mut **e)
     }
 
     /// The created run `id`, viewed at `now`; `count` counts a retrieve.
     pub fn view(&mut self, id: &str, now: Millis, count: bool) -> Option<Run> {
-        let order = *self.by_id.get(id)?;
+        let order = self.order_of(id)?;
         let entry = self.runs.get_mut(&order)?;
         let run = entry.view(now);
         if count {
@@ -732,7 +739,7 @@ impl EnvState {
     /// Moves a created run to `status` at `now` for good. `Err` with the
     /// status it has when it is finished already; `None` for no such run.
     pub fn pin(&mut self, id: &str, status: EngineStatus, now: Millis) -> Option<Result<(), EngineStatus>> {
-        let order = *self.by_id.get(id)?;
+        let order = self.order_of(id)?;
         let entry = self.runs.get_mut(&order)?;
         let current = entry.status(now);
         let moved = current == status || entry.pin(status, now);
@@ -817,7 +824,7 @@ impl EnvState {
         if let Some(rk) = &new.request_key {
             self.requests.insert(request_hash(&new.task, rk), order);
         }
-        self.by_id.insert(id.clone(), order);
+        self.by_id.insert(stable_hash(id.as_bytes()), order);
         self.runs.insert(order, Box::new(entry));
         self.evict(&ledger.caps, now, order);
         Triggered { id, is_cached: false, created: true }
@@ -860,7 +867,10 @@ impl EnvState {
     fn remove(&mut self, order: u64) {
         self.finished.remove(&order);
         let Some(entry) = self.runs.remove(&order) else { return };
-        self.by_id.remove(&*entry.own.id);
+        let hash = stable_hash(entry.own.id.as_bytes());
+        if self.by_id.get(&hash) == Some(&order) {
+            self.by_id.remove(&hash);
+        }
         self.bytes = self.bytes.saturating_sub(entry.bytes);
         if let Some(stored) = &entry.idempotency_stored {
             let slot = (entry.own.task.to_string(), stored.clone());
@@ -1016,9 +1026,9 @@ fn build_entry(
         }),
     };
     let progress = Progress::start(&own.run(), &lifecycle, now, now);
-    let inline_payload = new.payload.as_ref().map(|v| Arc::new(Packet::json(v)));
+    let inline_payload: Option<Box<str>> = new.payload.as_ref().map(|v| v.to_string().into());
     let payload_bytes =
-        new.payload_packet.as_ref().map_or(0, |p| p.size()) + inline_payload.as_ref().map_or(0, |p| p.size());
+        new.payload_packet.as_ref().map_or(0, |p| p.size()) + inline_payload.as_ref().map_or(0, |p| p.len() as u64);
     // An echoed output costs nothing more: the same packet, or the payload parsed again when shown.
     let metadata_bytes = new.metadata.as_ref().map_or(0, |m| Value::Object(m.clone()).to_string().len() as u64);
     let bytes = payload_bytes + metadata_bytes;
