@@ -175,7 +175,8 @@ pub struct Entry {
     own: Own,
     lifecycle: Arc<Lifecycle>,
     pub progress: Progress,
-    pub finish: Finish,
+    /// What a finished run shows, when the task fixes anything.
+    finish: Option<Box<Finish>>,
     /// The payload shown inline, as JSON bytes.
     inline_payload: Option<Box<str>>,
     /// The output is the payload.
@@ -213,16 +214,16 @@ pub struct More {
     pub ttl: Option<String>,
     /// Sorted.
     pub tags: Vec<String>,
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Box<Map<String, Value>>>,
     pub batch_id: Option<String>,
     pub region: Option<String>,
     /// An output set by the admin API or generated.
-    pub output: Option<Value>,
+    pub output: Option<Box<Value>>,
     pub output_packet: Option<Arc<Packet>>,
     /// An offloaded payload.
     pub payload_packet: Option<Arc<Packet>>,
     /// An error set by the admin API.
-    pub error: Option<SerializedError>,
+    pub error: Option<Box<SerializedError>>,
 }
 
 impl Own {
@@ -244,7 +245,7 @@ impl Own {
             expired_at: None,
             ttl: more.ttl.clone(),
             tags: more.tags.clone(),
-            metadata: more.metadata.clone(),
+            metadata: more.metadata.as_deref().cloned(),
             cost_in_cents: 0.0,
             base_cost_in_cents: 0.0,
             duration_ms: 0,
@@ -253,10 +254,10 @@ impl Own {
             batch_id: more.batch_id.clone(),
             region: more.region.clone(),
             payload: None,
-            output: more.output.clone(),
+            output: more.output.as_deref().cloned(),
             payload_packet: more.payload_packet.clone(),
             output_packet: more.output_packet.clone(),
-            error: more.error.clone(),
+            error: more.error.as_deref().cloned(),
             schedule: None,
             root_id: None,
             parent_id: None,
@@ -291,7 +292,7 @@ impl Entry {
         {
             run.output.clone_from(&run.payload);
         }
-        finish(&mut run, &self.finish);
+        finish(&mut run, self.finish.as_deref());
         run
     }
 
@@ -323,11 +324,14 @@ impl Entry {
 }
 
 /// What the environment's run shows beyond what the lifecycle gives.
-fn finish(run: &mut Run, finish: &Finish) {
+fn finish(run: &mut Run, finish: Option<&Finish>) {
     if run.status == EngineStatus::Canceled && run.error.is_none() {
         run.error = Some(canceled_error());
     }
-    if run.status.is_terminal() && run.started_at.is_some() {
+    if let Some(finish) = finish
+        && run.status.is_terminal()
+        && run.started_at.is_some()
+    {
         if let Some(n) = finish.attempt_count {
             run.attempt_count = n;
         }
@@ -1016,10 +1020,10 @@ fn build_entry(
             version: new.version.clone(),
             ttl: new.ttl.as_ref().map(|(s, _)| s.clone()),
             tags,
-            metadata: new.metadata.clone(),
+            metadata: new.metadata.clone().map(Box::new),
             batch_id: new.batch_id.clone(),
             region: new.region.clone(),
-            output,
+            output: output.map(Box::new),
             output_packet,
             payload_packet: new.payload_packet.clone(),
             error: None,
@@ -1036,7 +1040,7 @@ fn build_entry(
         own,
         lifecycle,
         progress,
-        finish: task.finish,
+        finish: (task.finish != Finish::default()).then(|| Box::new(task.finish)),
         inline_payload,
         echo: task.output == OutputRule::Echo,
         idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),

@@ -567,7 +567,7 @@ pub fn metadata(ctx: &Ctx<'_>, id: &str) -> Reply {
             if let Some(env) = ctx.app.state().ledger.env(ctx.key) {
                 env.with(|st| {
                     if let Some(e) = st.entry_mut(id) {
-                        e.more().metadata = Some(stored);
+                        e.more().metadata = Some(Box::new(stored));
                     }
                 });
             }
