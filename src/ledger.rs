@@ -181,20 +181,15 @@ pub struct Entry {
     inline_payload: Option<Box<str>>,
     /// The output is the payload.
     echo: bool,
-    /// The stored idempotency key while it deduplicates (or until cleared).
-    pub idempotency_stored: Option<String>,
     /// A hash of `(task, x-trigger-request-idempotency-key)`.
     request_key: Option<u64>,
-    pub machine: Option<String>,
-    /// The queue when the trigger named one (`task/<task>` otherwise).
-    queue: Option<String>,
     /// Bytes of payload, output and metadata this run holds.
     bytes: u64,
 }
 
-/// What a created run holds of its own: the few fields every run sets, and
-/// the others behind one box (a full [`Run`] is 800 bytes, most of them
-/// empty for a created run).
+/// What a created run holds of its own: the fields most runs set, and the
+/// others behind one box that only runs setting them have (a full [`Run`] is
+/// 800 bytes, most of them empty for a created run).
 #[derive(Debug, Clone)]
 struct Own {
     id: Box<str>,
@@ -202,40 +197,48 @@ struct Own {
     created_at: Millis,
     first: EngineStatus,
     trigger_function: TriggerFunction,
-    more: Box<More>,
+    ttl: Option<Box<str>>,
+    /// Sorted.
+    tags: Vec<String>,
+    /// An offloaded payload.
+    payload_packet: Option<Arc<Packet>>,
+    /// The echoed offloaded payload, or none.
+    output_packet: Option<Arc<Packet>>,
+    rare: Option<Box<Rare>>,
 }
 
-/// The fields of a created run that a trigger, tags, metadata or the admin API may set.
+/// The fields of a created run that few triggers set, or that a later
+/// request (metadata, the admin API) sets.
 #[derive(Debug, Clone, Default)]
-pub struct More {
+pub struct Rare {
     /// The user's idempotency key, as retrieve shows it.
     pub idempotency_key: Option<String>,
+    /// The stored idempotency key while it deduplicates (or until cleared); the list shows it.
+    pub idempotency_stored: Option<String>,
     pub version: Option<String>,
-    pub ttl: Option<String>,
-    /// Sorted.
-    pub tags: Vec<String>,
-    pub metadata: Option<Box<Map<String, Value>>>,
     pub batch_id: Option<String>,
     pub region: Option<String>,
+    pub machine: Option<String>,
+    /// The queue when the trigger named one (`task/<task>` otherwise).
+    pub queue: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
     /// An output set by the admin API or generated.
-    pub output: Option<Box<Value>>,
-    pub output_packet: Option<Arc<Packet>>,
-    /// An offloaded payload.
-    pub payload_packet: Option<Arc<Packet>>,
+    pub output: Option<Value>,
     /// An error set by the admin API.
-    pub error: Option<Box<SerializedError>>,
+    pub error: Option<SerializedError>,
 }
 
 impl Own {
     /// The run as created, as the lifecycle machinery takes it.
     fn run(&self) -> Run {
-        let more = &*self.more;
+        let empty = Rare::default();
+        let rare = self.rare.as_deref().unwrap_or(&empty);
         Run {
             id: self.id.to_string(),
             status: self.first,
             task_identifier: self.task.to_string(),
-            idempotency_key: more.idempotency_key.clone(),
-            version: more.version.clone(),
+            idempotency_key: rare.idempotency_key.clone(),
+            version: rare.version.clone(),
             is_test: false,
             created_at: self.created_at,
             updated_at: self.created_at,
@@ -243,21 +246,21 @@ impl Own {
             finished_at: None,
             delayed_until: None,
             expired_at: None,
-            ttl: more.ttl.clone(),
-            tags: more.tags.clone(),
-            metadata: more.metadata.as_deref().cloned(),
+            ttl: self.ttl.as_deref().map(str::to_owned),
+            tags: self.tags.clone(),
+            metadata: rare.metadata.clone(),
             cost_in_cents: 0.0,
             base_cost_in_cents: 0.0,
             duration_ms: 0,
             depth: 0,
             trigger_function: self.trigger_function,
-            batch_id: more.batch_id.clone(),
-            region: more.region.clone(),
+            batch_id: rare.batch_id.clone(),
+            region: rare.region.clone(),
             payload: None,
-            output: more.output.as_deref().cloned(),
-            payload_packet: more.payload_packet.clone(),
-            output_packet: more.output_packet.clone(),
-            error: more.error.as_deref().cloned(),
+            output: rare.output.clone(),
+            payload_packet: self.payload_packet.clone(),
+            output_packet: self.output_packet.clone(),
+            error: rare.error.clone(),
             schedule: None,
             root_id: None,
             parent_id: None,
@@ -273,9 +276,29 @@ impl Entry {
         &self.own.id
     }
 
-    /// The fields a request may change (tags, metadata, an admin's output or error).
-    pub fn more(&mut self) -> &mut More {
-        &mut self.own.more
+    /// Its tags, sorted, which a request may add to.
+    pub fn tags_mut(&mut self) -> &mut Vec<String> {
+        &mut self.own.tags
+    }
+
+    /// The fields few runs set, made when first needed (metadata, an admin's output or error).
+    pub fn rare(&mut self) -> &mut Rare {
+        self.own.rare.get_or_insert_with(Default::default)
+    }
+
+    /// Drops an admin's offloaded output, for one given inline.
+    pub fn clear_output_packet(&mut self) {
+        self.own.output_packet = None;
+    }
+
+    /// The stored idempotency key, the machine and the queue, as the list shows them.
+    pub fn list_fields(&self) -> (Option<String>, Option<String>, String) {
+        let rare = self.own.rare.as_deref();
+        (rare.and_then(|r| r.idempotency_stored.clone()), rare.and_then(|r| r.machine.clone()), self.queue())
+    }
+
+    fn idempotency_stored(&self) -> Option<&str> {
+        self.own.rare.as_deref().and_then(|r| r.idempotency_stored.as_deref())
     }
 
     /// Applies time up to `now` and returns the run as it is then.
@@ -298,7 +321,7 @@ impl Entry {
 
     /// The queue it was triggered on.
     pub fn queue(&self) -> String {
-        self.queue.clone().unwrap_or_else(|| format!("task/{}", self.own.task))
+        self.own.rare.as_deref().and_then(|r| r.queue.clone()).unwrap_or_else(|| format!("task/{}", self.own.task))
     }
 
     /// Moves the end of the current (delayed) step to `until`.
@@ -735,7 +758,8 @@ impl EnvState {
                 if run.status.is_terminal() {
                     finished.insert(*order);
                 }
-                (run, e.idempotency_stored.clone(), e.machine.clone(), e.queue())
+                let (stored, machine, queue) = e.list_fields();
+                (run, stored, machine, queue)
             })
             .collect()
     }
@@ -809,8 +833,9 @@ impl EnvState {
                         // Expired, or the run failed: the key is cleared on the old run.
                         self.idempotency.remove(&slot);
                         if let Some(e) = self.runs.get_mut(&order) {
-                            e.idempotency_stored = None;
-                            e.more().idempotency_key = None;
+                            let rare = e.rare();
+                            rare.idempotency_stored = None;
+                            rare.idempotency_key = None;
                         }
                     }
                 }
@@ -876,8 +901,8 @@ impl EnvState {
             self.by_id.remove(&hash);
         }
         self.bytes = self.bytes.saturating_sub(entry.bytes);
-        if let Some(stored) = &entry.idempotency_stored {
-            let slot = (entry.own.task.to_string(), stored.clone());
+        if let Some(stored) = entry.idempotency_stored() {
+            let slot = (entry.own.task.to_string(), stored.to_owned());
             if self.idempotency.get(&slot).is_some_and(|(o, _)| *o == order) {
                 self.idempotency.remove(&slot);
             }
@@ -1015,20 +1040,31 @@ fn build_entry(
         created_at: now,
         first,
         trigger_function,
-        more: Box::new(More {
-            idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
-            version: new.version.clone(),
-            ttl: new.ttl.as_ref().map(|(s, _)| s.clone()),
-            tags,
-            metadata: new.metadata.clone().map(Box::new),
-            batch_id: new.batch_id.clone(),
-            region: new.region.clone(),
-            output: output.map(Box::new),
-            output_packet,
-            payload_packet: new.payload_packet.clone(),
-            error: None,
-        }),
+        ttl: new.ttl.as_ref().map(|(s, _)| s.as_str().into()),
+        tags,
+        payload_packet: new.payload_packet.clone(),
+        output_packet,
+        rare: None,
     };
+    let rare = Rare {
+        idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
+        idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),
+        version: new.version.clone(),
+        batch_id: new.batch_id.clone(),
+        region: new.region.clone(),
+        machine: new.machine.clone(),
+        queue: new.queue.clone(),
+        metadata: new.metadata.clone(),
+        output,
+        error: None,
+    };
+    let some = |o: &Option<String>| o.is_some();
+    let any_rare = [&rare.idempotency_key, &rare.version, &rare.batch_id, &rare.region, &rare.machine, &rare.queue]
+        .into_iter()
+        .any(some)
+        || rare.metadata.is_some()
+        || rare.output.is_some();
+    let own = Own { rare: any_rare.then(|| Box::new(rare)), ..own };
     let progress = Progress::start(&own.run(), &lifecycle, now, now);
     let inline_payload: Option<Box<str>> = new.payload.as_ref().map(|v| v.to_string().into());
     let payload_bytes =
@@ -1043,10 +1079,7 @@ fn build_entry(
         finish: (task.finish != Finish::default()).then(|| Box::new(task.finish)),
         inline_payload,
         echo: task.output == OutputRule::Echo,
-        idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),
         request_key: new.request_key.as_deref().map(|rk| request_hash(&new.task, rk)),
-        machine: new.machine.clone(),
-        queue: new.queue.clone(),
         bytes,
     }
 }

@@ -72,11 +72,11 @@ fn drive(app: &App, req: &Request<()>, id: &str, body: &Bytes) -> (Response<Body
             return Some(Err(current));
         }
         if let Some(output) = &drive.output {
-            entry.more().output = Some(Box::new(output.clone()));
-            entry.more().output_packet = None;
+            entry.rare().output = Some(output.clone());
+            entry.clear_output_packet();
         }
         if let Some(error) = &drive.error {
-            entry.more().error = Some(Box::new(error.clone()));
+            entry.rare().error = Some(error.clone());
         }
         st.pin(id, drive.status, now)?.ok()?;
         st.view(id, now, false).map(Ok)

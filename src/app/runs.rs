@@ -514,7 +514,7 @@ pub fn add_tags(ctx: &Ctx<'_>, id: &str) -> Reply {
             if let Some(env) = ctx.app.state().ledger.env(ctx.key) {
                 env.with(|st| {
                     if let Some(e) = st.entry_mut(id) {
-                        let tags = &mut e.more().tags;
+                        let tags = e.tags_mut();
                         tags.extend(new);
                         tags.sort();
                         tags.dedup();
@@ -567,7 +567,7 @@ pub fn metadata(ctx: &Ctx<'_>, id: &str) -> Reply {
             if let Some(env) = ctx.app.state().ledger.env(ctx.key) {
                 env.with(|st| {
                     if let Some(e) = st.entry_mut(id) {
-                        e.more().metadata = Some(Box::new(stored));
+                        e.rare().metadata = Some(stored);
                     }
                 });
             }
