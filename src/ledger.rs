@@ -193,10 +193,12 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 struct Own {
     id: Box<str>,
-    task: Box<str>,
+    /// Shared by the environment's runs of the task.
+    task: Arc<str>,
     created_at: Millis,
     first: EngineStatus,
     trigger_function: TriggerFunction,
+    /// The TTL as given, when it is not how the lifecycle's TTL prints (`10m`).
     ttl: Option<Box<str>>,
     /// Sorted.
     tags: Vec<String>,
@@ -230,7 +232,7 @@ pub struct Rare {
 
 impl Own {
     /// The run as created, as the lifecycle machinery takes it.
-    fn run(&self) -> Run {
+    fn run(&self, ttl_ms: Option<i64>) -> Run {
         let empty = Rare::default();
         let rare = self.rare.as_deref().unwrap_or(&empty);
         Run {
@@ -246,7 +248,11 @@ impl Own {
             finished_at: None,
             delayed_until: None,
             expired_at: None,
-            ttl: self.ttl.as_deref().map(str::to_owned),
+            ttl: self
+                .ttl
+                .as_deref()
+                .map(str::to_owned)
+                .or_else(|| ttl_ms.map(|ms| crate::time::duration_string((ms / 1000) as u64))),
             tags: self.tags.clone(),
             metadata: rare.metadata.clone(),
             cost_in_cents: 0.0,
@@ -303,7 +309,7 @@ impl Entry {
 
     /// Applies time up to `now` and returns the run as it is then.
     pub fn view(&mut self, now: Millis) -> Run {
-        let base = self.own.run();
+        let base = self.own.run(self.lifecycle.ttl_ms);
         let mut run = self.progress.view(&base, &self.lifecycle, now);
         if let Some(json) = &self.inline_payload {
             run.payload = serde_json::from_str(json).ok();
@@ -445,6 +451,8 @@ pub struct EnvState {
     idempotency: HashMap<(String, String), (u64, Millis)>,
     /// `(task, request key)` → creation order.
     requests: HashMap<u64, u64>,
+    /// Task names shared by the runs of each task.
+    task_names: std::collections::HashSet<Arc<str>>,
     /// Lifecycles shared by runs of one task and TTL.
     lifecycles: HashMap<(String, Option<i64>), Arc<Lifecycle>>,
     batches: BTreeMap<u64, Batch>,
@@ -845,7 +853,8 @@ impl EnvState {
         self.next_run += 1;
         let id = make_id(ledger.seed, "run_", &env.fingerprint, &env.key, order);
         let lifecycle = self.lifecycle_for(task, &new, now);
-        let entry = build_entry(ledger.seed, &id, task, lifecycle, &new, trigger_function, now);
+        let task_name = self.task_name(&new.task);
+        let entry = build_entry(ledger.seed, &id, task_name, task, lifecycle, &new, trigger_function, now);
         self.bytes += entry.bytes;
         if let Some(key) = &new.idempotency {
             self.idempotency.insert((new.task.clone(), key.stored.clone()), (order, key.expires_at));
@@ -910,6 +919,19 @@ impl EnvState {
         if let Some(rk) = entry.request_key {
             self.requests.remove(&rk);
         }
+    }
+
+    /// The task's name, shared by the environment's runs of it.
+    fn task_name(&mut self, task: &str) -> Arc<str> {
+        if let Some(name) = self.task_names.get(task) {
+            return name.clone();
+        }
+        if self.task_names.len() >= MAX_SHARED_LIFECYCLES * 16 {
+            self.task_names.clear();
+        }
+        let name: Arc<str> = Arc::from(task);
+        self.task_names.insert(name.clone());
+        name
     }
 
     /// The lifecycle of a new run: the task's, with the run's TTL and delay;
@@ -1013,9 +1035,11 @@ fn request_hash(task: &str, request_key: &str) -> u64 {
     mix(stable_hash(task.as_bytes()), stable_hash(request_key.as_bytes()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_entry(
     seed: u64,
     id: &str,
+    task_name: Arc<str>,
     task: &Task,
     lifecycle: Arc<Lifecycle>,
     new: &NewRun,
@@ -1036,11 +1060,15 @@ fn build_entry(
     };
     let own = Own {
         id: id.into(),
-        task: new.task.as_str().into(),
+        task: task_name,
         created_at: now,
         first,
         trigger_function,
-        ttl: new.ttl.as_ref().map(|(s, _)| s.as_str().into()),
+        ttl: new
+            .ttl
+            .as_ref()
+            .filter(|(s, ms)| *s != crate::time::duration_string((ms / 1000) as u64))
+            .map(|(s, _)| s.as_str().into()),
         tags,
         payload_packet: new.payload_packet.clone(),
         output_packet,
@@ -1065,7 +1093,7 @@ fn build_entry(
         || rare.metadata.is_some()
         || rare.output.is_some();
     let own = Own { rare: any_rare.then(|| Box::new(rare)), ..own };
-    let progress = Progress::start(&own.run(), &lifecycle, now, now);
+    let progress = Progress::start(&own.run(lifecycle.ttl_ms), &lifecycle, now, now);
     let inline_payload: Option<Box<str>> = new.payload.as_ref().map(|v| v.to_string().into());
     let payload_bytes =
         new.payload_packet.as_ref().map_or(0, |p| p.size()) + inline_payload.as_ref().map_or(0, |p| p.len() as u64);

@@ -126,6 +126,8 @@ impl Progress {
         if status.phase() == Phase::Queued && self.enqueued_at.is_none() {
             self.enqueued_at = Some(at);
         }
+        // Exactly as many as there are: thousands of runs each hold a few.
+        self.transitions.reserve_exact(1);
         self.transitions.push((status, at));
     }
 
