@@ -192,7 +192,8 @@ pub struct Entry {
 /// 800 bytes, most of them empty for a created run).
 #[derive(Debug, Clone)]
 struct Own {
-    id: Box<str>,
+    /// `run_` and 25 characters, held inline.
+    id: RunId,
     /// Shared by the environment's runs of the task.
     task: Arc<str>,
     created_at: Millis,
@@ -207,6 +208,26 @@ struct Own {
     /// The echoed offloaded payload, or none.
     output_packet: Option<Arc<Packet>>,
     rare: Option<Box<Rare>>,
+}
+
+/// A created run's id, held inline (it is always 29 ASCII characters).
+#[derive(Debug, Clone, Copy)]
+struct RunId([u8; RUN_ID_LEN]);
+
+/// `run_` and a 25-character cuid.
+const RUN_ID_LEN: usize = 29;
+
+impl RunId {
+    fn new(id: &str) -> RunId {
+        let mut bytes = [b' '; RUN_ID_LEN];
+        let n = id.len().min(RUN_ID_LEN);
+        bytes[..n].copy_from_slice(&id.as_bytes()[..n]);
+        RunId(bytes)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).map_or("", str::trim_end)
+    }
 }
 
 /// The fields of a created run that few triggers set, or that a later
@@ -236,7 +257,7 @@ impl Own {
         let empty = Rare::default();
         let rare = self.rare.as_deref().unwrap_or(&empty);
         Run {
-            id: self.id.to_string(),
+            id: self.id.as_str().to_owned(),
             status: self.first,
             task_identifier: self.task.to_string(),
             idempotency_key: rare.idempotency_key.clone(),
@@ -279,7 +300,7 @@ impl Own {
 impl Entry {
     /// The run's id.
     pub fn id(&self) -> &str {
-        &self.own.id
+        self.own.id.as_str()
     }
 
     /// Its tags, sorted, which a request may add to.
@@ -905,7 +926,7 @@ impl EnvState {
     fn remove(&mut self, order: u64) {
         self.finished.remove(&order);
         let Some(entry) = self.runs.remove(&order) else { return };
-        let hash = stable_hash(entry.own.id.as_bytes());
+        let hash = stable_hash(entry.own.id.as_str().as_bytes());
         if self.by_id.get(&hash) == Some(&order) {
             self.by_id.remove(&hash);
         }
@@ -1059,7 +1080,7 @@ fn build_entry(
         OutputRule::Fixed(_) | OutputRule::Nothing => (None, None),
     };
     let own = Own {
-        id: id.into(),
+        id: RunId::new(id),
         task: task_name,
         created_at: now,
         first,
@@ -1141,6 +1162,7 @@ mod tests {
             assert!(!Ledger::new(8, Caps::default()).is_run_id(id), "the seed is in the check");
         }
         assert!(!a.is_run_id("run_cm0abcdefghijklmnopqrstu"));
+        assert_eq!(RunId::new(&other).as_str(), other);
         assert!(!a.is_run_id("run_completed"));
     }
 
