@@ -14,7 +14,7 @@ use crate::config::{AdminAccess, Config, Limits};
 use crate::conn::Control;
 use crate::errors::ApiError;
 use crate::faults::{Action, decide};
-use crate::journal::{Journal, Record};
+use crate::journal::{self, Journal, Record};
 use crate::keys::Keys;
 use crate::lifecycle::Progress;
 use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
@@ -112,8 +112,8 @@ impl App {
                 world: RwLock::new(Arc::new(world)),
                 settings,
                 sources: Mutex::new(sources),
-                keys: Keys::default(),
-                journal: Journal::new(config.journal_size),
+                keys: Keys::new(config.key_state_bytes),
+                journal: Journal::new(config.journal_size, config.journal_bytes),
                 clock: config.clock.clone(),
                 auth: config.auth.clone(),
                 not_found_retry: config.not_found_retry,
@@ -267,16 +267,14 @@ impl App {
                 let lifecycle = world.lifecycles.get(id)?;
                 let base = world.store.related(id)?;
                 let epoch = ks.epoch;
-                // Look up before inserting: the id is copied only the first time.
-                if !ks.runs.contains_key(id) {
-                    ks.runs.insert(id.to_owned(), Progress::start(base, lifecycle, world.anchor, epoch));
-                }
-                let progress = ks.runs.get_mut(id)?;
-                let run = progress.view(base, lifecycle, now);
-                if answered {
-                    progress.count_retrieve(lifecycle, now);
-                }
-                Some(run)
+                let start = || Progress::start(base, lifecycle, world.anchor, epoch);
+                Some(ks.with_progress(id, start, |progress| {
+                    let run = progress.view(base, lifecycle, now);
+                    if answered {
+                        progress.count_retrieve(lifecycle, now);
+                    }
+                    run
+                }))
             });
             Decided { verdict, fault: decision.map(|d| d.fault), scripted }
         })
@@ -352,17 +350,17 @@ impl App {
         if !journal.enabled() {
             return;
         }
-        journal.push(Record {
-            seq: journal.next_seq(),
+        let request = journal::Request {
             at: self.state.clock.now(),
             wall_ms: wall_now().0,
-            method: req.method().to_string(),
-            path: req.uri().path().to_owned(),
-            run_id: run_id.map(str::to_owned),
-            key: key.map(str::to_owned),
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            run_id,
+            key,
             status,
-            fault,
-        });
+            fault: fault.as_deref(),
+        };
+        journal.push(Record::new(journal.next_seq(), &request));
     }
 
     fn journaled<B>(

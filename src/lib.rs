@@ -36,6 +36,7 @@ pub mod config;
 pub mod conn;
 pub mod convention;
 pub mod errors;
+pub mod excerpt;
 pub mod faults;
 pub mod generate;
 pub mod journal;

@@ -3,13 +3,14 @@
 
 use super::{App, json_response};
 use crate::body::Body;
-use crate::journal::Query;
+use crate::excerpt::quote;
+use crate::journal::{Query, Record};
 use crate::scenario::Source;
 use crate::time::{Millis, parse_duration_ms};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The answer to a clock change that would leave years 0000-9999.
@@ -68,6 +69,16 @@ where
     }
 }
 
+/// The answer to `GET /_mock/journal`, serialised straight from the records.
+#[derive(Serialize)]
+struct Listing<'a> {
+    enabled: bool,
+    records: &'a [Record],
+    /// The cursor of the next page, when one was asked for and more records match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<u64>,
+}
+
 /// `POST /_mock/clock` body.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -122,6 +133,14 @@ where
                 "version": env!("CARGO_PKG_VERSION"),
                 "now": state.clock.now(),
                 "scenarios": app.world().summaries,
+                "memory": {
+                    "journalRecords": state.journal.len(),
+                    "journalBytes": state.journal.bytes(),
+                    "journalBudget": state.journal.budget(),
+                    "keys": state.keys.len(),
+                    "keyStateBytes": state.keys.bytes(),
+                    "keyStateBudget": state.keys.budget(),
+                },
             }),
         ),
         (&Method::POST, "/_mock/reset") => {
@@ -169,10 +188,22 @@ where
             reply(StatusCode::OK, &clock_state(app))
         }
         (&Method::GET, "/_mock/journal") => {
-            let limit = param(query, "limit").and_then(|l| l.parse().ok());
-            let q = Query { key: param(query, "key"), run_id: param(query, "runId"), limit };
-            let records = state.journal.query(&q);
-            reply(StatusCode::OK, &json!({ "enabled": state.journal.enabled(), "records": records }))
+            let number = |name: &str| match param(query, name) {
+                None => Ok(None),
+                Some(text) => text
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| format!("{name}: `{}` is not a whole number", quote(&text))),
+            };
+            let (limit, after) = match (number("limit"), number("after")) {
+                (Ok(limit), Ok(after)) => (limit, after),
+                (Err(message), _) | (_, Err(message)) => return fail(StatusCode::BAD_REQUEST, message),
+            };
+            let limit = limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+            let q = Query { key: param(query, "key"), run_id: param(query, "runId"), limit, after };
+            let page = state.journal.query(&q);
+            let listing = Listing { enabled: state.journal.enabled(), records: &page.records, next: page.next };
+            json_response(StatusCode::OK, Bytes::from(serde_json::to_vec(&listing).unwrap_or_default()))
         }
         (&Method::DELETE, "/_mock/journal") => {
             state.journal.clear();

@@ -7,6 +7,7 @@ mod binary;
 mod errors;
 mod faults;
 mod hostile;
+mod memory;
 mod packets;
 mod props;
 mod retrieve;
