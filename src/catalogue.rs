@@ -309,6 +309,8 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
             return Err(SpecError::at(i, &[Key("id")], format!("run {} is defined twice", spec.id)));
         }
     }
+    // Children by parent, in compile order; attached once every run is built.
+    let mut children_of: HashMap<String, Vec<String>> = HashMap::new();
     // Compile in dependency order: a spec waits for its parent.
     let mut pending: Vec<usize> = (0..specs.len()).collect();
     while !pending.is_empty() {
@@ -324,10 +326,8 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
                 _ => {
                     let parent = spec.parent.as_ref().and_then(|p| defined.runs.get(p));
                     let run = build(i, spec, parent, seed, anchor, threshold)?;
-                    if let Some(p) = &spec.parent
-                        && let Some(parent) = defined.runs.get_mut(p)
-                    {
-                        parent.child_ids.push(run.id.clone());
+                    if let Some(p) = &spec.parent {
+                        children_of.entry(p.clone()).or_default().push(run.id.clone());
                     }
                     defined.entries.push(Entry {
                         id: run.id.clone(),
@@ -345,6 +345,11 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
             return Err(SpecError::at(last, &[Key("parent")], "the parents form a cycle"));
         }
         pending = waiting;
+    }
+    for (parent, children) in children_of {
+        if let Some(run) = defined.runs.get_mut(&parent) {
+            run.child_ids = children.into();
+        }
     }
     defined.entries.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(defined)
@@ -500,7 +505,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let (a, b, c) = (&d.runs["run_a"], &d.runs["run_b"], &d.runs["run_c"]);
-        assert_eq!(a.child_ids, ["run_b"]);
+        assert_eq!(*a.child_ids, ["run_b".to_owned()]);
         assert_eq!((b.depth, c.depth), (1, 2));
         assert_eq!(c.root_id.as_deref(), Some("run_a"));
         assert_eq!(c.parent_id.as_deref(), Some("run_b"));

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod binary;
+mod children;
 mod errors;
 mod faults;
 mod hostile;
