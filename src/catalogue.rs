@@ -161,8 +161,9 @@ fn packet_of(spec: &PacketSpec, created_at: Millis) -> Result<Packet, (Option<&'
             if !path.is_absolute() {
                 return Err((Some("file"), "file packets are read relative to a scenario file on disk".into()));
             }
-            let size =
-                std::fs::metadata(&path).map_err(|e| (Some("file"), format!("cannot read `{file}`: {e}")))?.len();
+            let size = std::fs::metadata(&path)
+                .map_err(|e| (Some("file"), format!("cannot read `{}`: {e}", crate::excerpt::quote(file))))?
+                .len();
             Content::File { path, size }
         }
         _ => return Err((None, "give exactly one of `data`, `size` or `file`".into())),
@@ -306,7 +307,11 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
     let mut index_of: HashMap<&str, usize> = HashMap::new();
     for (i, spec) in specs.iter().enumerate() {
         if index_of.insert(spec.id.as_str(), i).is_some() {
-            return Err(SpecError::at(i, &[Key("id")], format!("run {} is defined twice", spec.id)));
+            return Err(SpecError::at(
+                i,
+                &[Key("id")],
+                format!("run {} is defined twice", crate::excerpt::quote(&spec.id)),
+            ));
         }
     }
     // Children by parent, in compile order; attached once every run is built.
@@ -320,7 +325,11 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
             let spec = &specs[i];
             match &spec.parent {
                 Some(p) if !index_of.contains_key(p.as_str()) => {
-                    return Err(SpecError::at(i, &[Key("parent")], format!("parent {p} is not defined")));
+                    return Err(SpecError::at(
+                        i,
+                        &[Key("parent")],
+                        format!("parent {} is not defined", crate::excerpt::quote(p)),
+                    ));
                 }
                 Some(p) if !defined.runs.contains_key(p) => waiting.push(i),
                 _ => {
@@ -394,8 +403,9 @@ fn build(
         run.tags = tags;
     }
     if let Some(ttl) = &spec.ttl {
-        let ttl_ms = parse_duration_ms(ttl)
-            .ok_or_else(|| err("ttl", format!("`{ttl}` is not a duration such as 10m or 1h30m")))?;
+        let ttl_ms = parse_duration_ms(ttl).ok_or_else(|| {
+            err("ttl", format!("`{}` is not a duration such as 10m or 1h30m", crate::excerpt::quote(ttl)))
+        })?;
         if first_phase == Phase::Expired {
             run.created_at = run.expired_at.unwrap_or(run.created_at).plus(-ttl_ms);
         }

@@ -219,7 +219,8 @@ impl ServeArgs {
         for key in &self.secret_keys {
             if !matches!(KeyKind::of(key), Some(KeyKind::Secret(_))) {
                 return Err(format!(
-                    "--secret-key: `{key}` is not a secret key (tr_dev_…, tr_prod_…, tr_stg_… or tr_preview_…)"
+                    "--secret-key: `{}` is not a secret key (tr_dev_…, tr_prod_…, tr_stg_… or tr_preview_…)",
+                    crate::excerpt::quote(key)
                 ));
             }
         }

@@ -3,7 +3,7 @@
 
 use super::{App, json_response};
 use crate::body::Body;
-use crate::excerpt::quote;
+use crate::excerpt::{quote, shorten_quotes};
 use crate::journal::{Query, Record};
 use crate::scenario::Source;
 use crate::time::{Millis, parse_duration_ms};
@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 /// The answer to a clock change that would leave years 0000-9999.
 const OUT_OF_RANGE: &str = "the clock stays within the years 0000 to 9999";
 
+/// The longest scenario name: every problem found in the scenario names it.
+const MAX_NAME_CHARS: usize = 128;
+
 /// The largest admin request body (a scenario file), in bytes.
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
@@ -23,8 +26,11 @@ fn reply(status: StatusCode, value: &Value) -> Response<Body> {
     json_response(status, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
 }
 
+/// An error answer. Quoted input in `message` is cut to a short prefix
+/// (see [`crate::excerpt`]), so no error body grows with a request.
 fn fail(status: StatusCode, message: impl Into<String>) -> Response<Body> {
-    reply(status, &json!({ "error": message.into() }))
+    let message = message.into();
+    reply(status, &json!({ "error": shorten_quotes(&message) }))
 }
 
 /// A query parameter, percent-decoded.
@@ -177,7 +183,9 @@ where
                 match parse_duration_ms(d) {
                     Some(ms) if state.clock.advance(ms) => {}
                     Some(_) => return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE),
-                    None => return fail(StatusCode::BAD_REQUEST, format!("`{d}` is not a duration such as 10m")),
+                    None => {
+                        return fail(StatusCode::BAD_REQUEST, format!("`{}` is not a duration such as 10m", quote(d)));
+                    }
                 }
             }
             if let Some(ms) = change.advance_ms
@@ -218,8 +226,11 @@ where
         }
         (method, p) if p.starts_with("/_mock/scenarios/") && (method == Method::PUT || method == Method::DELETE) => {
             let name = &p["/_mock/scenarios/".len()..];
-            if name.is_empty() || name.contains('/') {
-                return fail(StatusCode::BAD_REQUEST, "name the scenario: /_mock/scenarios/NAME");
+            if name.is_empty() || name.contains('/') || name.chars().count() > MAX_NAME_CHARS {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "name the scenario: /_mock/scenarios/NAME, a NAME of at most 128 characters without `/`",
+                );
             }
             let mut sources: Vec<Source> = app.sources().into_iter().filter(|s| s.name != name).collect();
             let existed = sources.len() != app.sources().len();
@@ -231,7 +242,7 @@ where
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 sources.push(Source { name: name.to_owned(), text, path: None });
             } else if !existed {
-                return fail(StatusCode::NOT_FOUND, format!("no scenario named {name}"));
+                return fail(StatusCode::NOT_FOUND, format!("no scenario named {}", quote(name)));
             }
             match app.reload(sources) {
                 Ok(()) => reply(StatusCode::OK, &json!({ "loaded": app.world().summaries })),
@@ -245,7 +256,7 @@ where
             }
         }
         (_, "/_mock/health" | "/_mock/reset" | "/_mock/clock" | "/_mock/journal" | "/_mock/scenarios") => {
-            fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", parts.method))
+            fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", quote(parts.method.as_str())))
         }
         _ => fail(
             StatusCode::NOT_FOUND,

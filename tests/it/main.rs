@@ -5,6 +5,7 @@
 
 mod binary;
 mod children;
+mod echo;
 mod errors;
 mod faults;
 mod hostile;
