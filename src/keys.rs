@@ -109,9 +109,11 @@ impl KeyState {
     }
 }
 
-/// What a key costs besides its state: its map slot and its place in the
-/// recency log (which holds up to two entries per key between compactions).
-const KEY_OVERHEAD: usize = size_of::<(KeyId, Entry)>() + 1 + 2 * size_of::<(KeyId, u64)>();
+/// What a key costs besides its state, counted high: two slots of the map
+/// (whose capacity is up to twice its length) and four entries of the
+/// recency log (up to two per key between compactions, in a buffer up to
+/// twice as large).
+const KEY_OVERHEAD: usize = 2 * (size_of::<(KeyId, Entry)>() + 1) + 4 * size_of::<(KeyId, u64)>();
 
 #[derive(Debug)]
 struct Entry {
