@@ -151,3 +151,69 @@ async fn key_state_forgets_the_least_recently_used_keys_within_its_byte_budget()
     assert_eq!(status(&conn.get("/api/v3/runs/run_steps", first).await.1), "QUEUED");
     server.shutdown().await;
 }
+
+/// The server's resident memory, from `/proc` (Linux).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: 0 kB");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// The figures of the issue's floods, for a report: the binary's RSS before
+/// and after 12 000 requests with 30 KB paths and keys, and after 300 000
+/// distinct keys. Slow in a debug build (a few minutes); run it with
+/// `cargo test --test it rss_ -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check: prints RSS figures"]
+async fn rss_before_and_after_the_floods() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for (flood, requests) in [("journal", 12_000usize), ("keys", 300_000)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trigger-mock"))
+            .args(["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z", "--rate-limit"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let addr: std::net::SocketAddr = first.trim().rsplit("http://").next().unwrap().parse().unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        let mut get = async |method: &str, path: String, key: String| {
+            sender.ready().await.unwrap();
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "127.0.0.1")
+                .header("authorization", format!("Bearer {key}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let res = sender.send_request(req).await.unwrap();
+            res.into_body().collect().await.unwrap().to_bytes()
+        };
+        get("GET", "/_mock/health".into(), String::new()).await;
+        let idle = rss_kib(child.id());
+        let pad = "p".repeat(30_000);
+        for i in 0..requests {
+            match flood {
+                "journal" => get("GET", format!("/api/v3/runs/run_{i}_{pad}"), format!("tr_dev_{i}_{pad}")).await,
+                _ => get("GET", "/api/v3/runs/run_completed".into(), format!("tr_dev_flood_{i:07}")).await,
+            };
+        }
+        let flooded = rss_kib(child.id());
+        let health: Value = serde_json::from_slice(&get("GET", "/_mock/health".into(), String::new()).await).unwrap();
+        let listing = get("GET", "/_mock/journal".into(), String::new()).await.len();
+        get("DELETE", "/_mock/journal".into(), String::new()).await;
+        get("POST", "/_mock/reset".into(), String::new()).await;
+        let cleared = rss_kib(child.id());
+        println!(
+            "{flood} flood of {requests}: RSS {idle} KiB idle, {flooded} KiB after, {cleared} KiB after DELETE \
+             /_mock/journal and POST /_mock/reset; journal listing {listing} bytes; memory {}",
+            health["memory"]
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
