@@ -184,14 +184,14 @@ pub struct Page {
 
 impl Journal {
     /// A journal of at most `capacity` records taking at most `budget` bytes;
-    /// a capacity of 0 switches it off.
+    /// a capacity or a budget of 0 switches it off.
     pub fn new(capacity: usize, budget: usize) -> Journal {
         Journal { capacity, budget, ring: Mutex::new(Ring::default()), seq: AtomicU64::new(0) }
     }
 
-    /// True when recording.
+    /// True when recording: neither the count nor the byte budget is 0.
     pub fn enabled(&self) -> bool {
-        self.capacity > 0
+        self.capacity > 0 && self.budget > 0
     }
 
     /// The next sequence number.
@@ -206,7 +206,7 @@ impl Journal {
     /// Appends a record, dropping the oldest while over the count or the
     /// byte budget. A record larger than the budget is not kept.
     pub fn push(&self, record: Record) {
-        if self.capacity == 0 || record.bytes() > self.budget {
+        if !self.enabled() || record.bytes() > self.budget {
             return;
         }
         let mut ring = self.ring();
