@@ -360,7 +360,7 @@ impl App {
             status,
             fault: fault.as_deref(),
         };
-        journal.push(Record::new(journal.next_seq(), &request));
+        journal.push(Record::new(&request));
     }
 
     fn journaled<B>(

@@ -103,8 +103,8 @@ pub struct Request<'a> {
 }
 
 impl Record {
-    /// The record of `request`, numbered `seq`, its fields cut to their limits.
-    pub fn new(seq: u64, request: &Request<'_>) -> Record {
+    /// The record of `request`, its fields cut to their limits; [`Journal::push`] numbers it.
+    pub fn new(request: &Request<'_>) -> Record {
         let mut truncated = 0u8;
         let mut cut = |bit: u8, text: &str, max: usize| -> Box<str> {
             let (kept, was_cut) = prefix(text, max);
@@ -119,7 +119,7 @@ impl Record {
         let key = request.key.map(|k| cut(3, k, KEY_CHARS));
         let fault = request.fault.map(|f| cut(4, f, FIELD_CHARS));
         Record {
-            seq,
+            seq: 0,
             at: request.at,
             wall_ms: request.wall_ms,
             method,
@@ -203,13 +203,21 @@ impl Journal {
         self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a record, dropping the oldest while over the count or the
-    /// byte budget. A record larger than the budget is not kept.
-    pub fn push(&self, record: Record) {
-        if !self.enabled() || record.bytes() > self.budget {
-            return;
+    /// Numbers a record and appends it, dropping the oldest while over the
+    /// count or the byte budget; returns its `seq` (0 when the journal is
+    /// off). The number is taken under the lock, so records are kept in
+    /// `seq` order, which paging relies on. A record larger than the budget
+    /// is numbered but not kept.
+    pub fn push(&self, mut record: Record) -> u64 {
+        if !self.enabled() {
+            return 0;
         }
         let mut ring = self.ring();
+        record.seq = self.next_seq();
+        let seq = record.seq;
+        if record.bytes() > self.budget {
+            return seq;
+        }
         ring.bytes += record.bytes();
         ring.records.push_back(record);
         while ring.records.len() > self.capacity || ring.bytes > self.budget {
@@ -218,6 +226,7 @@ impl Journal {
                 None => break,
             }
         }
+        seq
     }
 
     /// The matching records (see [`Query`]), oldest first.
@@ -278,7 +287,7 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn record(j: &Journal, key: &str) -> Record {
+    fn record(key: &str) -> Record {
         let request = Request {
             at: Millis(0),
             wall_ms: 0,
@@ -289,7 +298,7 @@ mod tests {
             status: 200,
             fault: None,
         };
-        Record::new(j.next_seq(), &request)
+        Record::new(&request)
     }
 
     fn seqs(page: &Page) -> Vec<u64> {
@@ -300,7 +309,7 @@ mod tests {
     fn keeps_the_newest_up_to_capacity() {
         let j = Journal::new(3, DEFAULT_JOURNAL_BYTES);
         for k in ["a", "b", "a", "b", "a"] {
-            j.push(record(&j, k));
+            j.push(record(k));
         }
         assert_eq!(seqs(&j.query(&Query::default())), [3, 4, 5]);
         let a = j.query(&Query { key: Some("a".into()), ..Query::default() });
@@ -315,7 +324,7 @@ mod tests {
     #[test]
     fn capacity_zero_records_nothing() {
         let j = Journal::new(0, DEFAULT_JOURNAL_BYTES);
-        j.push(record(&j, "a"));
+        j.push(record("a"));
         assert!(!j.enabled() && j.query(&Query::default()).records.is_empty());
     }
 
@@ -323,7 +332,7 @@ mod tests {
     fn pages_follow_the_cursor() {
         let j = Journal::new(100, DEFAULT_JOURNAL_BYTES);
         for k in ["a", "b", "a", "a", "b", "a"] {
-            j.push(record(&j, k));
+            j.push(record(k));
         }
         let q = |after, limit| Query { key: Some("a".into()), after: Some(after), limit, ..Query::default() };
         let first = j.query(&q(0, Some(2)));
@@ -348,7 +357,7 @@ mod tests {
             status: 404,
             fault: None,
         };
-        j.push(Record::new(j.next_seq(), &request));
+        j.push(Record::new(&request));
         let r = &j.query(&Query { key: Some(key.clone()), ..Query::default() }).records[0];
         assert_eq!(r.key.as_deref(), Some(&key[..KEY_CHARS]));
         assert_eq!(r.path.chars().count(), FIELD_CHARS);
@@ -362,11 +371,28 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_pushes_keep_seq_order_for_paging() {
+        let j = Journal::new(10_000, DEFAULT_JOURNAL_BYTES);
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let j = &j;
+                scope.spawn(move || {
+                    for _ in 0..500 {
+                        j.push(record(if t % 2 == 0 { "a" } else { "b" }));
+                    }
+                });
+            }
+        });
+        let all = seqs(&j.query(&Query::default()));
+        assert_eq!(all, (1..=2000).collect::<Vec<u64>>());
+    }
+
+    #[test]
     fn the_byte_budget_drops_the_oldest() {
-        let one = record(&Journal::new(1, 1), "a").bytes();
+        let one = record("a").bytes();
         let j = Journal::new(1000, 3 * one);
         for k in ["a", "b", "c", "d", "e"] {
-            j.push(record(&j, k));
+            j.push(record(k));
         }
         assert_eq!(seqs(&j.query(&Query::default())), [3, 4, 5]);
         assert_eq!(j.bytes(), 3 * one);
