@@ -1,7 +1,15 @@
-//! Who is calling: the `Authorization` header turned into a [`Caller`] or the
-//! API's own 401.
+//! Who is calling: the `Authorization` header turned into a [`Principal`]
+//! (a key, or a verified public access token and what it may do) or the
+//! API's own 401, by the rules of the route ([`RouteAuth`]).
 
-use crate::errors::ApiError;
+use crate::environments::Environments;
+use crate::errors::{ApiError, KeyRefusal};
+use crate::jwt;
+use crate::scope::{Ability, Action, Resource};
+use crate::time::Millis;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
 
 /// The environment a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +100,197 @@ impl AuthPolicy {
             Some(kind @ KeyKind::Public(_)) if !self.reject_public_keys => Ok(Caller { kind }),
             _ => Err(ApiError::InvalidApiKey),
         }
+    }
+}
+
+/// How a route authenticates, as the server builds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAuth {
+    /// Route-builder routes with `allowJWT` (retrieve, list, trigger, batch,
+    /// cancel, realtime): secret keys and public access tokens.
+    KeysAndTokens,
+    /// Route-builder routes without `allowJWT` (replay, public-token minting):
+    /// a token is looked up as if it were a key, so it is `Invalid API key`.
+    Keys,
+    /// Routes that check the key by hand (claims, reschedule, tags, metadata):
+    /// every refusal is the route's own 401. `exempt_from_limiter` marks the
+    /// paths the rate-limit middleware skips, where even a missing header
+    /// gets the route's own 401 (claims).
+    OwnCheck { refusal: KeyRefusal, exempt_from_limiter: bool },
+}
+
+/// A public access token as the journal shows it: its environment and
+/// scopes, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenSummary {
+    /// The `sub` claim (an environment id), when it is a string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The `scopes` claim's strings (at most 32, each at most 200 bytes).
+    pub scopes: Vec<String>,
+    /// False when the token was refused.
+    pub valid: bool,
+}
+
+impl TokenSummary {
+    const MAX_SCOPES: usize = 32;
+    const MAX_LEN: usize = 200;
+
+    fn clip(text: &str) -> String {
+        let mut end = text.len().min(Self::MAX_LEN);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text[..end].to_owned()
+    }
+
+    /// The summary of a (peeked or verified) payload.
+    pub fn of(payload: &serde_json::Map<String, Value>, valid: bool) -> TokenSummary {
+        let scopes = match payload.get("scopes") {
+            Some(Value::Array(items)) => {
+                items.iter().filter_map(Value::as_str).take(Self::MAX_SCOPES).map(Self::clip).collect()
+            }
+            _ => Vec::new(),
+        };
+        let environment = payload.get("sub").and_then(Value::as_str).map(Self::clip);
+        TokenSummary { environment, scopes, valid }
+    }
+
+    /// The summary of a bearer that looks like a public access token, for a
+    /// refused request.
+    pub fn of_refused(header: Option<&[u8]>) -> Option<TokenSummary> {
+        let payload = jwt::peek_payload(bearer_token(header))?;
+        jwt::is_public(&payload).then(|| TokenSummary::of(&payload, false))
+    }
+}
+
+/// A verified public access token.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// Its `sub`: the environment it belongs to.
+    pub environment_id: Arc<str>,
+    /// The secret key of that environment: it verified the token, it signs
+    /// the tokens minted for this caller, and its scenario state is the
+    /// token's.
+    pub key: Arc<str>,
+    /// The environment's kind (development runs cost nothing).
+    pub environment: Environment,
+    /// What the scopes allow.
+    pub ability: Ability,
+    /// The `realtime` claim, passed on to tokens minted for this caller.
+    pub realtime: Option<Value>,
+    /// The `otu` claim (one-time use).
+    pub one_time_use: bool,
+    /// What the journal shows.
+    pub summary: TokenSummary,
+    /// A hash of the whole token: its own rate-limit window, as the server
+    /// keys its limiter by the authorization header.
+    pub fingerprint: u64,
+}
+
+/// Who a request authenticated as.
+#[derive(Debug, Clone)]
+pub enum Principal<'r> {
+    /// A secret key (full access) or a legacy public key.
+    Key { kind: KeyKind, key: &'r str },
+    /// A verified public access token.
+    Token(Box<Token>),
+}
+
+impl Principal<'_> {
+    /// The key whose scenario state (lifecycles, faults, bucket) the request
+    /// uses: the key itself, or the secret key of the token's environment.
+    pub fn scenario_key(&self) -> &str {
+        match self {
+            Principal::Key { key, .. } => key,
+            Principal::Token(token) => &token.key,
+        }
+    }
+
+    /// The key kind the run body is rendered for: a token sees what a secret
+    /// key of its environment sees.
+    pub fn render_kind(&self) -> KeyKind {
+        match self {
+            Principal::Key { kind, .. } => *kind,
+            Principal::Token(token) => KeyKind::Secret(token.environment),
+        }
+    }
+
+    /// The token, if the caller used one.
+    pub fn token(&self) -> Option<&Token> {
+        match self {
+            Principal::Key { .. } => None,
+            Principal::Token(token) => Some(token),
+        }
+    }
+
+    /// The route's scope check: `Ok` for keys, and for a token whose scopes
+    /// allow `action` on any one of `resources`; else the 403.
+    ///
+    /// Ordering, as the server's route builder does it: read (loader) routes
+    /// look the resource up first and answer 404 before calling this; action
+    /// routes (cancel) call this with the resource's resources when it was
+    /// found and with the id alone when it was not, and answer 404 only
+    /// after it passed — so an under-scoped token gets 403 for a run that
+    /// does not exist.
+    pub fn authorize(&self, action: Action, resources: &[Resource<'_>]) -> Result<(), ApiError> {
+        match self {
+            Principal::Token(token) if !token.ability.can(action, resources) => Err(ApiError::Forbidden),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl AuthPolicy {
+    /// Resolves the `Authorization` header for a route that authenticates by
+    /// `route`, verifying tokens against `environments` at `now`.
+    pub fn resolve<'r>(
+        &self,
+        header: Option<&'r [u8]>,
+        route: RouteAuth,
+        environments: &Environments,
+        now: Millis,
+    ) -> Result<Principal<'r>, ApiError> {
+        if let RouteAuth::OwnCheck { refusal, exempt_from_limiter } = route {
+            return match (header, self.authenticate(header)) {
+                (None, _) if !exempt_from_limiter => Err(ApiError::NoAuthorizationHeader),
+                (_, Ok(Caller { kind: kind @ KeyKind::Secret(_) })) => {
+                    Ok(Principal::Key { kind, key: bearer_token(header) })
+                }
+                _ => Err(ApiError::KeyRequired(refusal)),
+            };
+        }
+        let Some(raw) = header else { return Err(ApiError::NoAuthorizationHeader) };
+        let bearer = bearer_token(Some(raw));
+        if route == RouteAuth::KeysAndTokens
+            && let Some(payload) = jwt::peek_payload(bearer).filter(jwt::is_public)
+        {
+            return self.verify_token(bearer, &payload, environments, now).map(|t| Principal::Token(Box::new(t)));
+        }
+        self.authenticate(header).map(|caller| Principal::Key { kind: caller.kind, key: bearer })
+    }
+
+    fn verify_token(
+        &self,
+        bearer: &str,
+        peeked: &serde_json::Map<String, Value>,
+        environments: &Environments,
+        now: Millis,
+    ) -> Result<Token, ApiError> {
+        let environment_id = jwt::subject(peeked).ok_or(ApiError::InvalidPublicAccessToken)?;
+        let key = environments.key_of(environment_id).ok_or(ApiError::InvalidPublicAccessToken)?;
+        let claims = jwt::verify(bearer, key.as_bytes(), now).map_err(|_| ApiError::PublicAccessTokenInvalid)?;
+        let environment = KeyKind::of(&key).map_or(Environment::Development, KeyKind::environment);
+        Ok(Token {
+            environment_id: environment_id.into(),
+            environment,
+            ability: Ability::from_claim(claims.get("scopes")),
+            realtime: claims.get("realtime").cloned(),
+            one_time_use: claims.get("otu") == Some(&Value::Bool(true)),
+            summary: TokenSummary::of(&claims, true),
+            fingerprint: crate::generate::stable_hash(bearer.as_bytes()),
+            key,
+        })
     }
 }
 
