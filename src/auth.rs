@@ -241,6 +241,56 @@ impl Principal<'_> {
     }
 }
 
+impl Principal<'_> {
+    /// The environment that signs the tokens minted for this caller: the
+    /// secret key's own (now known to `environments`), or the token's.
+    pub fn signer(&self, environments: &Environments) -> (Arc<str>, Arc<str>) {
+        match self {
+            Principal::Key { key, .. } => (environments.register(key), Arc::from(*key)),
+            Principal::Token(token) => (token.environment_id.clone(), token.key.clone()),
+        }
+    }
+
+    /// The `x-trigger-jwt` headers of a trigger response for `run_id`, as the
+    /// server mints them for this caller (a token's `realtime` claim is
+    /// passed on). The trigger route calls `.put(response.headers_mut())`.
+    pub fn mint_for_trigger(&self, environments: &Environments, run_id: &str, now: Millis) -> jwt::Minted {
+        let (environment_id, key) = self.signer(environments);
+        let realtime = self.token().and_then(|t| t.realtime.as_ref());
+        jwt::mint_for_trigger(jwt::Signer { environment_id: &environment_id, key: &key }, run_id, realtime, now)
+    }
+
+    /// The `x-trigger-jwt` headers of a batch-create response. `browser` is
+    /// true when the request said `x-trigger-client: browser`; the token
+    /// then also writes the batch if this caller may batch-trigger.
+    pub fn mint_for_batch(
+        &self,
+        environments: &Environments,
+        batch_id: &str,
+        browser: bool,
+        now: Millis,
+    ) -> jwt::Minted {
+        let (environment_id, key) = self.signer(environments);
+        let write = browser
+            && self.authorize(Action::BatchTrigger, &[Resource::collection(crate::scope::ResourceType::Tasks)]).is_ok();
+        jwt::mint_for_batch(jwt::Signer { environment_id: &environment_id, key: &key }, batch_id, write, now)
+    }
+
+    /// An action route's checks in the server's order (cancel): the scope
+    /// check against `resources` (the run's when `found`, else its id
+    /// alone), then the 404 `Resource not found`. An under-scoped token thus
+    /// gets 403 even for a run that does not exist.
+    pub fn authorize_then_find<T>(
+        &self,
+        action: Action,
+        resources: &[Resource<'_>],
+        found: Option<T>,
+    ) -> Result<T, ApiError> {
+        self.authorize(action, resources)?;
+        found.ok_or(ApiError::ResourceNotFound)
+    }
+}
+
 impl AuthPolicy {
     /// Resolves the `Authorization` header for a route that authenticates by
     /// `route`, verifying tokens against `environments` at `now`.
@@ -325,6 +375,104 @@ mod tests {
         let policy = AuthPolicy { secret_keys: vec!["tr_dev_a".into()], ..AuthPolicy::default() };
         assert!(policy.authenticate(Some(b"Bearer tr_dev_a")).is_ok());
         assert_eq!(policy.authenticate(Some(b"Bearer tr_dev_b")), Err(ApiError::InvalidApiKey));
+    }
+
+    const NOW: Millis = Millis(1_767_225_600_000);
+
+    fn token_for(key: &str, extra: &[(&str, Value)]) -> String {
+        let mut claims = serde_json::Map::new();
+        claims.insert("sub".into(), Value::from(crate::environments::environment_id(key)));
+        claims.insert("pub".into(), Value::Bool(true));
+        for (k, v) in extra {
+            claims.insert((*k).into(), v.clone());
+        }
+        jwt::mint(&claims, key, jwt::epoch_seconds(NOW) + 60, NOW)
+    }
+
+    fn resolve<'h>(envs: &Environments, header: &'h str, route: RouteAuth) -> Result<Principal<'h>, ApiError> {
+        AuthPolicy::default().resolve(Some(header.as_bytes()), route, envs, NOW)
+    }
+
+    #[test]
+    fn tokens_resolve_only_on_routes_that_take_them() {
+        let envs = Environments::default();
+        let token = token_for("tr_prod_k", &[("scopes", serde_json::json!(["read:runs"]))]);
+        let header = format!("Bearer {token}");
+        assert_eq!(resolve(&envs, &header, RouteAuth::KeysAndTokens).err(), Some(ApiError::InvalidPublicAccessToken));
+        envs.register("tr_prod_k");
+        let principal = resolve(&envs, &header, RouteAuth::KeysAndTokens).expect("verified");
+        assert_eq!(principal.scenario_key(), "tr_prod_k");
+        assert_eq!(principal.render_kind(), KeyKind::Secret(Environment::Production));
+        assert_eq!(resolve(&envs, &header, RouteAuth::Keys).err(), Some(ApiError::InvalidApiKey));
+        let own = RouteAuth::OwnCheck { refusal: KeyRefusal::Reschedule, exempt_from_limiter: false };
+        assert_eq!(resolve(&envs, &header, own).err(), Some(ApiError::KeyRequired(KeyRefusal::Reschedule)));
+        assert_eq!(AuthPolicy::default().resolve(None, own, &envs, NOW).err(), Some(ApiError::NoAuthorizationHeader));
+        let exempt = RouteAuth::OwnCheck { refusal: KeyRefusal::Claims, exempt_from_limiter: true };
+        assert_eq!(
+            AuthPolicy::default().resolve(None, exempt, &envs, NOW).err(),
+            Some(ApiError::KeyRequired(KeyRefusal::Claims))
+        );
+        assert!(matches!(resolve(&envs, "Bearer tr_dev_x", own), Ok(Principal::Key { .. })));
+    }
+
+    #[test]
+    fn cancel_checks_scopes_before_existence() {
+        let envs = Environments::default();
+        envs.register("tr_dev_k");
+        let narrow =
+            format!("Bearer {}", token_for("tr_dev_k", &[("scopes", serde_json::json!(["write:runs:run_a"]))]));
+        let narrow = resolve(&envs, &narrow, RouteAuth::KeysAndTokens).expect("verified");
+        let missing: Option<()> = None;
+        let id = "run_missing";
+        assert_eq!(
+            narrow.authorize_then_find(Action::Write, &Resource::for_cancel(id, None), missing),
+            Err(ApiError::Forbidden),
+            "an under-scoped token gets 403 for a run that does not exist"
+        );
+        assert_eq!(
+            narrow.authorize_then_find(Action::Write, &Resource::for_cancel("run_a", None), missing),
+            Err(ApiError::ResourceNotFound)
+        );
+        assert_eq!(narrow.authorize_then_find(Action::Write, &Resource::for_cancel("run_a", None), Some(7)), Ok(7));
+        let key = resolve(&envs, "Bearer tr_dev_k", RouteAuth::KeysAndTokens).expect("key");
+        assert_eq!(
+            key.authorize_then_find(Action::Write, &Resource::for_cancel(id, None), missing),
+            Err(ApiError::ResourceNotFound),
+            "a secret key sees the 404"
+        );
+    }
+
+    #[test]
+    fn trigger_and_batch_tokens_are_minted_for_the_callers_environment() {
+        let envs = Environments::default();
+        let key = resolve(&envs, "Bearer tr_dev_k", RouteAuth::KeysAndTokens).expect("key");
+        let minted = key.mint_for_trigger(&envs, "run_new", NOW);
+        let env = crate::environments::environment_id("tr_dev_k");
+        assert_eq!(envs.key_of(&env).as_deref(), Some("tr_dev_k"), "minting makes the environment known");
+        // The minted token reads its run, and only it, on this server.
+        let header = format!("Bearer {}", minted.jwt);
+        let reader = resolve(&envs, &header, RouteAuth::KeysAndTokens).expect("the minted token verifies");
+        assert!(reader.authorize(Action::Read, &[Resource::run("run_new")]).is_ok());
+        assert_eq!(reader.authorize(Action::Read, &[Resource::run("run_old")]), Err(ApiError::Forbidden));
+        // A token caller's realtime claim is passed on.
+        let realtime = serde_json::json!({"skipColumns": ["payload"]});
+        let trigger =
+            token_for("tr_dev_k", &[("scopes", serde_json::json!(["trigger:tasks:t"])), ("realtime", realtime)]);
+        let header = format!("Bearer {trigger}");
+        let caller = resolve(&envs, &header, RouteAuth::KeysAndTokens).expect("verified");
+        let minted = caller.mint_for_trigger(&envs, "run_x", NOW);
+        assert_eq!(
+            minted.claims,
+            format!(
+                r#"{{"sub":"{env}","pub":true,"scopes":["read:runs:run_x","write:inputStreams:run_x"],"realtime":{{"skipColumns":["payload"]}}}}"#
+            )
+        );
+        let batch = key.mint_for_batch(&envs, "batch_1", true, NOW);
+        let scopes = jwt::verify(&batch.jwt, b"tr_dev_k", NOW).map(|c| c["scopes"].clone());
+        assert_eq!(scopes, Ok(serde_json::json!(["read:batch:batch_1", "write:batch:batch_1"])));
+        let batch = caller.mint_for_batch(&envs, "batch_1", true, NOW);
+        let scopes = jwt::verify(&batch.jwt, b"tr_dev_k", NOW).map(|c| c["scopes"].clone());
+        assert_eq!(scopes, Ok(serde_json::json!(["read:batch:batch_1"])), "a trigger token may not batch-trigger");
     }
 
     #[test]

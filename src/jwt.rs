@@ -293,6 +293,23 @@ pub struct Minted {
     pub claims: String,
 }
 
+impl Minted {
+    /// Puts `x-trigger-jwt` and `x-trigger-jwt-claims` on a response, and
+    /// exposes them to browsers as the server's CORS wrapper does.
+    pub fn put(&self, headers: &mut hyper::HeaderMap) {
+        use hyper::header::{ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue};
+        // JSON escapes every control character, so both values are valid.
+        if let (Ok(jwt), Ok(claims)) =
+            (HeaderValue::from_str(&self.jwt), HeaderValue::from_bytes(self.claims.as_bytes()))
+        {
+            headers.insert(JWT_HEADER, jwt);
+            headers.insert(CLAIMS_HEADER, claims);
+            headers
+                .insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("x-trigger-jwt, x-trigger-jwt-claims"));
+        }
+    }
+}
+
 /// The environment that signs a token: its id (the `sub`) and secret key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Signer<'a> {
@@ -506,6 +523,17 @@ mod tests {
             Err(Invalid::Expired),
             "one hour"
         );
+    }
+
+    #[test]
+    fn minted_headers_go_on_a_response() {
+        let realtime = serde_json::json!({"skipColumns": ["pâyload"]});
+        let minted = mint_for_trigger(SIGNER, "run_1", Some(&realtime), NOW);
+        let mut headers = hyper::HeaderMap::new();
+        minted.put(&mut headers);
+        assert_eq!(headers[JWT_HEADER].as_bytes(), minted.jwt.as_bytes());
+        assert_eq!(headers[CLAIMS_HEADER].as_bytes(), minted.claims.as_bytes());
+        assert_eq!(headers["access-control-expose-headers"], "x-trigger-jwt, x-trigger-jwt-claims");
     }
 
     #[test]

@@ -81,7 +81,15 @@ impl<'a> Resource<'a> {
         Resource { kind, id: None }
     }
 
-    /// Everything a run is readable (or cancellable) through: its id, its
+    /// What cancel checks: the run's id and task when the run was found,
+    /// else the id alone.
+    pub fn for_cancel(id: &'a str, run: Option<&'a Run>) -> Vec<Resource<'a>> {
+        let mut resources = vec![Resource::run(id)];
+        resources.extend(run.map(|r| Resource::task(&r.task_identifier)));
+        resources
+    }
+
+    /// Everything a run is readable through: its id, its
     /// task, each of its tags and its batch. Any one of them suffices.
     pub fn of_run(run: &'a Run) -> Vec<Resource<'a>> {
         let mut resources = vec![Resource::run(&run.id), Resource::task(&run.task_identifier)];
