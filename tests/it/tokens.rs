@@ -3,7 +3,7 @@
 //! the per-token rate limit.
 
 use crate::support::{DEV_KEY, NOW, config, request, request_with_body, start};
-use hyper::StatusCode;
+use hyper::{Request, StatusCode};
 use serde_json::{Map, Value, json};
 use trigger_mock::config::Config;
 use trigger_mock::environments::environment_id;
@@ -354,5 +354,47 @@ async fn with_rate_limits_on_a_token_gets_its_own_sixty_a_minute() {
     assert_eq!(key.headers["x-ratelimit-remaining"], "749", "the claims route is not limited");
     request_with_body(&server, "POST", "/_mock/clock", &[], r#"{"advance":"1m"}"#).await;
     assert_eq!(get_with(&server, "/api/v3/runs/run_completed", &jwt).await.status, StatusCode::OK, "a new window");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_http2_concurrent_streams_with_good_narrow_and_forged_tokens_each_get_their_answer() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let server = start(&config()).await;
+    register(&server, DEV_KEY).await;
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let good = token(DEV_KEY, &["read:runs:run_completed"]);
+    let narrow = token(DEV_KEY, &["read:runs:run_failed"]);
+    let forged =
+        jwt::mint(&claims(&environment_id(DEV_KEY), &["admin"]), "tr_dev_x", jwt::epoch_seconds(NOW) + 60, NOW);
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (bearer, expected) = match i % 3 {
+            0 => (good.clone(), StatusCode::OK),
+            1 => (narrow.clone(), StatusCode::FORBIDDEN),
+            _ => (forged.clone(), StatusCode::UNAUTHORIZED),
+        };
+        let mut sender = sender.clone();
+        let url = format!("{}/api/v3/runs/run_completed", server.url());
+        tasks.push(tokio::spawn(async move {
+            let req = Request::get(url)
+                .header("authorization", format!("Bearer {bearer}"))
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            let res = sender.send_request(req).await.unwrap();
+            assert_eq!(res.version(), hyper::Version::HTTP_2);
+            let status = res.status();
+            res.into_body().collect().await.unwrap();
+            assert_eq!(status, expected, "stream {i}");
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
     server.shutdown().await;
 }
