@@ -263,7 +263,8 @@ impl App {
             (_, None) => Limiter::Bucket,
         };
         let world = self.world();
-        let decided = self.decide(&world, key, now, route_name, run_id, req.method(), limiter);
+        let ability = principal.token().map(|t| &t.ability);
+        let decided = self.decide(&world, key, now, route_name, run_id, req.method(), limiter, ability);
         let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
@@ -317,6 +318,7 @@ impl App {
         run_id: Option<&str>,
         method: &Method,
         limiter: Limiter,
+        ability: Option<&crate::scope::Ability>,
     ) -> Decided<'w> {
         let seed = self.state.settings.seed;
         if world.rate_limit.is_none() && world.faults.is_empty() && world.lifecycles.is_empty() {
@@ -357,7 +359,9 @@ impl App {
                 }
                 let progress = ks.runs.get_mut(id)?;
                 let run = progress.view(base, lifecycle, now);
-                if answered {
+                // A token refused by its scopes does not move the run on.
+                let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
+                if answered && permitted {
                     progress.count_retrieve(lifecycle, now);
                 }
                 Some(run)

@@ -398,3 +398,28 @@ async fn over_http2_concurrent_streams_with_good_narrow_and_forged_tokens_each_g
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_token_shares_its_environments_scenario_state() {
+    let server = start(&Config { scenarios: vec!["builtin:poll-to-completion".into()], ..config() }).await;
+    register(&server, DEV_KEY).await;
+    register(&server, PROD_KEY).await;
+    let path = "/api/v3/runs/run_poll_ok";
+    let by_task = token(DEV_KEY, &["read:tasks:summarize-document"]);
+    let status = |reply: crate::support::Reply| reply.json()["status"].as_str().unwrap_or_default().to_owned();
+    let wrong_task = token(DEV_KEY, &["read:tasks:other-task"]);
+    assert_eq!(get_with(&server, path, &wrong_task).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(status(get_with(&server, path, DEV_KEY).await), "QUEUED", "a refused read does not move the run");
+    assert_eq!(status(get_with(&server, path, &by_task).await), "EXECUTING", "the key's retrieve counted");
+    assert_eq!(status(get_with(&server, path, &by_task).await), "EXECUTING");
+    assert_eq!(status(get_with(&server, path, DEV_KEY).await), "COMPLETED", "the token's retrieves counted");
+    let other = token(PROD_KEY, &["read:runs:run_poll_ok"]);
+    assert_eq!(status(get_with(&server, path, &other).await), "QUEUED", "another environment has its own");
+    assert_eq!(get_with(&server, path, &wrong_task).await.status, StatusCode::FORBIDDEN);
+    // A valid token on a route the mock does not have gets the 404, a refused one the 401.
+    assert_eq!(get_with(&server, "/api/v9/nothing", &by_task).await.status, StatusCode::NOT_FOUND);
+    let forged =
+        jwt::mint(&claims(&environment_id(DEV_KEY), &["admin"]), "tr_dev_x", jwt::epoch_seconds(NOW) + 60, NOW);
+    assert_eq!(get_with(&server, "/api/v9/nothing", &forged).await.status, StatusCode::UNAUTHORIZED);
+    server.shutdown().await;
+}
