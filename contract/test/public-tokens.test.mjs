@@ -127,6 +127,14 @@ describe("public access tokens", () => {
     assert.equal((await asToken(own, () => runs.retrieve(COMPLETED, ONE_TRY))).id, COMPLETED);
   });
 
+  it("a public token cannot mint tokens: the claims route takes secret keys only", async () => {
+    configure({ baseURL: server.url, accessToken: KEY });
+    const token = await auth.createPublicToken({ scopes: { read: { runs: true } } });
+    const err = await rejectionOf(asToken(token, () => auth.createPublicToken({ scopes: { read: { runs: true } } })));
+    assert.ok(err instanceof AuthenticationError, describeError(err));
+    assert.equal(err.message, "Invalid or Missing API key");
+  });
+
   it("the journal shows a token's environment and scopes, never the token", async () => {
     configure({ baseURL: server.url, accessToken: KEY });
     const token = await auth.createPublicToken({ scopes: { read: { runs: [COMPLETED] } } });
