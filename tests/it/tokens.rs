@@ -423,3 +423,47 @@ async fn a_token_shares_its_environments_scenario_state() {
     assert_eq!(get_with(&server, "/api/v9/nothing", &forged).await.status, StatusCode::UNAUTHORIZED);
     server.shutdown().await;
 }
+
+/// One raw HTTP/1.1 request; the status line and body of the answer.
+async fn raw_get(server: &Server, path: &str, bearer: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn huge_tokens_over_a_raw_socket_are_verified_and_summarised_within_bounds() {
+    let server = start(&config()).await;
+    register(&server, DEV_KEY).await;
+    // A valid token of ~60 KB: thousands of scopes, the last one the one that matters.
+    let mut scopes: Vec<String> = (0..2500).map(|i| format!("read:tags:t{i}")).collect();
+    scopes.push("read:runs:run_completed".into());
+    let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let big = token(DEV_KEY, &scope_refs);
+    assert!(big.len() > 50_000 && big.len() < 64 * 1024, "{}", big.len());
+    let (status, _) = raw_get(&server, "/api/v3/runs/run_completed", &big).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, body) = raw_get(&server, "/api/v3/runs/run_failed", &big).await;
+    assert_eq!(status, "HTTP/1.1 403 Forbidden");
+    assert!(body.contains(r#""type":"authorization""#), "{body}");
+    // The same size, with one signature character changed.
+    let mut forged = big.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let (status, body) = raw_get(&server, "/api/v3/runs/run_completed", &forged).await;
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized");
+    assert_eq!(body, r#"{"error":"Public Access Token is invalid"}"#);
+    let journal = request(&server, "GET", "/_mock/journal?limit=3", &[]).await.json();
+    for record in journal["records"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(record["token"]["scopes"].as_array().map(Vec::len), Some(32), "at most 32 scopes recorded");
+    }
+    server.shutdown().await;
+}
