@@ -2,17 +2,20 @@
 //! a function of a request (and a handle to reset its connection), so it is
 //! tested without a server.
 //!
-//! Per request: authenticate, then under the caller's key lock (a few
-//! arithmetic steps, never across `.await`) take a rate-limit token, decide
-//! the fault and move the run's lifecycle; then, with no lock held, render,
-//! sleep if a fault says so, and answer.
+//! Per request: authenticate by the route's rules (a key, or a public access
+//! token verified against its environment's key), then under the caller's key
+//! lock (a few arithmetic steps, never across `.await`) take a rate-limit
+//! token, decide the fault and move the run's lifecycle; then, with no lock
+//! held, check the token's scopes, render, sleep if a fault says so, and
+//! answer.
 
-use crate::auth::{AuthPolicy, Environment, KeyKind, bearer_token as bearer};
+use crate::auth::{AuthPolicy, Environment, KeyKind, Principal, RouteAuth, TokenSummary, bearer_token as bearer};
 use crate::body::Body;
 use crate::clock::{Clock, wall_now};
 use crate::config::{AdminAccess, Config, Limits};
 use crate::conn::Control;
-use crate::errors::ApiError;
+use crate::environments::Environments;
+use crate::errors::{ApiError, KeyRefusal};
 use crate::faults::{Action, decide};
 use crate::journal::{Journal, Record};
 use crate::keys::Keys;
@@ -20,9 +23,10 @@ use crate::lifecycle::Progress;
 use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
 use crate::packet::Packet;
 use crate::presign::Presigner;
-use crate::ratelimit::{Bucket, Verdict};
+use crate::ratelimit::{Bucket, JWT_WINDOW, Verdict, Windows};
 use crate::scenario::format::RouteName;
 use crate::scenario::{Diagnostic, Source};
+use crate::scope::{Action as ScopeAction, Resource};
 use crate::time::Millis;
 use crate::world::{Rendering, Settings, World};
 use bytes::Bytes;
@@ -34,6 +38,7 @@ use std::time::Duration;
 
 mod admin;
 mod packets;
+mod tokens;
 
 /// The reserved prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_mock";
@@ -57,6 +62,10 @@ pub struct State {
     pub limits: Limits,
     /// Who may use `/_mock/`.
     pub admin: AdminAccess,
+    /// The environments public access tokens may name.
+    pub environments: Environments,
+    /// The rate-limit windows of public access tokens.
+    pub windows: Windows,
 }
 
 /// The application: cheap to clone, shared by all connections.
@@ -86,14 +95,45 @@ const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     RetrieveRun(&'a str),
+    /// `POST /api/v1/auth/jwt/claims`
+    JwtClaims,
+    /// `POST /api/v1/auth/public-tokens`
+    PublicTokens,
     NotFound,
 }
 
+impl Route<'_> {
+    /// How the route authenticates, as the server builds it.
+    fn auth(&self) -> RouteAuth {
+        match self {
+            Route::RetrieveRun(_) | Route::NotFound => RouteAuth::KeysAndTokens,
+            Route::JwtClaims => RouteAuth::OwnCheck { refusal: KeyRefusal::Claims, exempt_from_limiter: true },
+            Route::PublicTokens => RouteAuth::Keys,
+        }
+    }
+}
+
 fn route(path: &str) -> Route<'_> {
+    match path {
+        "/api/v1/auth/jwt/claims" => return Route::JwtClaims,
+        "/api/v1/auth/public-tokens" => return Route::PublicTokens,
+        _ => {}
+    }
     match path.strip_prefix("/api/v3/runs/") {
         Some(id) if !id.contains('/') => Route::RetrieveRun(id),
         _ => Route::NotFound,
     }
+}
+
+/// Which rate limit a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limiter {
+    /// The key's token bucket.
+    Bucket,
+    /// A public access token's fixed window, by the token's fingerprint.
+    Window(u64),
+    /// A path the server's limiter skips.
+    Exempt,
 }
 
 /// What the key's lock decided for one request.
@@ -107,6 +147,10 @@ struct Decided<'w> {
 impl App {
     /// An app over a built world; the rest of its settings come from `config`.
     pub fn new(config: &Config, world: World, settings: Settings, sources: Vec<Source>, presigner: Presigner) -> App {
+        let environments = Environments::default();
+        for key in &config.auth.secret_keys {
+            environments.register(key);
+        }
         App {
             state: Arc::new(State {
                 world: RwLock::new(Arc::new(world)),
@@ -120,6 +164,8 @@ impl App {
                 presigner,
                 limits: config.limits,
                 admin: config.admin.clone(),
+                environments,
+                windows: Windows::default(),
             }),
         }
     }
@@ -172,41 +218,58 @@ impl App {
         }
         if path.starts_with(packets::PREFIX) {
             let response = packets::handle(self, &req);
-            return Ok(self.journaled(&req, packets::run_id(path), None, response, None));
+            return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
         }
         let api = path == "/api" || path.starts_with("/api/");
         if !api {
             return Ok(error_response(ApiError::RouteNotFound));
         }
-        let mut response = self.api(&req, conn).await?;
+        let (parts, body) = req.into_parts();
+        let head = Request::from_parts(parts, ());
+        let mut response = self.api(&head, body, conn).await?;
         response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
         Ok(response)
     }
 
-    async fn api<B>(&self, req: &Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection> {
+    async fn api<B>(&self, req: &Request<()>, body: B, conn: &Control) -> Result<Response<Body>, ResetConnection>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if req.method() == Method::OPTIONS {
             return Ok(preflight(req));
         }
         let path = req.uri().path();
+        let route = route(path);
+        let now = self.state.clock.now();
         // As on the real server, authentication comes before routing for every `/api` path.
         let header = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-        let caller = match self.state.auth.authenticate(header) {
-            Ok(caller) => caller,
-            Err(e) => return Ok(self.journaled(req, None, None, error_response(e), None)),
+        let principal = match self.state.auth.resolve(header, route.auth(), &self.state.environments, now) {
+            Ok(principal) => principal,
+            Err(e) => {
+                let token = TokenSummary::of_refused(header);
+                return Ok(self.journaled(req, None, None, token.as_ref(), error_response(e), None));
+            }
         };
-        let key = bearer(header);
-        let (route_name, run_id) = match route(path) {
+        let key = principal.scenario_key();
+        let token = principal.token().map(|t| &t.summary);
+        let (route_name, run_id) = match route {
             Route::RetrieveRun(id) => (RouteName::Retrieve, Some(id)),
-            Route::NotFound => (RouteName::Any, None),
+            Route::JwtClaims | Route::PublicTokens | Route::NotFound => (RouteName::Any, None),
         };
-        let now = self.state.clock.now();
+        let limiter = match (&route, principal.token()) {
+            (Route::JwtClaims, _) => Limiter::Exempt,
+            (_, Some(t)) => Limiter::Window(t.fingerprint),
+            (_, None) => Limiter::Bucket,
+        };
         let world = self.world();
-        let decided = self.decide(&world, key, now, route_name, run_id, req.method());
+        let ability = principal.token().map(|t| &t.ability);
+        let decided = self.decide(&world, key, now, route_name, run_id, req.method(), limiter, ability);
         let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
             let response = rate_limited(v, now);
-            return Ok(self.journaled(req, run_id, Some(key), response, fault_label));
+            return Ok(self.journaled(req, run_id, Some(key), token, response, fault_label));
         }
         if let Some(fault) = decided.fault
             && fault.delay_ms > 0
@@ -216,30 +279,36 @@ impl App {
         let action = decided.fault.and_then(|f| f.action.as_ref());
         if let Some(Action::Reset) = action {
             conn.reset();
-            self.record(req, run_id, Some(key), 0, fault_label);
+            self.record(req, run_id, Some(key), token, 0, fault_label);
             return Err(ResetConnection);
         }
         let response = match action.and_then(|a| replacement(a, now)) {
             Some(response) => response,
             None => {
-                let normal = match (route(path), req.method()) {
+                let normal = match (&route, req.method()) {
                     (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => {
-                        self.retrieve(&world, req, id, caller.kind, decided.scripted, now)
+                        self.retrieve(&world, req, id, &principal, decided.scripted, now).map_err(error_response)
                     }
-                    (Route::RetrieveRun(_), _) => Err(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }),
-                    (Route::NotFound, _) => Err(ApiError::RouteNotFound),
+                    (Route::RetrieveRun(_), _) => Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW })),
+                    (Route::JwtClaims, &Method::POST) => Ok(tokens::claims(self, &principal)),
+                    (Route::PublicTokens, &Method::POST) => tokens::public_token(self, &principal, body, now).await,
+                    (Route::JwtClaims | Route::PublicTokens, _) => {
+                        Err(error_response(ApiError::MethodNotAllowed { allow: tokens::ALLOW }))
+                    }
+                    (Route::NotFound, _) => Err(error_response(ApiError::RouteNotFound)),
                 };
                 match normal {
                     Ok(body) => shape(StatusCode::OK, body, action),
-                    Err(e) => error_response(e),
+                    Err(response) => response,
                 }
             }
         };
         let response = with_rate_headers(response, decided.verdict, now);
-        Ok(self.journaled(req, run_id, Some(key), response, fault_label))
+        Ok(self.journaled(req, run_id, Some(key), token, response, fault_label))
     }
 
     /// The decisions taken under the key's lock.
+    #[allow(clippy::too_many_arguments)]
     fn decide<'w>(
         &self,
         world: &'w World,
@@ -248,15 +317,32 @@ impl App {
         route_name: RouteName,
         run_id: Option<&str>,
         method: &Method,
+        limiter: Limiter,
+        ability: Option<&crate::scope::Ability>,
     ) -> Decided<'w> {
         let seed = self.state.settings.seed;
         if world.rate_limit.is_none() && world.faults.is_empty() && world.lifecycles.is_empty() {
             // Nothing is kept per key: no lock to take.
             return Decided { verdict: None, fault: None, scripted: None };
         }
+        // A token's window is its own, not its environment's: counted before the key's lock.
+        let window = match limiter {
+            Limiter::Window(fingerprint) if world.rate_limit.is_some() => {
+                Some(self.state.windows.take(JWT_WINDOW, fingerprint, now))
+            }
+            _ => None,
+        };
+        if window.is_some_and(|v| !v.allowed) {
+            return Decided { verdict: window, fault: None, scripted: None };
+        }
         self.state.keys.with(key, now, |ks| {
-            let verdict =
-                world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now));
+            let verdict = match limiter {
+                Limiter::Bucket => {
+                    world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now))
+                }
+                Limiter::Window(_) => window,
+                Limiter::Exempt => None,
+            };
             if verdict.is_some_and(|v| !v.allowed) {
                 return Decided { verdict, fault: None, scripted: None };
             }
@@ -273,7 +359,9 @@ impl App {
                 }
                 let progress = ks.runs.get_mut(id)?;
                 let run = progress.view(base, lifecycle, now);
-                if answered {
+                // A token refused by its scopes does not move the run on.
+                let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
+                if answered && permitted {
                     progress.count_retrieve(lifecycle, now);
                 }
                 Some(run)
@@ -288,12 +376,25 @@ impl App {
         world: &World,
         req: &Request<B>,
         id: &str,
-        kind: KeyKind,
+        principal: &Principal<'_>,
         scripted: Option<Run>,
         now: Millis,
     ) -> Result<Bytes, ApiError> {
         if !id.starts_with("run_") {
             return Err(ApiError::InvalidRunId);
+        }
+        let kind = principal.render_kind();
+        if let Some(token) = principal.token()
+            && !token.ability.can(ScopeAction::Read, &[Resource::run(id)])
+        {
+            // A loader route: a missing run is a 404 before the scope check,
+            // which then looks at the run's task, tags and batch too.
+            let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
+            let run = match &scripted {
+                Some(run) => Cow::Borrowed(run),
+                None => world.store.get(id).ok_or(not_found)?,
+            };
+            principal.authorize(ScopeAction::Read, &Resource::of_run(&run))?;
         }
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
         if scripted.is_none()
@@ -347,7 +448,15 @@ impl App {
         world.store.render(run, opts, urls)
     }
 
-    fn record<B>(&self, req: &Request<B>, run_id: Option<&str>, key: Option<&str>, status: u16, fault: Option<String>) {
+    fn record<B>(
+        &self,
+        req: &Request<B>,
+        run_id: Option<&str>,
+        key: Option<&str>,
+        token: Option<&TokenSummary>,
+        status: u16,
+        fault: Option<String>,
+    ) {
         let journal = &self.state.journal;
         if !journal.enabled() {
             return;
@@ -360,6 +469,7 @@ impl App {
             path: req.uri().path().to_owned(),
             run_id: run_id.map(str::to_owned),
             key: key.map(str::to_owned),
+            token: token.cloned(),
             status,
             fault,
         });
@@ -370,10 +480,11 @@ impl App {
         req: &Request<B>,
         run_id: Option<&str>,
         key: Option<&str>,
+        token: Option<&TokenSummary>,
         response: Response<Body>,
         fault: Option<String>,
     ) -> Response<Body> {
-        self.record(req, run_id, key, response.status().as_u16(), fault);
+        self.record(req, run_id, key, token, response.status().as_u16(), fault);
         response
     }
 }

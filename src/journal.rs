@@ -22,8 +22,13 @@ pub struct Record {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The key, or for a public access token the secret key of its
+    /// environment (whose scenario state it shares).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// A public access token's environment and scopes (never the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<crate::auth::TokenSummary>,
     /// The status sent, or 0 when the connection was reset instead.
     pub status: u16,
     /// The fault applied (`label: action`), if any.
@@ -107,6 +112,7 @@ mod tests {
             path: "/".into(),
             run_id: None,
             key: Some(key.into()),
+            token: None,
             status: 200,
             fault: None,
         }

@@ -1,5 +1,6 @@
 //! Property-based tests: arbitrary requests never panic and always get one of
-//! the known answers; so do sessions that move the mock clock anywhere;
+//! the known answers; hostile bearer tokens never panic and never
+//! authenticate; so do sessions that move the mock clock anywhere;
 //! arbitrary and near-valid scenario files never panic and every problem
 //! points into its file; every generated run, in both API versions and for
 //! every kind of key, matches the project's JSON Schemas.
@@ -23,7 +24,9 @@ use trigger_mock::clock::Clock;
 use trigger_mock::config::Config;
 use trigger_mock::conn::Control;
 use trigger_mock::convention;
+use trigger_mock::environments::environment_id;
 use trigger_mock::generate::generate;
+use trigger_mock::jwt::{self, Algorithm, base64url};
 use trigger_mock::model::{ApiVersion, EngineStatus, PacketUrls, RenderOptions, Run, render_json};
 use trigger_mock::presign::Presigner;
 use trigger_mock::scenario::{self, Diagnostic, Source};
@@ -139,6 +142,8 @@ fn path_prefix() -> impl Strategy<Value = String> {
         "/api/v3/runs/run_demo_root",
         "/api/v3/runs/run_demo_large_payload",
         "/api/v3/runs/run_completed/",
+        "/api/v1/auth/jwt/claims",
+        "/api/v1/auth/public-tokens",
         "/_mock",
         "/_mock/",
         "/_mock/health",
@@ -354,6 +359,128 @@ fn malformed_run_ids_are_not_found() {
         prop_assert_eq!(answer.status, 404, "{}: {:?}", id, answer.body);
         let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(value["error"].is_string());
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------
+// 1b. Bearer tokens
+// ---------------------------------------------------------------------------
+
+/// An app that knows the environment of [`DEV_KEY`] from start-up.
+fn token_app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
+    APP.get_or_init(|| {
+        let mut config = Config { presign_secret: Some(SECRET.into()), ..Config::ephemeral(Clock::frozen(NOW)) };
+        config.auth.secret_keys = vec![DEV_KEY.to_owned()];
+        config.build_app().unwrap()
+    })
+}
+
+/// A valid admin token of [`DEV_KEY`]'s environment.
+fn valid_token() -> String {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), Value::from(environment_id(DEV_KEY)));
+    claims.insert("pub".into(), Value::Bool(true));
+    claims.insert("scopes".into(), Value::from(vec!["admin"]));
+    jwt::mint(&claims, DEV_KEY, jwt::epoch_seconds(NOW) + 900, NOW)
+}
+
+fn b64(text: &str) -> String {
+    base64url::encode(text.as_bytes())
+}
+
+/// Bearer strings no one signed with the key: random bytes, JWT-shaped text,
+/// the valid token truncated, altered, spliced or re-signed with another key,
+/// `alg: none`, and huge headers and payloads.
+fn hostile_bearer() -> impl Strategy<Value = Vec<u8>> {
+    let token = valid_token();
+    let parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let (t1, t2, t3, t4) = (token.clone(), token.clone(), token.clone(), token.clone());
+    let (p1, p2, p3) = (parts.clone(), parts.clone(), parts);
+    let payload = format!(
+        r#"{{"sub":"{}","pub":true,"scopes":["admin"],"iss":"https://id.trigger.dev","aud":"https://api.trigger.dev","exp":{}}}"#,
+        environment_id(DEV_KEY),
+        jwt::epoch_seconds(NOW) + 900
+    );
+    let (pl1, pl2, pl3) = (payload.clone(), payload.clone(), payload);
+    prop_oneof![
+        2 => prop::collection::vec(any::<u8>(), 0..300),
+        2 => "[A-Za-z0-9_=+/.-]{0,400}".prop_map(String::into_bytes),
+        3 => (0..t1.len()).prop_map(move |n| t1.as_bytes()[..n].to_vec()),
+        4 => (0..t2.len(), any::<u8>()).prop_map(move |(i, b)| {
+            let mut bytes = t2.clone().into_bytes();
+            bytes[i] = b;
+            bytes
+        }),
+        2 => (0..=t3.len(), any::<u8>()).prop_map(move |(i, b)| {
+            let mut bytes = t3.clone().into_bytes();
+            bytes.insert(i, b);
+            bytes
+        }),
+        2 => (0..t4.len()).prop_map(move |i| {
+            let mut bytes = t4.clone().into_bytes();
+            bytes.remove(i);
+            bytes
+        }),
+        2 => (select(vec![0usize, 1, 2]), select(vec![0usize, 1, 2]), select(vec![0usize, 1, 2]))
+            .prop_map(move |(a, b, c)| format!("{}.{}.{}", p1[a], p1[b], p1[c]).into_bytes()),
+        2 => select(vec![r#"{"alg":"none"}"#, r#"{"alg":"None"}"#, r#"{"alg":"HS256","crit":["b64"]}"#, r#"{"alg":"RS256"}"#, "{}", "[]", "null"])
+            .prop_flat_map(move |h| {
+                let (payload, sig) = (b64(&pl1), p2[2].clone());
+                select(vec![String::new(), sig, "AAAA".into()]).prop_map(move |s| format!("{}.{payload}.{s}", b64(h)).into_bytes())
+            }),
+        2 => "[a-z]{1,12}".prop_map(move |key| {
+            // The right claims, signed with a key that is not the environment's.
+            let Ok(Value::Object(claims)) = serde_json::from_str::<Value>(&pl2) else { return Vec::new() };
+            jwt::sign(Algorithm::Hs256, &claims, format!("tr_dev_{key}").as_bytes()).into_bytes()
+        }),
+        1 => (1usize..48_000, 1usize..3).prop_map(move |(n, which)| {
+            let big = "x".repeat(n);
+            let header = if which == 1 { format!(r#"{{"alg":"HS256","pad":"{big}"}}"#) } else { r#"{"alg":"HS256"}"#.into() };
+            let payload = if which == 2 { pl3.replace("\"pub\"", &format!("\"pad\":\"{big}\",\"pub\"")) } else { pl3.clone() };
+            format!("{}.{}.{}", b64(&header), b64(&payload), p3[2]).into_bytes()
+        }),
+        1 => (1usize..2000).prop_map(|depth| {
+            let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            format!("{}.{}.AAAA", b64(r#"{"alg":"HS256"}"#), b64(&format!(r#"{{"pub":true,"sub":{nested}}}"#))).into_bytes()
+        }),
+    ]
+}
+
+#[test]
+fn hostile_bearer_tokens_never_panic_and_never_authenticate() {
+    let rt = runtime();
+    let valid = valid_token();
+    let send_bearer = |path: &str, method: &str, bearer: &[u8]| -> Result<Option<Answer>, TestCaseError> {
+        let mut value = b"Bearer ".to_vec();
+        value.extend_from_slice(bearer);
+        let Ok(value) = HeaderValue::from_bytes(&value) else { return Ok(None) };
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", value)
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        rt.block_on(send_to(token_app(), req)).map(Some).ok_or_else(|| TestCaseError::fail("no answer"))
+    };
+    // The property can fail: the valid token does authenticate.
+    let ok = send_bearer("/api/v3/runs/run_completed", "GET", valid.as_bytes()).ok().flatten().map(|a| a.status);
+    assert_eq!(ok, Some(200));
+    check(1500, hostile_bearer(), |bearer| {
+        if bearer == valid.as_bytes() || String::from_utf8_lossy(&bearer).trim() == valid {
+            return Ok(());
+        }
+        for (method, path) in [
+            ("GET", "/api/v3/runs/run_completed"),
+            ("POST", "/api/v1/auth/jwt/claims"),
+            ("POST", "/api/v1/auth/public-tokens"),
+        ] {
+            let Some(answer) = send_bearer(path, method, &bearer)? else { return Ok(()) };
+            prop_assert_eq!(answer.status, 401, "{} {}: {:?}", method, path, answer.body);
+            let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(value["error"].is_string());
+        }
         Ok(())
     });
 }
