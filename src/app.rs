@@ -512,19 +512,34 @@ fn wall_reset(v: &Verdict, now: Millis) -> Millis {
     wall_now().plus(v.reset.0 - now.0)
 }
 
-/// Adds `x-ratelimit-*` headers when the limiter is on.
+/// Adds the limiter's `x-ratelimit-*` headers when it is on, except those the
+/// response already has: a fault's 429 (or its own headers) wins over the
+/// bucket, so headers and body tell the client the same thing.
 fn with_rate_headers(mut response: Response<Body>, verdict: Option<Verdict>, now: Millis) -> Response<Body> {
     if let Some(v) = verdict {
-        put_rate_headers(&mut response, &v, wall_reset(&v, now));
+        let wall_reset = wall_reset(&v, now);
+        let headers = response.headers_mut();
+        for (name, value) in rate_headers(&v, wall_reset) {
+            headers.entry(name).or_insert(value);
+        }
     }
     response
 }
 
+/// The `x-ratelimit-*` headers of a verdict.
+fn rate_headers(v: &Verdict, wall_reset: Millis) -> [(&'static str, HeaderValue); 3] {
+    [
+        ("x-ratelimit-limit", HeaderValue::from(v.limit)),
+        ("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0))),
+        ("x-ratelimit-reset", HeaderValue::from(wall_reset.0)),
+    ]
+}
+
 fn put_rate_headers(response: &mut Response<Body>, v: &Verdict, wall_reset: Millis) {
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(v.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0)));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(wall_reset.0));
+    for (name, value) in rate_headers(v, wall_reset) {
+        headers.insert(name, value);
+    }
 }
 
 /// A JSON response with the API's content type.

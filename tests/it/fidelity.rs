@@ -4,7 +4,7 @@
 //! of the clock, syntax errors where the parser failed, the clock's limits,
 //! and the Host a presigned URL is built from).
 
-use crate::support::{config, request_with_body, start};
+use crate::support::{DEV_KEY, config, request_with_body, start};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode};
@@ -76,4 +76,48 @@ async fn a_probability_fault_flips_a_fresh_coin_per_request() {
     let other_seed = start(&Config { seed: 12, ..inline(text) }).await;
     assert_ne!(statuses(&other_seed, "run_coin", "tr_dev_coin_b", 1000).await, sequences[1], "another seed");
     other_seed.shutdown().await;
+}
+
+/// Item 17: a `rateLimit` fault under a live token bucket sends its own
+/// `x-ratelimit-*` values, the ones its body carries (the bucket's headers
+/// overwrote them, and the SDK waited for the bucket's refill instead).
+#[tokio::test]
+async fn a_rate_limit_fault_under_a_live_bucket_sends_its_own_headers() {
+    let text = r#"{"version": 1,
+        "rateLimit": {"limit": 750, "refill": 250, "interval": "10s"},
+        "faults": [
+            {"runId": "run_rl", "nth": 1, "action": {"type": "rateLimit", "limit": 5, "remaining": 0, "resetMs": 700}},
+            {"runId": "run_own", "action": {"type": "status", "status": 429, "text": "slow down",
+                "headers": {"x-ratelimit-remaining": "3"}}}
+        ]}"#;
+    let server = start(&inline(text)).await;
+    let auth = format!("Bearer {DEV_KEY}");
+    let get = |id: &'static str| {
+        let (server, auth) = (&server, auth.clone());
+        async move { request_with_body(server, "GET", &format!("/api/v3/runs/{id}"), &[("authorization", &auth)], "").await }
+    };
+    let before = trigger_mock::clock::wall_now().0;
+    let limited = get("run_rl").await;
+    let after = trigger_mock::clock::wall_now().0;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let header = |name: &str| limited.headers[name].to_str().unwrap().parse::<i64>().unwrap();
+    assert_eq!((header("x-ratelimit-limit"), header("x-ratelimit-remaining")), (5, 0));
+    let reset = header("x-ratelimit-reset");
+    assert!((before + 700..=after + 700).contains(&reset), "reset {reset} is 700 ms after {before}..{after}");
+    let body = limited.json();
+    assert_eq!(
+        (body["limit"].as_i64(), body["remaining"].as_i64(), body["reset"].as_i64()),
+        (Some(5), Some(0), Some(reset))
+    );
+    // The fault is spent: the next answer is the run, with the bucket's headers (two tokens taken).
+    let normal = get("run_rl").await;
+    assert_eq!(normal.status, StatusCode::OK);
+    assert_eq!(normal.headers["x-ratelimit-limit"], "750");
+    assert_eq!(normal.headers["x-ratelimit-remaining"], "748");
+    // A status fault's own rate-limit header wins too; the bucket fills in the others.
+    let own = get("run_own").await;
+    assert_eq!((own.status.as_u16(), own.body.as_ref()), (429, b"slow down".as_slice()));
+    assert_eq!(own.headers["x-ratelimit-remaining"], "3");
+    assert_eq!(own.headers["x-ratelimit-limit"], "750");
+    server.shutdown().await;
 }
