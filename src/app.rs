@@ -98,6 +98,10 @@ fn route(path: &str) -> Route<'_> {
 
 /// What the key's lock decided for one request.
 struct Decided<'w> {
+    /// "Now" for this request, read under the key's lock when one is taken,
+    /// so that one key's requests see the clock in the order they change
+    /// its state (a run's `updatedAt` never goes back).
+    now: Millis,
     verdict: Option<Verdict>,
     fault: Option<&'w crate::faults::Fault>,
     /// The run as this key sees it now, for scripted runs.
@@ -202,6 +206,7 @@ impl App {
         let now = self.state.clock.now();
         let world = self.world();
         let decided = self.decide(&world, key, now, route_name, run_id, req.method());
+        let now = decided.now;
         let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
@@ -252,13 +257,14 @@ impl App {
         let seed = self.state.settings.seed;
         if world.rate_limit.is_none() && world.faults.is_empty() && world.lifecycles.is_empty() {
             // Nothing is kept per key: no lock to take.
-            return Decided { verdict: None, fault: None, scripted: None };
+            return Decided { now, verdict: None, fault: None, scripted: None };
         }
         self.state.keys.with(key, now, |ks| {
+            let now = self.state.clock.now();
             let verdict =
                 world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now));
             if verdict.is_some_and(|v| !v.allowed) {
-                return Decided { verdict, fault: None, scripted: None };
+                return Decided { now, verdict, fault: None, scripted: None };
             }
             let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
             let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
@@ -278,7 +284,7 @@ impl App {
                 }
                 Some(run)
             });
-            Decided { verdict, fault: decision.map(|d| d.fault), scripted }
+            Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
         })
     }
 

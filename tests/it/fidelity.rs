@@ -4,15 +4,18 @@
 //! of the clock, syntax errors where the parser failed, the clock's limits,
 //! and the Host a presigned URL is built from).
 
-use crate::support::{DEV_KEY, config, request_with_body, start};
+use crate::support::{DEV_KEY, NOW, config, request_with_body, retrieve, start};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use trigger_mock::clock::Clock;
 use trigger_mock::config::Config;
+use trigger_mock::model::ApiVersion;
 use trigger_mock::scenario::Source;
 use trigger_mock::server::Server;
+use trigger_mock::time::Millis;
 
 fn inline(text: &str) -> Config {
     Config { inline_scenarios: vec![Source { name: "inline.json".into(), text: text.into(), path: None }], ..config() }
@@ -119,5 +122,69 @@ async fn a_rate_limit_fault_under_a_live_bucket_sends_its_own_headers() {
     assert_eq!((own.status.as_u16(), own.body.as_ref()), (429, b"slow down".as_slice()));
     assert_eq!(own.headers["x-ratelimit-remaining"], "3");
     assert_eq!(own.headers["x-ratelimit-limit"], "750");
+    server.shutdown().await;
+}
+
+/// The instants of a run body, parsed.
+fn instant(body: &serde_json::Value, field: &str) -> Option<Millis> {
+    body[field].as_str().map(|t| Millis::parse_rfc3339(t).unwrap_or_else(|e| panic!("{field}: {e}")))
+}
+
+/// Scripted runs for item 18: each first status, retrieve-driven.
+const SCRIPTED: &str = r#"{"version": 1, "runs": [
+    {"id": "run_ua_pending_a", "lifecycle": [{"status": "PENDING", "retrieves": 1}, {"status": "EXECUTING", "retrieves": 1}, {"status": "COMPLETED_SUCCESSFULLY"}]},
+    {"id": "run_ua_pending_b", "lifecycle": [{"status": "PENDING", "retrieves": 1}, {"status": "EXECUTING", "retrieves": 1}, {"status": "COMPLETED_SUCCESSFULLY"}]},
+    {"id": "run_ua_pending_c", "lifecycle": [{"status": "PENDING", "retrieves": 1}, {"status": "EXECUTING", "retrieves": 1}, {"status": "COMPLETED_SUCCESSFULLY"}]},
+    {"id": "run_ua_queued", "lifecycle": [{"status": "PENDING_VERSION", "retrieves": 1}, {"status": "DEQUEUED", "retrieves": 1}, {"status": "EXECUTING", "retrieves": 1}, {"status": "SYSTEM_FAILURE"}]},
+    {"id": "run_ua_delayed", "lifecycle": [{"status": "DELAYED", "for": "1s"}, {"status": "PENDING", "retrieves": 1}, {"status": "EXECUTING"}]},
+    {"id": "run_ua_executing", "lifecycle": [{"status": "EXECUTING", "retrieves": 1}, {"status": "COMPLETED_SUCCESSFULLY"}]}
+]}"#;
+
+/// Item 18: a scripted run's `updatedAt` never runs ahead of the clock (a
+/// run that starts queued was updated a few ms after the frozen "now"), and
+/// no timestamp does.
+#[tokio::test]
+async fn scripted_timestamps_never_run_ahead_of_a_frozen_clock() {
+    let server = start(&inline(SCRIPTED)).await;
+    for id in [
+        "run_ua_pending_a",
+        "run_ua_pending_b",
+        "run_ua_pending_c",
+        "run_ua_queued",
+        "run_ua_delayed",
+        "run_ua_executing",
+    ] {
+        for attempt in 0..4 {
+            let reply = retrieve(&server, id, DEV_KEY, ApiVersion::V20250716).await;
+            let body = reply.json();
+            for field in ["createdAt", "updatedAt", "startedAt", "finishedAt"] {
+                if let Some(at) = instant(&body, field) {
+                    assert!(at <= NOW, "{id} retrieve {attempt}: {field} {at} is after now {NOW}");
+                }
+            }
+            assert!(instant(&body, "updatedAt") >= instant(&body, "createdAt"), "{id}: {body}");
+        }
+    }
+    server.shutdown().await;
+}
+
+/// Item 18: under the real clock, `updatedAt` never goes back from one
+/// retrieve to the next, and never passes the wall clock.
+#[tokio::test]
+async fn scripted_updated_at_never_goes_back_under_the_real_clock() {
+    let cfg = Config { inline_scenarios: inline(SCRIPTED).inline_scenarios, ..Config::ephemeral(Clock::system()) };
+    let server = start(&cfg).await;
+    for id in ["run_ua_pending_a", "run_ua_pending_b", "run_ua_pending_c", "run_ua_queued", "run_ua_executing"] {
+        let mut last = None;
+        for attempt in 0..5 {
+            let reply = retrieve(&server, id, DEV_KEY, ApiVersion::V20250716).await;
+            let after = trigger_mock::clock::wall_now();
+            let body = reply.json();
+            let updated = instant(&body, "updatedAt");
+            assert!(updated >= last, "{id} retrieve {attempt}: updatedAt went back from {last:?} to {updated:?}");
+            assert!(updated <= Some(after), "{id} retrieve {attempt}: updatedAt {updated:?} is after {after}");
+            last = updated;
+        }
+    }
     server.shutdown().await;
 }
