@@ -6,6 +6,7 @@
 //! forever. A run with a TTL that is still queued when the TTL has passed
 //! since it was enqueued becomes EXPIRED.
 
+use crate::generate::Deploy;
 use crate::model::{EngineStatus, Phase, Run, SerializedError};
 use crate::time::Millis;
 use serde_json::Value;
@@ -38,8 +39,9 @@ pub struct Lifecycle {
     pub output: Option<Value>,
     /// The error shown once the run fails.
     pub error: Option<SerializedError>,
-    /// The worker version, shown once the run starts.
-    pub version: Option<String>,
+    /// The deployment whose worker version a run that names none shows once
+    /// it starts, dated from the run's `createdAt` as this caller sees it.
+    pub deploy: Deploy,
 }
 
 /// Why a lifecycle is impossible.
@@ -231,7 +233,7 @@ impl Progress {
         if run.started_at.is_some() {
             run.base_cost_in_cents = run.base_cost_in_cents.max(BASE_CENTS);
             if run.version.is_none() {
-                run.version.clone_from(&lifecycle.version);
+                run.version = Some(lifecycle.deploy.version(run.created_at));
             }
         }
         if phase == Phase::Succeeded {
@@ -264,7 +266,7 @@ mod tests {
             ttl_ms: ttl,
             output: Some(serde_json::json!({"ok": true})),
             error: Some(SerializedError { message: "boom".into(), name: None, stack_trace: None }),
-            version: Some("20260101.1".into()),
+            deploy: Deploy { days_before: 0, build: 1 },
         }
     }
 

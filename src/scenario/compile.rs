@@ -341,14 +341,12 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
         crate::generate::generate(0, &spec.id, Some(EngineStatus::CompletedSuccessfully), crate::time::Millis(0), None);
     let final_status = steps.last().map_or(EngineStatus::Pending, |s| s.status);
     let seed_error = crate::generate::generate(0, &spec.id, Some(final_status), crate::time::Millis(0), None);
-    let seed_started =
-        crate::generate::generate(0, &spec.id, Some(EngineStatus::Executing), crate::time::Millis(0), None);
     Ok(Lifecycle {
         steps,
         ttl_ms,
         output: seed_output.output,
         error: spec.error.clone().or(seed_error.error),
-        version: spec.version.clone().or(seed_started.version),
+        deploy: crate::generate::Deploy::draw(&spec.id),
     })
 }
 

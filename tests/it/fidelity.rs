@@ -188,3 +188,40 @@ async fn scripted_updated_at_never_goes_back_under_the_real_clock() {
     }
     server.shutdown().await;
 }
+
+/// Item 19: a run that starts queued gets its worker version when it starts,
+/// dated at or before its `createdAt` (it was dated from 1970, `19691230.15`).
+#[tokio::test]
+async fn a_scripted_run_that_starts_is_given_a_version_dated_before_its_creation() {
+    let text = r#"{"version": 1, "runs": [
+        {"id": "run_v_retrieves", "lifecycle": [{"status": "PENDING", "retrieves": 1}, {"status": "EXECUTING"}]},
+        {"id": "run_v_for", "lifecycle": [{"status": "DELAYED", "for": "1m"}, {"status": "PENDING", "for": "1m"}, {"status": "EXECUTING"}]},
+        {"id": "run_v_named", "version": "20251224.3", "lifecycle": [{"status": "PENDING", "retrieves": 1}, {"status": "EXECUTING"}]}
+    ]}"#;
+    let server = start(&inline(text)).await;
+    let version_of = |body: &serde_json::Value| body["version"].as_str().map(str::to_owned);
+    // Retrieve-driven.
+    retrieve(&server, "run_v_retrieves", DEV_KEY, ApiVersion::V20250716).await;
+    let started = retrieve(&server, "run_v_retrieves", DEV_KEY, ApiVersion::V20250716).await.json();
+    assert_eq!(started["status"], "EXECUTING");
+    // Time-driven.
+    admin(&server, "POST", "/_mock/clock", r#"{"advance": "3m"}"#).await;
+    let later = retrieve(&server, "run_v_for", DEV_KEY, ApiVersion::V20250716).await.json();
+    assert_eq!(later["status"], "EXECUTING");
+    for body in [&started, &later] {
+        let version = version_of(body).unwrap_or_else(|| panic!("no version: {body}"));
+        let created = body["createdAt"].as_str().unwrap();
+        let created_day: String = created[..10].chars().filter(char::is_ascii_digit).collect();
+        let (day, build) = version.split_once('.').unwrap_or_else(|| panic!("{version}"));
+        assert!(day <= created_day.as_str(), "{version} is dated after createdAt {created}");
+        let earliest = Millis::parse_rfc3339(created).unwrap().plus(-20 * 86_400_000).to_string();
+        let earliest: String = earliest[..10].chars().filter(char::is_ascii_digit).collect();
+        assert!(day >= earliest.as_str(), "{version} is more than 20 days before createdAt {created}");
+        assert!(build.parse::<u32>().is_ok_and(|b| (1..25).contains(&b)), "{version}");
+    }
+    // A version the file names is kept.
+    retrieve(&server, "run_v_named", DEV_KEY, ApiVersion::V20250716).await;
+    let named = retrieve(&server, "run_v_named", DEV_KEY, ApiVersion::V20250716).await.json();
+    assert_eq!(version_of(&named).as_deref(), Some("20251224.3"));
+    server.shutdown().await;
+}
