@@ -88,14 +88,19 @@ impl Source {
         Ok(file)
     }
 
-    /// `at` is where the key path starts, when it exists in the text: a
-    /// person looks for the key, while serde points after the bad token.
+    /// `at` is where the key path starts, when it exists in the text: for a
+    /// value of the wrong type a person looks for the key, while serde points
+    /// after the bad token. A syntax error is shown where the parser failed
+    /// (the unexpected token), since the key path only names the enclosing
+    /// object.
     fn serde_diagnostic(&self, path: &str, at: Option<(usize, usize)>, e: &serde_json::Error) -> Diagnostic {
+        use serde_json::error::Category;
         let text = e.to_string();
         // serde_json appends " at line L column C"; the position goes in front instead.
         let message = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
         let serde_at = (e.line() > 0).then(|| (e.line(), e.column()));
-        let (line, column) = at.filter(|_| !path.is_empty()).or(serde_at).unwrap_or((1, 1));
+        let at = at.filter(|_| !path.is_empty() && e.classify() == Category::Data);
+        let (line, column) = at.or(serde_at).unwrap_or((1, 1));
         // serde_json says column 0 at the end of the input or right after a newline.
         let (line, column) = (line.max(1), column.max(1));
         let message = if path.is_empty() { message.to_owned() } else { format!("{path}: {message}") };

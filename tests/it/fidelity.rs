@@ -225,3 +225,47 @@ async fn a_scripted_run_that_starts_is_given_a_version_dated_before_its_creation
     assert_eq!(version_of(&named).as_deref(), Some("20251224.3"));
     server.shutdown().await;
 }
+
+/// Item 20: a syntax error is reported where the parser failed (the
+/// unexpected token), not at the opening brace of the object around it.
+#[tokio::test]
+async fn a_syntax_error_points_at_the_unexpected_token() {
+    let cases = [
+        // A missing comma inside a multi-line object: the next key is unexpected.
+        (
+            "{\n  \"version\": 1,\n  \"runs\": [\n    {\n      \"id\": \"run_a\",\n      \"status\": \"PENDING\"\n      \"ttl\": \"10m\"\n    }\n  ]\n}\n",
+            "7:7",
+            "expected `,` or `}`",
+        ),
+        // A bare word where a value belongs.
+        (
+            "{\n  \"version\": 1,\n  \"runs\": [\n    {\n      \"id\": \"run_a\",\n      \"status\": PENDING\n    }\n  ]\n}\n",
+            "6:17",
+            "expected value",
+        ),
+        // A trailing comma.
+        ("{\n  \"version\": 1,\n  \"faults\": [\n    {\"delayMs\": 5,}\n  ]\n}\n", "4:19", "trailing comma"),
+    ];
+    for (text, at, message) in cases {
+        let problems =
+            trigger_mock::scenario::compile(&[Source { name: "s.json".into(), text: text.into(), path: None }])
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {text}"));
+        let line = problems[0].to_string();
+        assert!(line.starts_with(&format!("s.json:{at}: ")), "{line}\n{text}");
+        assert!(line.contains(message), "{line}");
+    }
+    // A value of the wrong type still points at its key, where a person looks.
+    let text =
+        "{\n  \"version\": 1,\n  \"runs\": [\n    {\n      \"id\": \"run_a\",\n      \"ttl\": 5\n    }\n  ]\n}\n";
+    let problems = trigger_mock::scenario::compile(&[Source { name: "s.json".into(), text: text.into(), path: None }])
+        .err()
+        .unwrap();
+    assert!(problems[0].to_string().starts_with("s.json:6:7: runs[0].ttl: invalid type"), "{}", problems[0]);
+    // The admin API says the same.
+    let server = start(&config()).await;
+    let (status, body) = admin(&server, "PUT", "/_mock/scenarios/comma.json", cases[0].0).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["problems"][0].as_str().unwrap().starts_with("comma.json:7:7: "), "{body}");
+    server.shutdown().await;
+}
