@@ -190,7 +190,11 @@ impl RunArgs {
         config.presign_secret.clone_from(&self.presign_secret);
         config.offload_threshold = self.offload_threshold;
         if let Some(clock) = &self.clock {
-            config.clock = Clock::frozen(Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?);
+            let at = Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?;
+            if !(crate::clock::EARLIEST..=crate::clock::LATEST).contains(&at) {
+                return Err(format!("--clock: `{clock}` is out of range: {}", crate::clock::OUT_OF_RANGE));
+            }
+            config.clock = Clock::frozen(at);
         }
         Ok(())
     }
@@ -288,6 +292,14 @@ mod tests {
     fn bad_values_are_one_clear_line() {
         let cli = parse(&["--clock", "yesterday"]);
         assert!(cli.serve.config().unwrap_err().starts_with("--clock: `yesterday` is not an RFC 3339"));
+        for edge in ["0000-06-01T00:00:00Z", "0001-01-01T00:00:00+00:01", "9999-01-01T00:00:00Z"] {
+            let cli = parse(&["--clock", edge]);
+            let e = cli.serve.config().unwrap_err();
+            assert!(e.starts_with(&format!("--clock: `{edge}` is out of range: the clock stays within")), "{e}");
+        }
+        for edge in ["0001-01-01T00:00:00Z", "9998-12-31T23:59:59.999Z"] {
+            assert!(parse(&["--clock", edge]).serve.config().is_ok(), "{edge}");
+        }
         let cli = parse(&["--secret-key", "pk_dev_x"]);
         assert!(cli.serve.config().unwrap_err().contains("not a secret key"));
     }

@@ -3,6 +3,7 @@
 
 use super::{App, json_response};
 use crate::body::Body;
+use crate::clock::OUT_OF_RANGE;
 use crate::journal::Query;
 use crate::scenario::Source;
 use crate::time::{Millis, parse_duration_ms};
@@ -11,9 +12,6 @@ use http_body_util::{BodyExt, Limited};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// The answer to a clock change that would leave years 0000-9999.
-const OUT_OF_RANGE: &str = "the clock stays within the years 0000 to 9999";
 
 /// The largest admin request body (a scenario file), in bytes.
 const MAX_BODY: usize = 8 * 1024 * 1024;

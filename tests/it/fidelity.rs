@@ -269,3 +269,122 @@ async fn a_syntax_error_points_at_the_unexpected_token() {
     assert!(body["problems"][0].as_str().unwrap().starts_with("comma.json:7:7: "), "{body}");
     server.shutdown().await;
 }
+
+/// Checks that every date of a run body is RFC 3339 as `toISOString` writes
+/// it, and that its worker version names a four-digit year.
+fn assert_dates_writable(value: &serde_json::Value, at: &str) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let here = format!("{at}.{k}");
+                if let (true, Some(text)) = (k.ends_with("At") || k.ends_with("Until"), v.as_str()) {
+                    let shape = text.len() == 24
+                        && text.bytes().enumerate().all(|(i, b)| match i {
+                            4 | 7 => b == b'-',
+                            10 => b == b'T',
+                            13 | 16 => b == b':',
+                            19 => b == b'.',
+                            23 => b == b'Z',
+                            _ => b.is_ascii_digit(),
+                        });
+                    assert!(shape && Millis::parse_rfc3339(text).is_ok(), "{here} = {text}");
+                }
+                if k == "version"
+                    && let Some(text) = v.as_str()
+                {
+                    let (day, build) = text.split_once('.').unwrap_or_else(|| panic!("{here} = {text}"));
+                    assert!(day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit()), "{here} = {text}");
+                    assert!(build.parse::<u32>().is_ok(), "{here} = {text}");
+                }
+                if k.ends_with("PresignedUrl")
+                    && let Some(url) = v.as_str()
+                {
+                    let date = url.split("X-Amz-Date=").nth(1).map(|d| &d[..16]).unwrap_or_default();
+                    assert!(date.bytes().filter(u8::is_ascii_digit).count() == 14, "{here} = {url}");
+                }
+                assert_dates_writable(v, &here);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                assert_dates_writable(v, &format!("{at}[{i}]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Item 21: at both ends of the clock's range every run, generated, from the
+/// catalogue or scripted, renders dates RFC 3339 can write (a clock at the
+/// year 0 wrote `-001-12-31…`, one at 9999-12-31 the year 10000), and the
+/// clock refuses to go past either end.
+#[tokio::test]
+async fn every_date_stays_writable_at_both_ends_of_the_clock() {
+    use trigger_mock::clock::{EARLIEST, LATEST};
+    use trigger_mock::model::EngineStatus;
+    let scenarios: Vec<String> =
+        ["every-status", "poll-to-completion", "poll-to-failure", "delayed-to-queued", "expired-ttl"]
+            .map(|n| format!("builtin:{n}"))
+            .to_vec();
+    let world = Config { scenarios: scenarios.clone(), ..config() }.build_app().unwrap().world();
+    let mut ids: Vec<String> = world.store.entries().iter().map(|e| e.id.clone()).collect();
+    ids.extend(world.lifecycles.keys().cloned());
+    ids.extend(EngineStatus::ALL.iter().map(|s| format!("run_{}_edge", s.name().to_ascii_lowercase())));
+    ids.sort();
+    ids.dedup();
+    for edge in [EARLIEST, LATEST] {
+        let cfg = Config { scenarios: scenarios.clone(), ..Config::ephemeral(Clock::frozen(edge)) };
+        let server = start(&cfg).await;
+        for id in &ids {
+            for (i, version) in
+                [ApiVersion::V20250716, ApiVersion::Unversioned, ApiVersion::V20250716].iter().enumerate()
+            {
+                let reply = retrieve(&server, id, DEV_KEY, *version).await;
+                assert_eq!(reply.status, StatusCode::OK, "{id} at {edge}");
+                assert_dates_writable(&reply.json(), &format!("{id} at {edge}, retrieve {i}"));
+            }
+        }
+        // Time-driven steps and TTLs at the edge: move as far as the clock goes.
+        let (status, _) = admin(&server, "POST", "/_mock/clock", r#"{"advance": "2h"}"#).await;
+        if edge == EARLIEST {
+            assert_eq!(status, StatusCode::OK);
+            for id in &ids {
+                assert_dates_writable(&retrieve(&server, id, DEV_KEY, ApiVersion::V20250716).await.json(), id);
+            }
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "past the latest instant");
+        }
+        server.shutdown().await;
+    }
+    // The admin API refuses instants outside the range, with the range in its answer.
+    let server = start(&config()).await;
+    for change in [
+        r#"{"set": "0000-06-01T00:00:00Z"}"#,
+        r#"{"set": "0001-01-01T00:00:00+00:01"}"#,
+        r#"{"set": "9999-01-01T00:00:00Z"}"#,
+    ] {
+        let (status, body) = admin(&server, "POST", "/_mock/clock", change).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{change}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("0001-01-01T00:00:00.000Z") && error.contains("9998-12-31T23:59:59.999Z"), "{error}");
+    }
+    for ok in [r#"{"set": "0001-01-01T00:00:00Z"}"#, r#"{"set": "9998-12-31T23:59:59.999Z"}"#] {
+        assert_eq!(admin(&server, "POST", "/_mock/clock", ok).await.0, StatusCode::OK, "{ok}");
+    }
+    server.shutdown().await;
+    // A scenario's own huge duration is written as the last instant RFC 3339 can write.
+    let text = r#"{"version": 1, "runs": [{"id": "run_far", "lifecycle": [{"status": "DELAYED", "for": "600000w"}, {"status": "PENDING"}]}]}"#;
+    let server = start(&inline(text)).await;
+    let far = retrieve(&server, "run_far", DEV_KEY, ApiVersion::V20250716).await.json();
+    assert_eq!(far["delayedUntil"], "9999-12-31T23:59:59.999Z");
+    server.shutdown().await;
+    // So does --clock, in one line, before anything is bound.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trigger-mock"))
+        .args(["render", "run_completed", "--clock", "0000-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("trigger-mock: --clock: `0000-01-01T00:00:00Z` is out of range"), "{stderr}");
+}

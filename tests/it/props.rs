@@ -443,18 +443,11 @@ fn session_app() -> App {
     .unwrap()
 }
 
-/// True for a clock whose year has four digits with a few years to spare,
-/// so that every timestamp of a run fits the schemas' date pattern.
-fn sane_clock(app: &App) -> bool {
-    (-62_000_000_000_000..253_000_000_000_000).contains(&app.state().clock.now().0)
-}
-
 /// Plays one session on a fresh app: every answer is JSON with a known status,
-/// and every run it shows matches the schema while the clock stays sane.
+/// and every run it shows matches the schema, wherever the clock has been
+/// (it stays a year inside what RFC 3339 can write).
 fn session(rt: &tokio::runtime::Runtime, steps: &[Step]) -> Result<(), TestCaseError> {
     let app = session_app();
-    // Runs keep the timestamps of every clock their key has seen.
-    let mut sane = true;
     for step in steps {
         let req = match step {
             Step::Clock(change) => {
@@ -473,13 +466,12 @@ fn session(rt: &tokio::runtime::Runtime, steps: &[Step]) -> Result<(), TestCaseE
         .unwrap();
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
         let answer = rt.block_on(send_to(&app, req)).ok_or_else(|| TestCaseError::fail("no answer"))?;
-        sane &= sane_clock(&app);
         prop_assert!([200, 400, 429].contains(&answer.status), "{} after {step:?}: {:?}", answer.status, answer.body);
         prop_assert!(is_json(&answer.content_type));
         let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
         if answer.status != 200 {
             prop_assert!(value["error"].is_string(), "{value}");
-        } else if matches!(step, Step::Retrieve { .. }) && sane {
+        } else if matches!(step, Step::Retrieve { .. }) {
             assert_valid(&value, version);
         }
     }
