@@ -182,6 +182,21 @@ impl RenderArgs {
     }
 }
 
+/// A command-line error as one line, without the `error: ` prefix: clap's
+/// message with its details (`[possible values: …]`, the missing arguments,
+/// a `tip:`) folded in, and its usage block dropped, since `--help` has it.
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let parts: Vec<String> = text
+        .split("\n\n")
+        .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty() && !p.starts_with("Usage:") && !p.starts_with("For more information"))
+        .collect();
+    let message = parts.join("; ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("{message} (see --help)")
+}
+
 impl RunArgs {
     fn apply(&self, config: &mut Config) -> Result<(), String> {
         config.seed = self.seed;
@@ -286,6 +301,27 @@ mod tests {
         assert_eq!(config.clock, Clock::frozen(Millis(1_767_225_600_000)));
         assert!(!config.generate && !config.not_found_retry && config.auth.reject_public_keys);
         assert_eq!(config.auth.secret_keys, ["tr_dev_a", "tr_prod_b"]);
+    }
+
+    #[test]
+    fn command_line_errors_are_one_line() {
+        for (args, says) in [
+            (&["--bogus"][..], "unexpected argument '--bogus' found (see --help)"),
+            (&["--seed", "x"], "invalid value 'x' for '--seed <SEED>': invalid digit found in string (see --help)"),
+            (&["render"], "the following required arguments were not provided: <RUN_ID> (see --help)"),
+            (
+                &["render", "run_x", "--key-kind", "nope"],
+                "invalid value 'nope' for '--key-kind <KEY_KIND>' [possible values: dev, staging, preview, prod, public]",
+            ),
+            (&["--sed", "1"], "tip: a similar argument exists: '--seed'"),
+            (&["--admin-token", "a", "--no-admin"], "cannot be used with '--no-admin'"),
+        ] {
+            let e = Cli::try_parse_from(std::iter::once("trigger-mock").chain(args.iter().copied())).unwrap_err();
+            let line = one_line(&e);
+            assert!(!line.contains('\n') && !line.starts_with("error"), "{args:?}: {line}");
+            assert!(line.contains(says), "{args:?}: {line}");
+            assert!(!line.contains("Usage"), "{args:?}: {line}");
+        }
     }
 
     #[test]
