@@ -29,6 +29,7 @@ use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -393,20 +394,57 @@ fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
     }
 }
 
-/// The address the client used (`Host`, or the authority of an HTTP/2
-/// request), so that URLs work behind port mappings. Anything that is not a
-/// plain host name and port falls back to localhost.
+/// The local address a request's connection reached, put in the request's
+/// extensions by the server: where URLs point when the client names no host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached(pub SocketAddr);
+
+/// The address the client used, so that URLs work behind port mappings: the
+/// request's authority (HTTP/2's `:authority`, or an absolute-form HTTP/1.1
+/// target), else `Host`. Whichever is missing or not a plain `host[:port]`
+/// (a name, an IPv4 or a bracketed IPv6 address; a port from 1 to 65535) is
+/// skipped; with neither, the address the connection reached ([`Reached`]).
 pub fn host_of<B>(req: &Request<B>) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
-    let plain = !host.is_empty()
-        && host.len() <= 255
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
-    if plain { host.to_owned() } else { "localhost".to_owned() }
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    match [authority, host].into_iter().flatten().find(|h| is_plain_host(h)) {
+        Some(h) => h.to_owned(),
+        None => match req.extensions().get::<Reached>() {
+            Some(Reached(addr)) => addr.to_string(),
+            None => "localhost".to_owned(),
+        },
+    }
+}
+
+/// True for `name[:port]`, `ipv4[:port]` or `[ipv6][:port]` with a port
+/// from 1 to 65535: what may stand between `http://` and a path.
+fn is_plain_host(text: &str) -> bool {
+    let port_ok = |port: Option<&str>| {
+        port.is_none_or(|p| {
+            p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+        })
+    };
+    if text.is_empty() || text.len() > 255 {
+        return false;
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else { return false };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        return ip.parse::<std::net::Ipv6Addr>().is_ok() && port_ok(port);
+    }
+    let (name, port) = match text.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (text, None),
+    };
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && port_ok(port)
 }
 
 /// The answer a fault sends instead of the normal one, for the faults that
@@ -597,6 +635,33 @@ mod tests {
         assert_eq!(route("/api/v3/runs/run_1/x"), Route::NotFound);
         assert_eq!(route("/api/v3/runs"), Route::NotFound);
         assert_eq!(route("/"), Route::NotFound);
+    }
+
+    #[test]
+    fn plain_hosts() {
+        for ok in ["x", "x:1", "localhost:65535", "127.0.0.1:3033", "[::1]", "[::1]:8080", "my_host.example-1.com"] {
+            assert!(is_plain_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "x:",
+            "x:0",
+            "x:65536",
+            "x:99999999",
+            "x:+80",
+            "x:1:2",
+            "[::1",
+            "[nope]:80",
+            "[::1]x",
+            "::1",
+            "a/b",
+            "a b",
+            "a@b",
+        ] {
+            assert!(!is_plain_host(bad), "{bad}");
+        }
+        assert!(!is_plain_host(&"a".repeat(256)));
     }
 
     #[test]

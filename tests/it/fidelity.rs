@@ -388,3 +388,79 @@ async fn every_date_stays_writable_at_both_ends_of_the_clock() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("trigger-mock: --clock: `0000-01-01T00:00:00Z` is out of range"), "{stderr}");
 }
+
+/// A raw HTTP/1.x exchange: the request as written, the response's body.
+async fn raw_body(server: &Server, request: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut bytes)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no response: {text}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// The host part of a presigned URL.
+fn url_host(url: &serde_json::Value) -> &str {
+    let url = url.as_str().unwrap_or_else(|| panic!("no URL: {url}"));
+    url.strip_prefix("http://").and_then(|r| r.split('/').next()).unwrap_or_else(|| panic!("{url}"))
+}
+
+/// Item 23: presigned URLs point at the authority the client used, else its
+/// `Host`, else the address it reached (not `localhost` with no port); a
+/// `Host` that is not a plain `host[:port]` (a port past 65535) is skipped,
+/// and over HTTP/2 `:authority` wins over `host`.
+#[tokio::test]
+async fn presigned_urls_point_where_the_client_can_reach_them() {
+    let server = start(&config()).await;
+    let here = server.addr().to_string();
+    let get = |head: &str| format!("GET {head} HTTP/1.1\r\nauthorization: Bearer {DEV_KEY}\r\nconnection: close\r\n",);
+    let url_for = |extra: &str| format!("{}{extra}\r\n", get("/api/v3/runs/run_demo_large_payload"));
+    for (request, want) in [
+        (url_for(""), here.as_str()),
+        (url_for("host: x:99999999\r\n"), here.as_str()),
+        (url_for("host: x:0\r\n"), here.as_str()),
+        (url_for("host: a@b:80\r\n"), here.as_str()),
+        (url_for("host: \r\n"), here.as_str()),
+        (url_for("host: example.test:8080\r\n"), "example.test:8080"),
+        (url_for("host: [::1]:9\r\n"), "[::1]:9"),
+        (
+            format!("{}host: host.test:1\r\n\r\n", get("http://absolute.test:77/api/v3/runs/run_demo_large_payload")),
+            "absolute.test:77",
+        ),
+    ] {
+        let body = raw_body(&server, &request).await;
+        assert_eq!(url_host(&body["payloadPresignedUrl"]), want, "{request}");
+    }
+    // The fallback URL works as it is.
+    let body = raw_body(&server, &url_for("host: x:99999999\r\n")).await;
+    let url = body["payloadPresignedUrl"].as_str().unwrap();
+    let path = &url[url.find("/packets/").unwrap()..];
+    let packet = request_with_body(&server, "HEAD", path, &[], "").await;
+    assert_eq!(packet.status, StatusCode::OK, "{url}");
+
+    // HTTP/2: `:authority` wins over a `host` header.
+    let stream = TcpStream::connect(server.addr()).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for (uri, host, want) in [
+        ("http://authority.test:4443/api/v3/runs/run_demo_large_payload", Some("host.test:99"), "authority.test:4443"),
+        ("http://authority.test:4443/api/v3/runs/run_demo_large_payload", None, "authority.test:4443"),
+    ] {
+        let mut req = Request::get(uri).header("authorization", format!("Bearer {DEV_KEY}"));
+        if let Some(host) = host {
+            req = req.header("host", host);
+        }
+        let res = sender.send_request(req.body(Empty::<Bytes>::new()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: serde_json::Value =
+            serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(url_host(&body["payloadPresignedUrl"]), want, "{uri} with host {host:?}");
+    }
+    server.shutdown().await;
+}
