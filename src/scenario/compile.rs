@@ -387,11 +387,19 @@ fn fault_of(spec: &super::format::FaultSpec, label: String) -> Result<Fault, (&'
     })
 }
 
+/// Headers that frame a response or manage the connection: hyper sets them
+/// (HTTP/2 forbids most of them), so a fault's headers may not.
+const FRAMING_HEADERS: [&str; 8] =
+    ["connection", "content-length", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
 fn action_of(spec: &ActionSpec) -> Result<Action, String> {
     Ok(match spec {
         ActionSpec::Status { status, body, text, headers } => {
             if !(100..=599).contains(status) {
                 return Err(format!("{status} is not an HTTP status"));
+            }
+            if *status < 200 {
+                return Err(format!("{status} is informational (1xx) and cannot end a response; use 200 to 599"));
             }
             if body.is_some() && text.is_some() {
                 return Err("give `body` or `text`, not both".into());
@@ -401,6 +409,11 @@ fn action_of(spec: &ActionSpec) -> Result<Action, String> {
                     || hyper::header::HeaderValue::from_str(value).is_err()
                 {
                     return Err(format!("`{name}: {value}` is not a valid header"));
+                }
+                if let Some(framing) = FRAMING_HEADERS.iter().find(|f| name.eq_ignore_ascii_case(f)) {
+                    return Err(format!(
+                        "`{framing}` frames the response or the connection, so the server sets it; a fault cannot"
+                    ));
                 }
             }
             let (body, json) = status_body(body.as_ref(), text.as_deref());

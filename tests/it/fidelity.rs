@@ -464,3 +464,40 @@ async fn presigned_urls_point_where_the_client_can_reach_them() {
     }
     server.shutdown().await;
 }
+
+/// Item 23: a `status` fault cannot answer 1xx (it was accepted, then served
+/// as 500) nor set the headers that frame the response or the connection
+/// (they could contradict the body's real length).
+#[tokio::test]
+async fn status_faults_refuse_informational_codes_and_framing_headers() {
+    let server = start(&config()).await;
+    let fault = |action: &str| format!(r#"{{"version": 1, "faults": [{{"runId": "run_x", "action": {action}}}]}}"#);
+    for (action, says) in [
+        (r#"{"type": "status", "status": 100}"#, "100 is informational (1xx)"),
+        (r#"{"type": "status", "status": 103, "text": "early"}"#, "103 is informational (1xx)"),
+        (
+            r#"{"type": "status", "status": 200, "text": "hello", "headers": {"Content-Length": "2"}}"#,
+            "`content-length`",
+        ),
+        (r#"{"type": "status", "status": 200, "headers": {"transfer-encoding": "chunked"}}"#, "`transfer-encoding`"),
+        (r#"{"type": "status", "status": 200, "headers": {"connection": "close"}}"#, "`connection`"),
+        (r#"{"type": "status", "status": 200, "headers": {"Keep-Alive": "timeout=1"}}"#, "`keep-alive`"),
+        (r#"{"type": "status", "status": 200, "headers": {"upgrade": "websocket"}}"#, "`upgrade`"),
+        (r#"{"type": "status", "status": 200, "headers": {"te": "trailers"}}"#, "`te`"),
+        (r#"{"type": "status", "status": 200, "headers": {"trailer": "x-a"}}"#, "`trailer`"),
+    ] {
+        let (status, body) = admin(&server, "PUT", "/_mock/scenarios/s.json", &fault(action)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{action}: {body}");
+        let problem = body["problems"][0].as_str().unwrap();
+        assert!(problem.starts_with("s.json:1:") && problem.contains(says), "{action}: {problem}");
+    }
+    // The lowest final status and ordinary headers are fine, and served as written.
+    let ok = fault(r#"{"type": "status", "status": 200, "text": "hello", "headers": {"x-content-length": "2"}}"#);
+    assert_eq!(admin(&server, "PUT", "/_mock/scenarios/s.json", &ok).await.0, StatusCode::OK);
+    let auth = format!("Bearer {DEV_KEY}");
+    let reply = request_with_body(&server, "GET", "/api/v3/runs/run_x", &[("authorization", &auth)], "").await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_ref()), (200, b"hello".as_slice()));
+    assert_eq!(reply.headers["content-length"], "5");
+    assert_eq!(reply.headers["x-content-length"], "2");
+    server.shutdown().await;
+}
