@@ -501,3 +501,28 @@ async fn status_faults_refuse_informational_codes_and_framing_headers() {
     assert_eq!(reply.headers["x-content-length"], "2");
     server.shutdown().await;
 }
+
+/// Item 23: one rule for the admin clock. `advance` and `advanceMs` move it
+/// forward only (`advanceMs: -1` moved it back while `"-1s"` was refused);
+/// `set` goes anywhere in range; a refused change changes nothing.
+#[tokio::test]
+async fn the_admin_clock_advances_forward_only() {
+    let server = start(&config()).await;
+    let now = || async { admin(&server, "GET", "/_mock/clock", "").await.1 };
+    for backwards in [r#"{"advanceMs": -1}"#, r#"{"advance": "-1s"}"#, r#"{"freeze": false, "advanceMs": -60000}"#] {
+        let (status, body) = admin(&server, "POST", "/_mock/clock", backwards).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{backwards}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("forward only; use `set`"), "{body}");
+        let clock = now().await;
+        assert_eq!((clock["nowMs"].as_i64(), clock["frozen"].as_bool()), (Some(NOW.0), Some(true)), "{backwards}");
+    }
+    for zero in [r#"{"advanceMs": 0}"#, r#"{"advance": "0s"}"#] {
+        let (status, body) = admin(&server, "POST", "/_mock/clock", zero).await;
+        assert_eq!((status, body["nowMs"].as_i64()), (StatusCode::OK, Some(NOW.0)), "{zero}");
+    }
+    let (_, body) = admin(&server, "POST", "/_mock/clock", r#"{"advance": "1s", "advanceMs": 500}"#).await;
+    assert_eq!(body["nowMs"].as_i64(), Some(NOW.0 + 1500));
+    let (_, body) = admin(&server, "POST", "/_mock/clock", r#"{"set": "2025-12-31T23:59:59Z"}"#).await;
+    assert_eq!(body["nowMs"].as_i64(), Some(NOW.0 - 1000), "set moves it back");
+    server.shutdown().await;
+}
