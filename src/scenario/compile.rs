@@ -98,13 +98,27 @@ impl Source {
         let text = e.to_string();
         // serde_json appends " at line L column C"; the position goes in front instead.
         let message = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
-        let serde_at = (e.line() > 0).then(|| (e.line(), e.column()));
+        let serde_at = (e.line() > 0).then(|| (e.line(), self.char_column(e.line(), e.column())));
         let at = at.filter(|_| !path.is_empty() && e.classify() == Category::Data);
         let (line, column) = at.or(serde_at).unwrap_or((1, 1));
         // serde_json says column 0 at the end of the input or right after a newline.
         let (line, column) = (line.max(1), column.max(1));
         let message = if path.is_empty() { message.to_owned() } else { format!("{path}: {message}") };
         Diagnostic { file: self.name.clone(), line, column, message }
+    }
+}
+
+impl Source {
+    /// serde_json counts columns in bytes; people (and [`locate`]) count
+    /// characters. The 1-based character column of byte column `column` of
+    /// 1-based line `line`.
+    fn char_column(&self, line: usize, column: usize) -> usize {
+        let Some(text) = self.text.split('\n').nth(line.saturating_sub(1)) else { return column };
+        let mut end = column.saturating_sub(1).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text[..end].chars().count() + 1
     }
 }
 

@@ -243,6 +243,8 @@ async fn a_syntax_error_points_at_the_unexpected_token() {
             "6:17",
             "expected value",
         ),
+        // Columns count characters, as the rest of the diagnostics do, not serde_json's bytes.
+        ("{\n  \"description\": \"café €\" \"version\": 1\n}\n", "2:27", "expected `,` or `}`"),
         // A trailing comma.
         ("{\n  \"version\": 1,\n  \"faults\": [\n    {\"delayMs\": 5,}\n  ]\n}\n", "4:19", "trailing comma"),
     ];
