@@ -33,6 +33,7 @@ use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -138,6 +139,10 @@ enum Limiter {
 
 /// What the key's lock decided for one request.
 struct Decided<'w> {
+    /// "Now" for this request, read under the key's lock when one is taken,
+    /// so that one key's requests see the clock in the order they change
+    /// its state (a run's `updatedAt` never goes back).
+    now: Millis,
     verdict: Option<Verdict>,
     fault: Option<&'w crate::faults::Fault>,
     /// The run as this key sees it now, for scripted runs.
@@ -265,6 +270,7 @@ impl App {
         let world = self.world();
         let ability = principal.token().map(|t| &t.ability);
         let decided = self.decide(&world, key, now, route_name, run_id, req.method(), limiter, ability);
+        let now = decided.now;
         let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
@@ -323,7 +329,7 @@ impl App {
         let seed = self.state.settings.seed;
         if world.rate_limit.is_none() && world.faults.is_empty() && world.lifecycles.is_empty() {
             // Nothing is kept per key: no lock to take.
-            return Decided { verdict: None, fault: None, scripted: None };
+            return Decided { now, verdict: None, fault: None, scripted: None };
         }
         // A token's window is its own, not its environment's: counted before the key's lock.
         let window = match limiter {
@@ -333,9 +339,10 @@ impl App {
             _ => None,
         };
         if window.is_some_and(|v| !v.allowed) {
-            return Decided { verdict: window, fault: None, scripted: None };
+            return Decided { now, verdict: window, fault: None, scripted: None };
         }
         self.state.keys.with(key, now, |ks| {
+            let now = self.state.clock.now();
             let verdict = match limiter {
                 Limiter::Bucket => {
                     world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now))
@@ -344,7 +351,7 @@ impl App {
                 Limiter::Exempt => None,
             };
             if verdict.is_some_and(|v| !v.allowed) {
-                return Decided { verdict, fault: None, scripted: None };
+                return Decided { now, verdict, fault: None, scripted: None };
             }
             let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
             let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
@@ -366,7 +373,7 @@ impl App {
                 }
                 Some(run)
             });
-            Decided { verdict, fault: decision.map(|d| d.fault), scripted }
+            Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
         })
     }
 
@@ -498,20 +505,57 @@ fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
     }
 }
 
-/// The address the client used (`Host`, or the authority of an HTTP/2
-/// request), so that URLs work behind port mappings. Anything that is not a
-/// plain host name and port falls back to localhost.
+/// The local address a request's connection reached, put in the request's
+/// extensions by the server: where URLs point when the client names no host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached(pub SocketAddr);
+
+/// The address the client used, so that URLs work behind port mappings: the
+/// request's authority (HTTP/2's `:authority`, or an absolute-form HTTP/1.1
+/// target), else `Host`. Whichever is missing or not a plain `host[:port]`
+/// (a name, an IPv4 or a bracketed IPv6 address; a port from 1 to 65535) is
+/// skipped; with neither, the address the connection reached ([`Reached`]).
 pub fn host_of<B>(req: &Request<B>) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
-    let plain = !host.is_empty()
-        && host.len() <= 255
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
-    if plain { host.to_owned() } else { "localhost".to_owned() }
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    match [authority, host].into_iter().flatten().find(|h| is_plain_host(h)) {
+        Some(h) => h.to_owned(),
+        None => match req.extensions().get::<Reached>() {
+            Some(Reached(addr)) => addr.to_string(),
+            None => "localhost".to_owned(),
+        },
+    }
+}
+
+/// True for `name[:port]`, `ipv4[:port]` or `[ipv6][:port]` with a port
+/// from 1 to 65535: what may stand between `http://` and a path.
+fn is_plain_host(text: &str) -> bool {
+    let port_ok = |port: Option<&str>| {
+        port.is_none_or(|p| {
+            p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+        })
+    };
+    if text.is_empty() || text.len() > 255 {
+        return false;
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else { return false };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        return ip.parse::<std::net::Ipv6Addr>().is_ok() && port_ok(port);
+    }
+    let (name, port) = match text.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (text, None),
+    };
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && port_ok(port)
 }
 
 /// The answer a fault sends instead of the normal one, for the faults that
@@ -623,19 +667,34 @@ fn wall_reset(v: &Verdict, now: Millis) -> Millis {
     wall_now().plus(v.reset.0 - now.0)
 }
 
-/// Adds `x-ratelimit-*` headers when the limiter is on.
+/// Adds the limiter's `x-ratelimit-*` headers when it is on, except those the
+/// response already has: a fault's 429 (or its own headers) wins over the
+/// bucket, so headers and body tell the client the same thing.
 fn with_rate_headers(mut response: Response<Body>, verdict: Option<Verdict>, now: Millis) -> Response<Body> {
     if let Some(v) = verdict {
-        put_rate_headers(&mut response, &v, wall_reset(&v, now));
+        let wall_reset = wall_reset(&v, now);
+        let headers = response.headers_mut();
+        for (name, value) in rate_headers(&v, wall_reset) {
+            headers.entry(name).or_insert(value);
+        }
     }
     response
 }
 
+/// The `x-ratelimit-*` headers of a verdict.
+fn rate_headers(v: &Verdict, wall_reset: Millis) -> [(&'static str, HeaderValue); 3] {
+    [
+        ("x-ratelimit-limit", HeaderValue::from(v.limit)),
+        ("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0))),
+        ("x-ratelimit-reset", HeaderValue::from(wall_reset.0)),
+    ]
+}
+
 fn put_rate_headers(response: &mut Response<Body>, v: &Verdict, wall_reset: Millis) {
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(v.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0)));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(wall_reset.0));
+    for (name, value) in rate_headers(v, wall_reset) {
+        headers.insert(name, value);
+    }
 }
 
 /// A JSON response with the API's content type.
@@ -687,6 +746,33 @@ mod tests {
         assert_eq!(route("/api/v3/runs/run_1/x"), Route::NotFound);
         assert_eq!(route("/api/v3/runs"), Route::NotFound);
         assert_eq!(route("/"), Route::NotFound);
+    }
+
+    #[test]
+    fn plain_hosts() {
+        for ok in ["x", "x:1", "localhost:65535", "127.0.0.1:3033", "[::1]", "[::1]:8080", "my_host.example-1.com"] {
+            assert!(is_plain_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "x:",
+            "x:0",
+            "x:65536",
+            "x:99999999",
+            "x:+80",
+            "x:1:2",
+            "[::1",
+            "[nope]:80",
+            "[::1]x",
+            "::1",
+            "a/b",
+            "a b",
+            "a@b",
+        ] {
+            assert!(!is_plain_host(bad), "{bad}");
+        }
+        assert!(!is_plain_host(&"a".repeat(256)));
     }
 
     #[test]

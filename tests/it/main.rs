@@ -6,6 +6,7 @@
 mod binary;
 mod errors;
 mod faults;
+mod fidelity;
 mod hostile;
 mod packets;
 mod props;
