@@ -2,17 +2,20 @@
 //! a function of a request (and a handle to reset its connection), so it is
 //! tested without a server.
 //!
-//! Per request: authenticate, then under the caller's key lock (a few
-//! arithmetic steps, never across `.await`) take a rate-limit token, decide
-//! the fault and move the run's lifecycle; then, with no lock held, render,
-//! sleep if a fault says so, and answer.
+//! Per request: authenticate by the route's rules (a key, or a public access
+//! token verified against its environment's key), then under the caller's key
+//! lock (a few arithmetic steps, never across `.await`) take a rate-limit
+//! token, decide the fault and move the run's lifecycle; then, with no lock
+//! held, check the token's scopes, render, sleep if a fault says so, and
+//! answer.
 
-use crate::auth::{AuthPolicy, Environment, KeyKind, bearer_token as bearer};
+use crate::auth::{AuthPolicy, Environment, KeyKind, Principal, RouteAuth, TokenSummary, bearer_token as bearer};
 use crate::body::Body;
 use crate::clock::{Clock, wall_now};
 use crate::config::{AdminAccess, Config, Limits};
 use crate::conn::Control;
-use crate::errors::ApiError;
+use crate::environments::Environments;
+use crate::errors::{ApiError, KeyRefusal};
 use crate::faults::{Action, decide};
 use crate::journal::{self, Journal, Record};
 use crate::keys::Keys;
@@ -20,20 +23,23 @@ use crate::lifecycle::Progress;
 use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
 use crate::packet::Packet;
 use crate::presign::Presigner;
-use crate::ratelimit::{Bucket, Verdict};
+use crate::ratelimit::{Bucket, JWT_WINDOW, Verdict, Windows};
 use crate::scenario::format::RouteName;
 use crate::scenario::{Diagnostic, Source};
+use crate::scope::{Action as ScopeAction, Resource};
 use crate::time::Millis;
 use crate::world::{Rendering, Settings, World};
 use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 mod admin;
 mod packets;
+mod tokens;
 
 /// The reserved prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_mock";
@@ -57,6 +63,10 @@ pub struct State {
     pub limits: Limits,
     /// Who may use `/_mock/`.
     pub admin: AdminAccess,
+    /// The environments public access tokens may name.
+    pub environments: Environments,
+    /// The rate-limit windows of public access tokens.
+    pub windows: Windows,
 }
 
 /// The application: cheap to clone, shared by all connections.
@@ -86,18 +96,53 @@ const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     RetrieveRun(&'a str),
+    /// `POST /api/v1/auth/jwt/claims`
+    JwtClaims,
+    /// `POST /api/v1/auth/public-tokens`
+    PublicTokens,
     NotFound,
 }
 
+impl Route<'_> {
+    /// How the route authenticates, as the server builds it.
+    fn auth(&self) -> RouteAuth {
+        match self {
+            Route::RetrieveRun(_) | Route::NotFound => RouteAuth::KeysAndTokens,
+            Route::JwtClaims => RouteAuth::OwnCheck { refusal: KeyRefusal::Claims, exempt_from_limiter: true },
+            Route::PublicTokens => RouteAuth::Keys,
+        }
+    }
+}
+
 fn route(path: &str) -> Route<'_> {
+    match path {
+        "/api/v1/auth/jwt/claims" => return Route::JwtClaims,
+        "/api/v1/auth/public-tokens" => return Route::PublicTokens,
+        _ => {}
+    }
     match path.strip_prefix("/api/v3/runs/") {
         Some(id) if !id.contains('/') => Route::RetrieveRun(id),
         _ => Route::NotFound,
     }
 }
 
+/// Which rate limit a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limiter {
+    /// The key's token bucket.
+    Bucket,
+    /// A public access token's fixed window, by the token's fingerprint.
+    Window(u64),
+    /// A path the server's limiter skips.
+    Exempt,
+}
+
 /// What the key's lock decided for one request.
 struct Decided<'w> {
+    /// "Now" for this request, read under the key's lock when one is taken,
+    /// so that one key's requests see the clock in the order they change
+    /// its state (a run's `updatedAt` never goes back).
+    now: Millis,
     verdict: Option<Verdict>,
     fault: Option<&'w crate::faults::Fault>,
     /// The run as this key sees it now, for scripted runs.
@@ -107,6 +152,10 @@ struct Decided<'w> {
 impl App {
     /// An app over a built world; the rest of its settings come from `config`.
     pub fn new(config: &Config, world: World, settings: Settings, sources: Vec<Source>, presigner: Presigner) -> App {
+        let environments = Environments::default();
+        for key in &config.auth.secret_keys {
+            environments.register(key);
+        }
         App {
             state: Arc::new(State {
                 world: RwLock::new(Arc::new(world)),
@@ -120,6 +169,8 @@ impl App {
                 presigner,
                 limits: config.limits,
                 admin: config.admin.clone(),
+                environments,
+                windows: Windows::default(),
             }),
         }
     }
@@ -172,41 +223,59 @@ impl App {
         }
         if path.starts_with(packets::PREFIX) {
             let response = packets::handle(self, &req);
-            return Ok(self.journaled(&req, packets::run_id(path), None, response, None));
+            return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
         }
         let api = path == "/api" || path.starts_with("/api/");
         if !api {
             return Ok(error_response(ApiError::RouteNotFound));
         }
-        let mut response = self.api(&req, conn).await?;
+        let (parts, body) = req.into_parts();
+        let head = Request::from_parts(parts, ());
+        let mut response = self.api(&head, body, conn).await?;
         response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
         Ok(response)
     }
 
-    async fn api<B>(&self, req: &Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection> {
+    async fn api<B>(&self, req: &Request<()>, body: B, conn: &Control) -> Result<Response<Body>, ResetConnection>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if req.method() == Method::OPTIONS {
             return Ok(preflight(req));
         }
         let path = req.uri().path();
+        let route = route(path);
+        let now = self.state.clock.now();
         // As on the real server, authentication comes before routing for every `/api` path.
         let header = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-        let caller = match self.state.auth.authenticate(header) {
-            Ok(caller) => caller,
-            Err(e) => return Ok(self.journaled(req, None, None, error_response(e), None)),
+        let principal = match self.state.auth.resolve(header, route.auth(), &self.state.environments, now) {
+            Ok(principal) => principal,
+            Err(e) => {
+                let token = TokenSummary::of_refused(header);
+                return Ok(self.journaled(req, None, None, token.as_ref(), error_response(e), None));
+            }
         };
-        let key = bearer(header);
-        let (route_name, run_id) = match route(path) {
+        let key = principal.scenario_key();
+        let token = principal.token().map(|t| &t.summary);
+        let (route_name, run_id) = match route {
             Route::RetrieveRun(id) => (RouteName::Retrieve, Some(id)),
-            Route::NotFound => (RouteName::Any, None),
+            Route::JwtClaims | Route::PublicTokens | Route::NotFound => (RouteName::Any, None),
         };
-        let now = self.state.clock.now();
+        let limiter = match (&route, principal.token()) {
+            (Route::JwtClaims, _) => Limiter::Exempt,
+            (_, Some(t)) => Limiter::Window(t.fingerprint),
+            (_, None) => Limiter::Bucket,
+        };
         let world = self.world();
-        let decided = self.decide(&world, key, now, route_name, run_id, req.method());
+        let ability = principal.token().map(|t| &t.ability);
+        let decided = self.decide(&world, key, now, route_name, run_id, req.method(), limiter, ability);
+        let now = decided.now;
         let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
             let response = rate_limited(v, now);
-            return Ok(self.journaled(req, run_id, Some(key), response, fault_label));
+            return Ok(self.journaled(req, run_id, Some(key), token, response, fault_label));
         }
         if let Some(fault) = decided.fault
             && fault.delay_ms > 0
@@ -216,30 +285,36 @@ impl App {
         let action = decided.fault.and_then(|f| f.action.as_ref());
         if let Some(Action::Reset) = action {
             conn.reset();
-            self.record(req, run_id, Some(key), 0, fault_label);
+            self.record(req, run_id, Some(key), token, 0, fault_label);
             return Err(ResetConnection);
         }
         let response = match action.and_then(|a| replacement(a, now)) {
             Some(response) => response,
             None => {
-                let normal = match (route(path), req.method()) {
+                let normal = match (&route, req.method()) {
                     (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => {
-                        self.retrieve(&world, req, id, caller.kind, decided.scripted, now)
+                        self.retrieve(&world, req, id, &principal, decided.scripted, now).map_err(error_response)
                     }
-                    (Route::RetrieveRun(_), _) => Err(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }),
-                    (Route::NotFound, _) => Err(ApiError::RouteNotFound),
+                    (Route::RetrieveRun(_), _) => Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW })),
+                    (Route::JwtClaims, &Method::POST) => Ok(tokens::claims(self, &principal)),
+                    (Route::PublicTokens, &Method::POST) => tokens::public_token(self, &principal, body, now).await,
+                    (Route::JwtClaims | Route::PublicTokens, _) => {
+                        Err(error_response(ApiError::MethodNotAllowed { allow: tokens::ALLOW }))
+                    }
+                    (Route::NotFound, _) => Err(error_response(ApiError::RouteNotFound)),
                 };
                 match normal {
                     Ok(body) => shape(StatusCode::OK, body, action),
-                    Err(e) => error_response(e),
+                    Err(response) => response,
                 }
             }
         };
         let response = with_rate_headers(response, decided.verdict, now);
-        Ok(self.journaled(req, run_id, Some(key), response, fault_label))
+        Ok(self.journaled(req, run_id, Some(key), token, response, fault_label))
     }
 
     /// The decisions taken under the key's lock.
+    #[allow(clippy::too_many_arguments)]
     fn decide<'w>(
         &self,
         world: &'w World,
@@ -248,17 +323,35 @@ impl App {
         route_name: RouteName,
         run_id: Option<&str>,
         method: &Method,
+        limiter: Limiter,
+        ability: Option<&crate::scope::Ability>,
     ) -> Decided<'w> {
         let seed = self.state.settings.seed;
         if world.rate_limit.is_none() && world.faults.is_empty() && world.lifecycles.is_empty() {
             // Nothing is kept per key: no lock to take.
-            return Decided { verdict: None, fault: None, scripted: None };
+            return Decided { now, verdict: None, fault: None, scripted: None };
+        }
+        // A token's window is its own, not its environment's: counted before the key's lock.
+        let window = match limiter {
+            Limiter::Window(fingerprint) if world.rate_limit.is_some() => {
+                Some(self.state.windows.take(JWT_WINDOW, fingerprint, now))
+            }
+            _ => None,
+        };
+        if window.is_some_and(|v| !v.allowed) {
+            return Decided { now, verdict: window, fault: None, scripted: None };
         }
         self.state.keys.with(key, now, |ks| {
-            let verdict =
-                world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now));
+            let now = self.state.clock.now();
+            let verdict = match limiter {
+                Limiter::Bucket => {
+                    world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now))
+                }
+                Limiter::Window(_) => window,
+                Limiter::Exempt => None,
+            };
             if verdict.is_some_and(|v| !v.allowed) {
-                return Decided { verdict, fault: None, scripted: None };
+                return Decided { now, verdict, fault: None, scripted: None };
             }
             let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
             let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
@@ -270,13 +363,15 @@ impl App {
                 let start = || Progress::start(base, lifecycle, world.anchor, epoch);
                 Some(ks.with_progress(id, start, |progress| {
                     let run = progress.view(base, lifecycle, now);
-                    if answered {
+                    // A token refused by its scopes does not move the run on.
+                    let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
+                    if answered && permitted {
                         progress.count_retrieve(lifecycle, now);
                     }
                     run
                 }))
             });
-            Decided { verdict, fault: decision.map(|d| d.fault), scripted }
+            Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
         })
     }
 
@@ -286,12 +381,25 @@ impl App {
         world: &World,
         req: &Request<B>,
         id: &str,
-        kind: KeyKind,
+        principal: &Principal<'_>,
         scripted: Option<Run>,
         now: Millis,
     ) -> Result<Bytes, ApiError> {
         if !id.starts_with("run_") {
             return Err(ApiError::InvalidRunId);
+        }
+        let kind = principal.render_kind();
+        if let Some(token) = principal.token()
+            && !token.ability.can(ScopeAction::Read, &[Resource::run(id)])
+        {
+            // A loader route: a missing run is a 404 before the scope check,
+            // which then looks at the run's task, tags and batch too.
+            let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
+            let run = match &scripted {
+                Some(run) => Cow::Borrowed(run),
+                None => world.store.get(id).ok_or(not_found)?,
+            };
+            principal.authorize(ScopeAction::Read, &Resource::of_run(&run))?;
         }
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
         if scripted.is_none()
@@ -345,7 +453,15 @@ impl App {
         world.store.render(run, opts, urls)
     }
 
-    fn record<B>(&self, req: &Request<B>, run_id: Option<&str>, key: Option<&str>, status: u16, fault: Option<String>) {
+    fn record<B>(
+        &self,
+        req: &Request<B>,
+        run_id: Option<&str>,
+        key: Option<&str>,
+        token: Option<&TokenSummary>,
+        status: u16,
+        fault: Option<String>,
+    ) {
         let journal = &self.state.journal;
         if !journal.enabled() {
             return;
@@ -357,6 +473,7 @@ impl App {
             path: req.uri().path(),
             run_id,
             key,
+            token,
             status,
             fault: fault.as_deref(),
         };
@@ -368,10 +485,11 @@ impl App {
         req: &Request<B>,
         run_id: Option<&str>,
         key: Option<&str>,
+        token: Option<&TokenSummary>,
         response: Response<Body>,
         fault: Option<String>,
     ) -> Response<Body> {
-        self.record(req, run_id, key, response.status().as_u16(), fault);
+        self.record(req, run_id, key, token, response.status().as_u16(), fault);
         response
     }
 }
@@ -385,20 +503,57 @@ fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
     }
 }
 
-/// The address the client used (`Host`, or the authority of an HTTP/2
-/// request), so that URLs work behind port mappings. Anything that is not a
-/// plain host name and port falls back to localhost.
+/// The local address a request's connection reached, put in the request's
+/// extensions by the server: where URLs point when the client names no host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached(pub SocketAddr);
+
+/// The address the client used, so that URLs work behind port mappings: the
+/// request's authority (HTTP/2's `:authority`, or an absolute-form HTTP/1.1
+/// target), else `Host`. Whichever is missing or not a plain `host[:port]`
+/// (a name, an IPv4 or a bracketed IPv6 address; a port from 1 to 65535) is
+/// skipped; with neither, the address the connection reached ([`Reached`]).
 pub fn host_of<B>(req: &Request<B>) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
-    let plain = !host.is_empty()
-        && host.len() <= 255
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
-    if plain { host.to_owned() } else { "localhost".to_owned() }
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    match [authority, host].into_iter().flatten().find(|h| is_plain_host(h)) {
+        Some(h) => h.to_owned(),
+        None => match req.extensions().get::<Reached>() {
+            Some(Reached(addr)) => addr.to_string(),
+            None => "localhost".to_owned(),
+        },
+    }
+}
+
+/// True for `name[:port]`, `ipv4[:port]` or `[ipv6][:port]` with a port
+/// from 1 to 65535: what may stand between `http://` and a path.
+fn is_plain_host(text: &str) -> bool {
+    let port_ok = |port: Option<&str>| {
+        port.is_none_or(|p| {
+            p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+        })
+    };
+    if text.is_empty() || text.len() > 255 {
+        return false;
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else { return false };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        return ip.parse::<std::net::Ipv6Addr>().is_ok() && port_ok(port);
+    }
+    let (name, port) = match text.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (text, None),
+    };
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && port_ok(port)
 }
 
 /// The answer a fault sends instead of the normal one, for the faults that
@@ -510,19 +665,34 @@ fn wall_reset(v: &Verdict, now: Millis) -> Millis {
     wall_now().plus(v.reset.0 - now.0)
 }
 
-/// Adds `x-ratelimit-*` headers when the limiter is on.
+/// Adds the limiter's `x-ratelimit-*` headers when it is on, except those the
+/// response already has: a fault's 429 (or its own headers) wins over the
+/// bucket, so headers and body tell the client the same thing.
 fn with_rate_headers(mut response: Response<Body>, verdict: Option<Verdict>, now: Millis) -> Response<Body> {
     if let Some(v) = verdict {
-        put_rate_headers(&mut response, &v, wall_reset(&v, now));
+        let wall_reset = wall_reset(&v, now);
+        let headers = response.headers_mut();
+        for (name, value) in rate_headers(&v, wall_reset) {
+            headers.entry(name).or_insert(value);
+        }
     }
     response
 }
 
+/// The `x-ratelimit-*` headers of a verdict.
+fn rate_headers(v: &Verdict, wall_reset: Millis) -> [(&'static str, HeaderValue); 3] {
+    [
+        ("x-ratelimit-limit", HeaderValue::from(v.limit)),
+        ("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0))),
+        ("x-ratelimit-reset", HeaderValue::from(wall_reset.0)),
+    ]
+}
+
 fn put_rate_headers(response: &mut Response<Body>, v: &Verdict, wall_reset: Millis) {
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(v.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0)));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(wall_reset.0));
+    for (name, value) in rate_headers(v, wall_reset) {
+        headers.insert(name, value);
+    }
 }
 
 /// A JSON response with the API's content type.
@@ -574,6 +744,33 @@ mod tests {
         assert_eq!(route("/api/v3/runs/run_1/x"), Route::NotFound);
         assert_eq!(route("/api/v3/runs"), Route::NotFound);
         assert_eq!(route("/"), Route::NotFound);
+    }
+
+    #[test]
+    fn plain_hosts() {
+        for ok in ["x", "x:1", "localhost:65535", "127.0.0.1:3033", "[::1]", "[::1]:8080", "my_host.example-1.com"] {
+            assert!(is_plain_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "x:",
+            "x:0",
+            "x:65536",
+            "x:99999999",
+            "x:+80",
+            "x:1:2",
+            "[::1",
+            "[nope]:80",
+            "[::1]x",
+            "::1",
+            "a/b",
+            "a b",
+            "a@b",
+        ] {
+            assert!(!is_plain_host(bad), "{bad}");
+        }
+        assert!(!is_plain_host(&"a".repeat(256)));
     }
 
     #[test]

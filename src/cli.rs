@@ -189,6 +189,21 @@ impl RenderArgs {
     }
 }
 
+/// A command-line error as one line, without the `error: ` prefix: clap's
+/// message with its details (`[possible values: …]`, the missing arguments,
+/// a `tip:`) folded in, and its usage block dropped, since `--help` has it.
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let parts: Vec<String> = text
+        .split("\n\n")
+        .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty() && !p.starts_with("Usage:") && !p.starts_with("For more information"))
+        .collect();
+    let message = parts.join("; ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("{message} (see --help)")
+}
+
 impl RunArgs {
     fn apply(&self, config: &mut Config) -> Result<(), String> {
         config.seed = self.seed;
@@ -197,7 +212,15 @@ impl RunArgs {
         config.presign_secret.clone_from(&self.presign_secret);
         config.offload_threshold = self.offload_threshold;
         if let Some(clock) = &self.clock {
-            config.clock = Clock::frozen(Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?);
+            let at = Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?;
+            if !(crate::clock::EARLIEST..=crate::clock::LATEST).contains(&at) {
+                return Err(format!(
+                    "--clock: `{}` is out of range: {}",
+                    crate::excerpt::quote(clock),
+                    crate::clock::OUT_OF_RANGE
+                ));
+            }
+            config.clock = Clock::frozen(at);
         }
         Ok(())
     }
@@ -295,9 +318,38 @@ mod tests {
     }
 
     #[test]
+    fn command_line_errors_are_one_line() {
+        for (args, says) in [
+            (&["--bogus"][..], "unexpected argument '--bogus' found (see --help)"),
+            (&["--seed", "x"], "invalid value 'x' for '--seed <SEED>': invalid digit found in string (see --help)"),
+            (&["render"], "the following required arguments were not provided: <RUN_ID> (see --help)"),
+            (
+                &["render", "run_x", "--key-kind", "nope"],
+                "invalid value 'nope' for '--key-kind <KEY_KIND>' [possible values: dev, staging, preview, prod, public]",
+            ),
+            (&["--sed", "1"], "tip: a similar argument exists: '--seed'"),
+            (&["--admin-token", "a", "--no-admin"], "cannot be used with '--no-admin'"),
+        ] {
+            let e = Cli::try_parse_from(std::iter::once("trigger-mock").chain(args.iter().copied())).unwrap_err();
+            let line = one_line(&e);
+            assert!(!line.contains('\n') && !line.starts_with("error"), "{args:?}: {line}");
+            assert!(line.contains(says), "{args:?}: {line}");
+            assert!(!line.contains("Usage"), "{args:?}: {line}");
+        }
+    }
+
+    #[test]
     fn bad_values_are_one_clear_line() {
         let cli = parse(&["--clock", "yesterday"]);
         assert!(cli.serve.config().unwrap_err().starts_with("--clock: `yesterday` is not an RFC 3339"));
+        for edge in ["0000-06-01T00:00:00Z", "0001-01-01T00:00:00+00:01", "9999-01-01T00:00:00Z"] {
+            let cli = parse(&["--clock", edge]);
+            let e = cli.serve.config().unwrap_err();
+            assert!(e.starts_with(&format!("--clock: `{edge}` is out of range: the clock stays within")), "{e}");
+        }
+        for edge in ["0001-01-01T00:00:00Z", "9998-12-31T23:59:59.999Z"] {
+            assert!(parse(&["--clock", edge]).serve.config().is_ok(), "{edge}");
+        }
         let cli = parse(&["--secret-key", "pk_dev_x"]);
         assert!(cli.serve.config().unwrap_err().contains("not a secret key"));
     }

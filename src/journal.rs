@@ -79,6 +79,9 @@ pub struct Record {
     /// The whole key, for filtering.
     #[serde(skip)]
     pub key_id: Option<KeyId>,
+    /// A public access token's environment and scopes (never the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<crate::auth::TokenSummary>,
     /// The status sent, or 0 when the connection was reset instead.
     pub status: u16,
     /// The fault applied (`label: action`), if any.
@@ -98,6 +101,8 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub run_id: Option<&'a str>,
     pub key: Option<&'a str>,
+    /// A public access token's summary (already bounded: see [`crate::auth::TokenSummary`]).
+    pub token: Option<&'a crate::auth::TokenSummary>,
     pub status: u16,
     pub fault: Option<&'a str>,
 }
@@ -127,21 +132,28 @@ impl Record {
             run_id,
             key,
             key_id: request.key.map(KeyId::of),
+            token: request.token.cloned(),
             status: request.status,
             fault,
             truncated: Truncated(truncated),
         }
     }
 
-    /// The bytes this record takes: its own size and its strings.
+    /// The bytes this record takes: its own size, its strings and its token's.
     pub fn bytes(&self) -> usize {
         let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| s.len());
+        let token = self.token.as_ref().map_or(0, |t| {
+            t.environment.as_ref().map_or(0, String::capacity)
+                + t.scopes.capacity() * size_of::<String>()
+                + t.scopes.iter().map(String::capacity).sum::<usize>()
+        });
         size_of::<Record>()
             + self.method.len()
             + self.path.len()
             + text(&self.run_id)
             + text(&self.key)
             + text(&self.fault)
+            + token
     }
 }
 
@@ -295,6 +307,7 @@ mod tests {
             path: "/",
             run_id: None,
             key: Some(key),
+            token: None,
             status: 200,
             fault: None,
         };
@@ -354,6 +367,7 @@ mod tests {
             path: &path,
             run_id: Some(&path[13..]),
             key: Some(&key),
+            token: None,
             status: 404,
             fault: None,
         };

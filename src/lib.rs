@@ -20,6 +20,7 @@
 //! - [`server`]: accept loop, HTTP/1.1 + h2c, graceful drain; [`server::Server`] for in-process use.
 //! - [`app`]: request → route → handler → response, no sockets.
 //! - [`auth`] and [`errors`]: who is calling; every error body in one place.
+//! - [`jwt`], [`scope`] and [`environments`]: public access tokens, what they allow, whose they are.
 //! - [`model`]: the run, its one engine status, and its rendering per API version.
 //! - [`store`], [`catalogue`], [`generate`], [`convention`]: where runs come from.
 //! - [`time`] and [`clock`]: ISO-8601 instants and the injectable "now".
@@ -35,11 +36,13 @@ pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod convention;
+pub mod environments;
 pub mod errors;
 pub mod excerpt;
 pub mod faults;
 pub mod generate;
 pub mod journal;
+pub mod jwt;
 pub mod keys;
 pub mod lifecycle;
 pub mod model;
@@ -47,6 +50,7 @@ pub mod packet;
 pub mod presign;
 pub mod ratelimit;
 pub mod scenario;
+pub mod scope;
 pub mod server;
 pub mod store;
 pub mod time;

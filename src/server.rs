@@ -51,12 +51,16 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let reached = stream.local_addr().ok().map(crate::app::Reached);
         let control = Arc::new(Control::default());
         let io = TokioIo::new(Conn::new(stream, control.clone()));
         let app = app.clone();
         let service = {
             let control = control.clone();
-            service_fn(move |req| {
+            service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                if let Some(reached) = reached {
+                    req.extensions_mut().insert(reached);
+                }
                 control.note_request();
                 let app = app.clone();
                 let control = control.clone();

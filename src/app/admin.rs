@@ -3,18 +3,16 @@
 
 use super::{App, json_response};
 use crate::body::Body;
+use crate::clock::{Clock, EARLIEST, LATEST, OUT_OF_RANGE};
 use crate::excerpt::{quote, shorten_quotes};
 use crate::journal::{Query, Record};
 use crate::scenario::Source;
-use crate::time::{Millis, parse_duration_ms};
+use crate::time::{Millis, parse_duration};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-
-/// The answer to a clock change that would leave years 0000-9999.
-const OUT_OF_RANGE: &str = "the clock stays within the years 0000 to 9999";
 
 /// The longest scenario name: every problem found in the scenario names it.
 const MAX_NAME_CHARS: usize = 128;
@@ -93,10 +91,44 @@ struct ClockChange {
     set: Option<String>,
     /// Move "now" forward by a duration (`10m`).
     advance: Option<String>,
-    /// Move "now" by this many milliseconds (may be negative).
+    /// Move "now" forward by this many milliseconds.
     advance_ms: Option<i64>,
     /// Stop or start the clock.
     freeze: Option<bool>,
+}
+
+/// The answer to a negative `advance` or `advanceMs`.
+const BACKWARDS: &str = "`advance` and `advanceMs` move the clock forward only; use `set` to move it back";
+
+/// Applies a clock change, or refuses it whole and changes nothing. `set`
+/// moves "now" anywhere in range; `advance` and `advanceMs` move it forward
+/// by zero or more (after `set` when both are given); `freeze` stops or
+/// starts it.
+fn change_clock(clock: &Clock, change: &ClockChange) -> Result<(), String> {
+    let set = change.set.as_deref().map(Millis::parse_rfc3339).transpose()?;
+    let advance = match change.advance.as_deref() {
+        None => 0,
+        Some(d) if d.trim_start().starts_with('-') => return Err(BACKWARDS.into()),
+        Some(d) => parse_duration(d)
+            .and_then(|secs| i64::try_from(secs).ok()?.checked_mul(1000))
+            .ok_or_else(|| format!("`{}` is not a duration such as 10m", quote(d)))?,
+    };
+    let advance_ms = change.advance_ms.unwrap_or(0);
+    if advance_ms < 0 {
+        return Err(BACKWARDS.into());
+    }
+    let by = advance.checked_add(advance_ms).ok_or(OUT_OF_RANGE)?;
+    let target = (set.is_some() || by > 0).then(|| set.unwrap_or_else(|| clock.now()).plus(by));
+    if target.is_some_and(|at| !(EARLIEST..=LATEST).contains(&at)) {
+        return Err(OUT_OF_RANGE.into());
+    }
+    if let Some(frozen) = change.freeze {
+        clock.freeze(frozen);
+    }
+    if let Some(at) = target {
+        clock.set(at);
+    }
+    Ok(())
 }
 
 fn clock_state(app: &App) -> Value {
@@ -169,31 +201,10 @@ where
                     );
                 }
             };
-            if let Some(frozen) = change.freeze {
-                state.clock.freeze(frozen);
+            match change_clock(&state.clock, &change) {
+                Ok(()) => reply(StatusCode::OK, &clock_state(app)),
+                Err(e) => fail(StatusCode::BAD_REQUEST, e),
             }
-            if let Some(at) = &change.set {
-                match Millis::parse_rfc3339(at) {
-                    Ok(at) if state.clock.set(at) => {}
-                    Ok(_) => return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE),
-                    Err(e) => return fail(StatusCode::BAD_REQUEST, e),
-                }
-            }
-            if let Some(d) = &change.advance {
-                match parse_duration_ms(d) {
-                    Some(ms) if state.clock.advance(ms) => {}
-                    Some(_) => return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE),
-                    None => {
-                        return fail(StatusCode::BAD_REQUEST, format!("`{}` is not a duration such as 10m", quote(d)));
-                    }
-                }
-            }
-            if let Some(ms) = change.advance_ms
-                && !state.clock.advance(ms)
-            {
-                return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE);
-            }
-            reply(StatusCode::OK, &clock_state(app))
         }
         (&Method::GET, "/_mock/journal") => {
             let number = |name: &str| match param(query, name) {
@@ -268,6 +279,36 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn change(json: &str) -> ClockChange {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    #[test]
+    fn the_clock_advances_forward_only_and_a_refused_change_changes_nothing() {
+        let clock = Clock::frozen(Millis(1_000_000));
+        for backwards in [r#"{"advanceMs": -1}"#, r#"{"advance": "-1s"}"#, r#"{"advance": " -1s"}"#] {
+            assert_eq!(change_clock(&clock, &change(backwards)), Err(BACKWARDS.into()), "{backwards}");
+        }
+        for nothing in [r#"{"advanceMs": 0}"#, r#"{"advance": "0s"}"#, "{}"] {
+            assert_eq!(change_clock(&clock, &change(nothing)), Ok(()), "{nothing}");
+        }
+        assert_eq!(clock.now(), Millis(1_000_000));
+        assert_eq!(change_clock(&clock, &change(r#"{"advance": "1s", "advanceMs": 5}"#)), Ok(()));
+        assert_eq!(clock.now(), Millis(1_001_005));
+        assert_eq!(change_clock(&clock, &change(r#"{"set": "1970-01-01T00:00:00Z", "advance": "2s"}"#)), Ok(()));
+        assert_eq!(clock.now(), Millis(2000), "set goes back, then advance goes on from there");
+        for refused in [
+            r#"{"freeze": false, "set": "yesterday"}"#,
+            r#"{"freeze": false, "advanceMs": -5}"#,
+            r#"{"freeze": false, "advanceMs": 9223372036854775807}"#,
+            r#"{"freeze": false, "advance": "2562048w", "advanceMs": 9223372036854775807}"#,
+            r#"{"freeze": false, "set": "9998-12-31T23:59:59Z", "advance": "1s"}"#,
+        ] {
+            assert!(change_clock(&clock, &change(refused)).is_err(), "{refused}");
+            assert!(clock.is_frozen() && clock.now() == Millis(2000), "{refused} changed the clock");
+        }
+    }
 
     #[test]
     fn query_parameters_are_decoded() {

@@ -95,20 +95,39 @@ impl Source {
         Ok(file)
     }
 
-    /// `at` is where the key path starts, when it exists in the text: a
-    /// person looks for the key, while serde points after the bad token.
+    /// `at` is where the key path starts, when it exists in the text: for a
+    /// value of the wrong type a person looks for the key, while serde points
+    /// after the bad token. A syntax error is shown where the parser failed
+    /// (the unexpected token), since the key path only names the enclosing
+    /// object.
     fn serde_diagnostic(&self, path: &str, at: Option<(usize, usize)>, e: &serde_json::Error) -> Diagnostic {
+        use serde_json::error::Category;
         let text = e.to_string();
         // serde_json appends " at line L column C"; the position goes in front instead.
         let message = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
-        let serde_at = (e.line() > 0).then(|| (e.line(), e.column()));
-        let (line, column) = at.filter(|_| !path.is_empty()).or(serde_at).unwrap_or((1, 1));
+        let serde_at = (e.line() > 0).then(|| (e.line(), self.char_column(e.line(), e.column())));
+        let at = at.filter(|_| !path.is_empty() && e.classify() == Category::Data);
+        let (line, column) = at.or(serde_at).unwrap_or((1, 1));
         // serde_json says column 0 at the end of the input or right after a newline.
         let (line, column) = (line.max(1), column.max(1));
         // serde quotes the offending key or value whole: cut it.
         let message = shorten_quotes(message);
         let message = if path.is_empty() { message.into_owned() } else { format!("{path}: {message}") };
         Diagnostic { file: self.name.clone(), line, column, message }
+    }
+}
+
+impl Source {
+    /// serde_json counts columns in bytes; people (and [`locate`]) count
+    /// characters. The 1-based character column of byte column `column` of
+    /// 1-based line `line`.
+    fn char_column(&self, line: usize, column: usize) -> usize {
+        let Some(text) = self.text.split('\n').nth(line.saturating_sub(1)) else { return column };
+        let mut end = column.saturating_sub(1).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text[..end].chars().count() + 1
     }
 }
 
@@ -351,14 +370,12 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
         crate::generate::generate(0, &spec.id, Some(EngineStatus::CompletedSuccessfully), crate::time::Millis(0), None);
     let final_status = steps.last().map_or(EngineStatus::Pending, |s| s.status);
     let seed_error = crate::generate::generate(0, &spec.id, Some(final_status), crate::time::Millis(0), None);
-    let seed_started =
-        crate::generate::generate(0, &spec.id, Some(EngineStatus::Executing), crate::time::Millis(0), None);
     Ok(Lifecycle {
         steps,
         ttl_ms,
         output: seed_output.output,
         error: spec.error.clone().or(seed_error.error),
-        version: spec.version.clone().or(seed_started.version),
+        deploy: crate::generate::Deploy::draw(&spec.id),
     })
 }
 
@@ -394,11 +411,19 @@ fn fault_of(spec: &super::format::FaultSpec, label: String) -> Result<Fault, (&'
     })
 }
 
+/// Headers that frame a response or manage the connection: hyper sets them
+/// (HTTP/2 forbids most of them), so a fault's headers may not.
+const FRAMING_HEADERS: [&str; 8] =
+    ["connection", "content-length", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
 fn action_of(spec: &ActionSpec) -> Result<Action, String> {
     Ok(match spec {
         ActionSpec::Status { status, body, text, headers } => {
             if !(100..=599).contains(status) {
                 return Err(format!("{status} is not an HTTP status"));
+            }
+            if *status < 200 {
+                return Err(format!("{status} is informational (1xx) and cannot end a response; use 200 to 599"));
             }
             if body.is_some() && text.is_some() {
                 return Err("give `body` or `text`, not both".into());
@@ -408,6 +433,11 @@ fn action_of(spec: &ActionSpec) -> Result<Action, String> {
                     || hyper::header::HeaderValue::from_str(value).is_err()
                 {
                     return Err(format!("`{name}: {value}` is not a valid header"));
+                }
+                if let Some(framing) = FRAMING_HEADERS.iter().find(|f| name.eq_ignore_ascii_case(f)) {
+                    return Err(format!(
+                        "`{framing}` frames the response or the connection, so the server sets it; a fault cannot"
+                    ));
                 }
             }
             let (body, json) = status_body(body.as_ref(), text.as_deref());

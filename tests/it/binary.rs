@@ -118,11 +118,26 @@ fn bad_flags_exit_2_with_one_line_before_binding() {
         vec!["--secret-key", "pk_dev_x", "--addr", "127.0.0.1:0"],
         vec!["--addr", "nowhere"],
         vec!["render", "run_x", "--api-version", "2020-01-01"],
+        vec!["--bogus", "--addr", "127.0.0.1:0"],
+        vec!["--seed", "minus-one", "--addr", "127.0.0.1:0"],
+        vec!["render"],
+        vec!["render", "run_x", "--key-kind", "root"],
+        vec!["--admin-token", "a", "--no-admin", "--addr", "127.0.0.1:0"],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?} printed no URL");
-        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"));
+        // As the README says: one line, naming the program.
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("trigger-mock: "), "{args:?}: {stderr}");
+    }
+    // Help and the version are not errors.
+    for flag in ["--help", "--version"] {
+        let out = bin().arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{flag}");
     }
 }
 
