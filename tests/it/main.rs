@@ -14,3 +14,4 @@ mod scenario_schema;
 mod scenarios;
 mod server;
 mod support;
+mod wire;
