@@ -82,8 +82,8 @@ impl Control {
 
     /// A handler started; the returned guard marks its end when dropped.
     pub fn serving(self: &Arc<Self>) -> Serving {
+        // No need to note the time: the connection is busy until the guard drops.
         self.in_service.fetch_add(1, Ordering::AcqRel);
-        self.touch();
         Serving(self.clone())
     }
 

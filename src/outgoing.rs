@@ -152,7 +152,9 @@ impl hyper::body::Body for Outgoing {
         let this = self.get_mut();
         let polled = this.poll_piece(cx);
         this.set_waiting(polled.is_pending());
-        if polled.is_ready() {
+        if this.drawn && polled.is_ready() {
+            // A streamed body moved: not idle. (Whole bodies are sent at
+            // once; their end, when they are dropped, is the activity.)
             this.control.touch();
         }
         polled
