@@ -254,9 +254,10 @@ async fn a_client_that_takes_nothing_of_its_response_is_dropped_after_the_idle_t
     let server = start(&with_limits(quick(300))).await;
     let addr = server.addr();
     let big = payload_path(addr, "run_big").await;
-    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    let mut stalled = connect_small(addr).await;
     stalled.write_all(format!("GET {big} HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Idle timeout, 1 s to say goodbye, and room for a loaded machine.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     // Had it been kept, reading now would go on through the 256 MiB.
     let (bytes, _) = read_until_closed(&mut stalled, PATIENCE).await;
     assert!(bytes.len() < 32 << 20, "{} bytes: the stalled connection was kept", bytes.len());
@@ -418,11 +419,11 @@ async fn a_spent_response_budget_holds_downloads_back_and_comes_back_when_client
     let big = payload_path(addr, "run_big").await;
     let mut stalled = Vec::new();
     for _ in 0..3 {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut stream = connect_small(addr).await;
         stream.write_all(format!("GET {big} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.unwrap();
         stalled.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut waiting = TcpStream::connect(addr).await.unwrap();
     waiting
         .write_all(
