@@ -334,9 +334,15 @@ fn hpack(headers: &[(&str, &str)]) -> Vec<u8> {
 /// An HTTP/2 connection that opens the largest flow-control windows, asks
 /// for `path` on `streams` streams, and never reads a byte.
 async fn h2_never_reads(addr: SocketAddr, path: &str, streams: u32) -> TcpStream {
+    h2_streams(addr, path, streams, 0x7fff_ffff).await
+}
+
+/// An HTTP/2 connection whose streams get `window` bytes each, asking for
+/// `path` on `streams` streams at once.
+async fn h2_streams(addr: SocketAddr, path: &str, streams: u32, window: u32) -> TcpStream {
     let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     let mut settings = vec![0, 4];
-    settings.extend_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    settings.extend_from_slice(&window.to_be_bytes());
     out.extend(h2_frame(4, 0, 0, &settings));
     out.extend(h2_frame(4, 1, 0, &[]));
     out.extend(h2_frame(8, 0, 0, &(0x7fff_ffffu32 - 65_535).to_be_bytes()));
@@ -409,6 +415,46 @@ async fn clients_that_never_read_hold_bounded_memory_released_when_they_go() {
     assert!(growth < 64 * 1024, "peak RSS grew {growth} KiB under the flood ({rss_before} KiB before)");
     let stderr = mock.stop();
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_http2_client_gets_64_streams_at_once_and_the_rest_are_refused() {
+    let server = start(&with_limits(Limits::default())).await;
+    let addr = server.addr();
+    let big = payload_path(addr, "run_big").await;
+    // Windows of 0: no stream can finish, so all 100 are open at once.
+    let mut stream = h2_streams(addr, &big, 100, 0).await;
+    let (mut answered, mut refused) = (0, 0);
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while answered + refused < 100 {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("{answered} answered and {refused} refused after {PATIENCE:?}"))
+            .unwrap();
+        assert!(n > 0, "closed after {answered} answered and {refused} refused");
+        buf.extend_from_slice(&chunk[..n]);
+        while buf.len() >= 9 {
+            let len = (usize::from(buf[0]) << 16) | (usize::from(buf[1]) << 8) | usize::from(buf[2]);
+            if buf.len() < 9 + len {
+                break;
+            }
+            match buf[3] {
+                1 => answered += 1,
+                3 => {
+                    assert_eq!(&buf[9..13], &7u32.to_be_bytes(), "RST_STREAM with REFUSED_STREAM");
+                    refused += 1;
+                }
+                _ => {}
+            }
+            buf.drain(..9 + len);
+        }
+    }
+    assert_eq!((answered, refused), (64, 36));
+    drop(stream);
+    assert_serves(addr).await;
+    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -490,8 +536,38 @@ async fn request_bodies_that_stall_or_dribble_get_408_and_the_connection_closes(
     assert!(closed.is_ok(), "the connection closes after the 408");
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
     dribbler.abort();
+
+    // HTTP/2: a request body that never ends gets its 408 on the stream.
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = Request::put(format!("http://{addr}/_mock/scenarios/x")).body(NeverEnds).unwrap();
+    let started = Instant::now();
+    let res = tokio::time::timeout(PATIENCE, sender.send_request(req)).await.expect("answered").unwrap();
+    assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     assert_serves(addr).await;
     server.shutdown().await;
+}
+
+/// A request body that never sends a byte and never ends.
+struct NeverEnds;
+
+impl hyper::body::Body for NeverEnds {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
 }
 
 #[tokio::test]
