@@ -16,3 +16,4 @@ mod scenarios;
 mod server;
 mod support;
 mod tokens;
+mod wire;
