@@ -67,6 +67,20 @@ pub struct State {
     pub environments: Environments,
     /// The rate-limit windows of public access tokens.
     pub windows: Windows,
+    /// The listen backlog the server asked for; 0 until it listens.
+    backlog: std::sync::atomic::AtomicU32,
+}
+
+impl State {
+    /// The listen backlog in use, once the server listens.
+    pub fn listen_backlog(&self) -> Option<u32> {
+        Some(self.backlog.load(std::sync::atomic::Ordering::Acquire)).filter(|b| *b > 0)
+    }
+
+    /// Records the listen backlog in use.
+    pub fn set_listen_backlog(&self, backlog: u32) {
+        self.backlog.store(backlog, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// The application: cheap to clone, shared by all connections.
@@ -171,6 +185,7 @@ impl App {
                 admin: config.admin.clone(),
                 environments,
                 windows: Windows::default(),
+                backlog: std::sync::atomic::AtomicU32::new(0),
             }),
         }
     }
@@ -222,7 +237,7 @@ impl App {
             });
         }
         if path.starts_with(packets::PREFIX) {
-            let response = packets::handle(self, &req);
+            let response = packets::handle(self, &req).await;
             return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
         }
         let api = path == "/api" || path.starts_with("/api/");

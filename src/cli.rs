@@ -126,6 +126,25 @@ pub struct ServeArgs {
     /// Close connections whose request headers take longer than this many seconds (slow clients).
     #[arg(long, env = "TRIGGER_MOCK_HEADER_TIMEOUT", default_value_t = 30.0, value_name = "SECONDS")]
     pub header_timeout: f64,
+    /// Close connections (HTTP/1.1 and HTTP/2) that have had no request in flight, or whose client has
+    /// taken nothing of its response, for this many seconds.
+    #[arg(long, env = "TRIGGER_MOCK_IDLE_TIMEOUT", default_value_t = 60.0, value_name = "SECONDS")]
+    pub idle_timeout: f64,
+    /// Answer 408 when a request body has not arrived whole within this many seconds.
+    #[arg(long, env = "TRIGGER_MOCK_BODY_TIMEOUT", default_value_t = 30.0, value_name = "SECONDS")]
+    pub body_timeout: f64,
+    /// Serve at most this many connections at once; further clients wait in the listen backlog
+    /// until one closes.
+    #[arg(long, env = "TRIGGER_MOCK_MAX_CONNECTIONS", default_value_t = crate::config::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+}
+
+/// Seconds from a flag, between 0 (excluded) and an hour.
+fn seconds(flag: &str, value: f64) -> Result<std::time::Duration, String> {
+    if !(value.is_finite() && value > 0.0 && value <= 3600.0) {
+        return Err(format!("{flag}: {value} is not a number of seconds between 0 and 3600"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value))
 }
 
 /// Flags of `catalogue`.
@@ -248,13 +267,13 @@ impl ServeArgs {
             }
         }
         config.auth = AuthPolicy { secret_keys: self.secret_keys.clone(), reject_public_keys: self.reject_public_keys };
-        if !(self.header_timeout.is_finite() && self.header_timeout > 0.0 && self.header_timeout <= 3600.0) {
-            return Err(format!(
-                "--header-timeout: {} is not a number of seconds between 0 and 3600",
-                self.header_timeout
-            ));
+        config.limits.header_timeout = seconds("--header-timeout", self.header_timeout)?;
+        config.limits.idle_timeout = seconds("--idle-timeout", self.idle_timeout)?;
+        config.limits.body_timeout = seconds("--body-timeout", self.body_timeout)?;
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(format!("--max-connections: {} is not between 1 and 1000000", self.max_connections));
         }
-        config.limits.header_timeout = std::time::Duration::from_secs_f64(self.header_timeout);
+        config.limits.max_connections = self.max_connections;
         config.admin = match (&self.admin_token, self.no_admin) {
             (_, true) => AdminAccess::Off,
             (Some(token), false) if !token.is_empty() => AdminAccess::Token(token.clone()),
@@ -352,5 +371,24 @@ mod tests {
         }
         let cli = parse(&["--secret-key", "pk_dev_x"]);
         assert!(cli.serve.config().unwrap_err().contains("not a secret key"));
+        for (flag, value) in [("--idle-timeout", "0"), ("--body-timeout", "4000"), ("--idle-timeout", "NaN")] {
+            let error = parse(&[flag, value]).serve.config().unwrap_err();
+            assert!(error.starts_with(&format!("{flag}: ")) && error.contains("between 0 and 3600"), "{error}");
+        }
+        assert_eq!(
+            parse(&["--max-connections", "0"]).serve.config().unwrap_err(),
+            "--max-connections: 0 is not between 1 and 1000000"
+        );
+    }
+
+    #[test]
+    fn connection_limits_reach_the_config() {
+        let cli = parse(&["--idle-timeout", "2.5", "--body-timeout", "7", "--max-connections", "12"]);
+        let limits = cli.serve.config().unwrap_or_else(|e| panic!("{e}")).limits;
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(limits.body_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(limits.max_connections, 12);
+        let defaults = parse(&[]).serve.config().unwrap_or_else(|e| panic!("{e}")).limits;
+        assert_eq!(defaults, crate::config::Limits::default());
     }
 }

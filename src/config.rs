@@ -57,11 +57,37 @@ pub struct Limits {
     pub header_timeout: std::time::Duration,
     /// Request headers larger than this get 431 (HTTP/1.1) or a stream error (HTTP/2).
     pub max_header_bytes: usize,
+    /// A connection with no request in flight, or whose client has taken
+    /// nothing of its response, for this long is closed (both protocols).
+    pub idle_timeout: std::time::Duration,
+    /// A request body must arrive whole within this time, or the answer is 408.
+    pub body_timeout: std::time::Duration,
+    /// Connections served at once; beyond it the server stops accepting until
+    /// one closes (the kernel's listen backlog holds the newcomers).
+    pub max_connections: usize,
+    /// Bytes of streamed response bodies (generated and file packets) handed
+    /// to the connections and not yet taken by the clients, across all of
+    /// them ([`crate::outgoing`]).
+    pub response_budget: usize,
 }
+
+/// The default of [`Limits::max_connections`]: room under the usual limit
+/// of 1024 open descriptors for the listener, packet files and the runtime.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+
+/// The default of [`Limits::response_budget`].
+pub const DEFAULT_RESPONSE_BUDGET: usize = 32 << 20;
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { header_timeout: std::time::Duration::from_secs(30), max_header_bytes: 64 * 1024 }
+        Limits {
+            header_timeout: std::time::Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            idle_timeout: std::time::Duration::from_secs(60),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            response_budget: DEFAULT_RESPONSE_BUDGET,
+        }
     }
 }
 

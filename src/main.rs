@@ -3,6 +3,7 @@
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 use trigger_mock::cli::{CatalogueArgs, Cli, Command, RenderArgs, ScenariosArgs, ServeArgs, ValidateArgs};
 use trigger_mock::scenario;
 use trigger_mock::server::{Server, StartError};
@@ -79,12 +80,12 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let stop = shutdown_signal();
         let app = config.build_app()?;
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
+        let (listener, backlog) = trigger_mock::server::bind(config.addr)
             .map_err(|e| Failure::Other(StartError::Bind(config.addr, e).to_string()))?;
+        app.state().set_listen_backlog(backlog);
         if args.watch {
             tokio::spawn(trigger_mock::watch::watch(app.clone()));
         }
@@ -103,7 +104,11 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         eprintln!("trigger-mock: shutting down");
         server.shutdown().await;
         Ok(())
-    })
+    });
+    // The drain above took at most the grace period; a blocking read left
+    // on the runtime's threads (a file on a stuck mount) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    served
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is

@@ -62,14 +62,36 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn read_body<B>(body: B) -> Result<Bytes, Response<Body>>
+/// Reads a whole request body: 413 over [`MAX_BODY`], 400 when it is
+/// malformed (a broken chunked encoding, a body cut short), 408 when it has
+/// not arrived whole within `timeout`. After a 408 the connection closes.
+async fn read_body<B>(body: B, timeout: std::time::Duration) -> Result<Bytes, Response<Body>>
 where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) => Err(fail(StatusCode::PAYLOAD_TOO_LARGE, format!("the body could not be read: {e}"))),
+    match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(fail(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {} MiB", MAX_BODY >> 20)))
+        }
+        Ok(Err(e)) => {
+            let mut message = format!("the body is malformed: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            Err(fail(StatusCode::BAD_REQUEST, message))
+        }
+        Err(_) => {
+            let mut response = fail(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {} s (--body-timeout)", timeout.as_secs_f64()),
+            );
+            response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            Err(response)
+        }
     }
 }
 
@@ -163,7 +185,9 @@ where
     let path = parts.uri.path().trim_end_matches('/');
     let query = parts.uri.query();
     let state = app.state();
-    match (&parts.method, path) {
+    // HEAD is answered as GET (the server then sends the headers only).
+    let method = if parts.method == Method::HEAD { &Method::GET } else { &parts.method };
+    match (method, path) {
         (&Method::GET, "/_mock/health") => reply(
             StatusCode::OK,
             &json!({
@@ -171,6 +195,7 @@ where
                 "version": env!("CARGO_PKG_VERSION"),
                 "now": state.clock.now(),
                 "scenarios": app.world().summaries,
+                "listenBacklog": state.listen_backlog(),
                 "memory": {
                     "journalRecords": state.journal.len(),
                     "journalBytes": state.journal.bytes(),
@@ -188,7 +213,7 @@ where
         }
         (&Method::GET, "/_mock/clock") => reply(StatusCode::OK, &clock_state(app)),
         (&Method::POST, "/_mock/clock") => {
-            let bytes = match read_body(body).await {
+            let bytes = match read_body(body, state.limits.body_timeout).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -246,7 +271,7 @@ where
             let mut sources: Vec<Source> = app.sources().into_iter().filter(|s| s.name != name).collect();
             let existed = sources.len() != app.sources().len();
             if method == Method::PUT {
-                let bytes = match read_body(body).await {
+                let bytes = match read_body(body, state.limits.body_timeout).await {
                     Ok(b) => b,
                     Err(r) => return r,
                 };

@@ -19,3 +19,4 @@ mod scenarios;
 mod server;
 mod support;
 mod tokens;
+mod wire;
