@@ -83,21 +83,21 @@ impl KeyState {
         start: impl FnOnce() -> Progress,
         f: impl FnOnce(&mut Progress) -> R,
     ) -> R {
-        // Look up before inserting: the id is copied only the first time.
-        if !self.runs.contains_key(id) {
-            let progress = start();
-            self.runs_heap += id.len() + progress.heap_bytes();
-            self.runs.insert(id.into(), progress);
+        fn measured<R>(progress: &mut Progress, heap: &mut usize, f: impl FnOnce(&mut Progress) -> R) -> R {
+            let before = progress.heap_bytes();
+            let r = f(progress);
+            *heap = (*heap + progress.heap_bytes()).saturating_sub(before);
+            r
         }
-        match self.runs.get_mut(id) {
-            Some(progress) => {
-                let before = progress.heap_bytes();
-                let r = f(progress);
-                self.runs_heap = (self.runs_heap + progress.heap_bytes()).saturating_sub(before);
-                r
-            }
-            None => unreachable!("inserted above"),
+        if let Some(progress) = self.runs.get_mut(id) {
+            return measured(progress, &mut self.runs_heap, f);
         }
+        // The id is copied only the first time.
+        let mut progress = start();
+        self.runs_heap += id.len() + progress.heap_bytes();
+        let r = measured(&mut progress, &mut self.runs_heap, f);
+        self.runs.insert(id.into(), progress);
+        r
     }
 
     /// The bytes this state takes, estimated from its sizes and capacities.

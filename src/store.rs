@@ -49,7 +49,7 @@ pub struct Store {
     cache: Vec<Mutex<HashMap<Box<str>, Arc<GeneratedRun>>>>,
     /// `relatedRuns.children` of runs whose bodies are rendered per request,
     /// rendered at start-up per [`children_index`].
-    children: HashMap<String, [Box<RawValue>; 4]>,
+    children: HashMap<String, [Option<Box<RawValue>>; 4]>,
 }
 
 /// The children array depends only on the API version and the costs.
@@ -111,7 +111,7 @@ impl Store {
 
     /// The retrieve body of `run`, its relations resolved against this store.
     pub fn render(&self, run: &Run, options: RenderOptions, urls: PacketUrls<'_>) -> Bytes {
-        let children = self.children.get(&run.id).map(|c| &*c[children_index(options)]);
+        let children = self.children.get(&run.id).and_then(|c| c[children_index(options)].as_deref());
         Bytes::from(render_json_with(run, options, |id| self.related(id), urls, children))
     }
 

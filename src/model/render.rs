@@ -192,15 +192,12 @@ pub fn render_children<'a>(
     run: &'a Run,
     opts: RenderOptions,
     related: impl Fn(&str) -> Option<&'a Run>,
-) -> Box<RawValue> {
+) -> Option<Box<RawValue>> {
     let children: Vec<CommonFields<'_>> =
         run.child_ids.iter().filter_map(|id| related(id)).map(|r| CommonFields::of(r, opts)).collect();
-    // Borrowed structs with string keys and finite numbers always serialise.
-    serde_json::value::to_raw_value(&children).unwrap_or_else(|_| empty_array())
-}
-
-fn empty_array() -> Box<RawValue> {
-    RawValue::from_string("[]".to_owned()).unwrap_or_else(|_| unreachable!("[] is JSON"))
+    // Borrowed structs with string keys and finite numbers always serialise;
+    // were one not to, the body would render its children itself.
+    serde_json::value::to_raw_value(&children).ok()
 }
 
 fn render_with<'a>(
