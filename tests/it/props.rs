@@ -1339,10 +1339,10 @@ fn the_journal_keeps_the_newest_records_within_its_byte_budget() {
             // Every field is cut to its limit, and marked when it was.
             let chars = |s: &str| s.chars().count();
             let cut_path: String = path.chars().take(FIELD_CHARS).collect();
-            prop_assert_eq!(&*record.path, cut_path.as_str());
+            prop_assert_eq!(record.path(), cut_path.as_str());
             prop_assert_eq!(record.truncated.names().any(|n| n == "path"), chars(path) > FIELD_CHARS);
             if let Some(key) = key {
-                prop_assert!(key.starts_with(record.key.as_deref().unwrap_or("")));
+                prop_assert!(key.starts_with(record.key().unwrap_or("")));
                 prop_assert_eq!(record.truncated.names().any(|n| n == "key"), chars(key) > KEY_CHARS);
             }
             record.seq = journal.push(record.clone());
