@@ -45,6 +45,8 @@ pub struct State {
     settings: Settings,
     /// The scenario sources the world was built from, in order.
     sources: Mutex<Vec<Source>>,
+    /// Held by the one change to the scenarios under way (see [`App::update`]).
+    writer: Mutex<()>,
     pub keys: Keys,
     pub journal: Journal,
     pub clock: Clock,
@@ -63,6 +65,15 @@ pub struct State {
 #[derive(Debug, Clone)]
 pub struct App {
     state: Arc<State>,
+}
+
+/// Why a change to the scenarios was not made.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The scenario to remove is not loaded.
+    Missing,
+    /// The set it would produce is invalid; the previous set keeps serving.
+    Invalid(Vec<Diagnostic>),
 }
 
 /// Returned instead of a response when a fault resets the connection.
@@ -112,6 +123,7 @@ impl App {
                 world: RwLock::new(Arc::new(world)),
                 settings,
                 sources: Mutex::new(sources),
+                writer: Mutex::new(()),
                 keys: Keys::default(),
                 journal: Journal::new(config.journal_size),
                 clock: config.clock.clone(),
@@ -138,11 +150,42 @@ impl App {
     /// and every key's scenario state starts afresh; on failure nothing
     /// changes and the problems are returned.
     pub fn reload(&self, sources: Vec<Source>) -> Result<(), Vec<Diagnostic>> {
-        let world = World::build(&self.state.settings, &sources)?;
-        *self.state.world.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(world);
+        match self.update(|_| Ok(sources)) {
+            Ok(_) => Ok(()),
+            Err(Refusal::Invalid(problems)) => Err(problems),
+            Err(Refusal::Missing) => Ok(()),
+        }
+    }
+
+    /// Changes the set of scenario sources as the only writer: `next` sees
+    /// the sources now serving and returns the set to build; the world built
+    /// from it replaces the old one whole, or nothing changes. Concurrent
+    /// changes (admin requests, `--watch`) wait for each other, so none is
+    /// lost and each is checked against the set it produces. This parses and
+    /// builds: call it off the request threads ([`App::update_off_thread`]).
+    pub fn update(&self, next: impl FnOnce(&[Source]) -> Result<Vec<Source>, Refusal>) -> Result<Arc<World>, Refusal> {
+        let _one_writer = self.state.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = next(&self.sources())?;
+        let world = Arc::new(World::build(&self.state.settings, &sources).map_err(Refusal::Invalid)?);
+        let old = std::mem::replace(&mut *self.state.world.write().unwrap_or_else(|p| p.into_inner()), world.clone());
         *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
         self.state.keys.reset(None);
-        Ok(())
+        // The old world is freed here, on this thread, unless a request still holds it.
+        drop(old);
+        Ok(world)
+    }
+
+    /// [`App::update`] on tokio's blocking threads, so that parsing a large
+    /// scenario never stalls the requests of other clients.
+    pub async fn update_off_thread(
+        &self,
+        next: impl FnOnce(&[Source]) -> Result<Vec<Source>, Refusal> + Send + 'static,
+    ) -> Result<Arc<World>, Refusal> {
+        let app = self.clone();
+        match tokio::task::spawn_blocking(move || app.update(next)).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(Refusal::Invalid(vec![Diagnostic::whole("(admin)", format!("the change failed: {e}"))])),
+        }
     }
 
     /// The scenario sources now serving.

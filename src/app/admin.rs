@@ -1,7 +1,7 @@
 //! The admin API under `/_mock/`: health, reset, clock, journal and scenarios.
 //! Its answers are JSON; its errors are `{"error": "..."}`.
 
-use super::{App, json_response};
+use super::{App, Refusal, json_response};
 use crate::body::Body;
 use crate::journal::Query;
 use crate::scenario::Source;
@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 /// The answer to a clock change that would leave years 0000-9999.
 const OUT_OF_RANGE: &str = "the clock stays within the years 0000 to 9999";
 
-/// The largest admin request body (a scenario file), in bytes.
-const MAX_BODY: usize = 8 * 1024 * 1024;
+/// The largest admin request body: a scenario file, so the scenario files' limit.
+const MAX_BODY: usize = crate::scenario::MAX_FILE_BYTES;
 
 fn reply(status: StatusCode, value: &Value) -> Response<Body> {
     json_response(status, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
@@ -64,6 +64,10 @@ where
 {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body has more than {MAX_BODY} bytes; an admin body (a scenario file) has at most 8 MiB"),
+        )),
         Err(e) => Err(fail(StatusCode::PAYLOAD_TOO_LARGE, format!("the body could not be read: {e}"))),
     }
 }
@@ -95,6 +99,17 @@ fn redact(problem: &crate::scenario::Diagnostic, sources: &[Source]) -> String {
         text = text.replace(&source.name, source.display_name());
     }
     text
+}
+
+/// The 422 of a change that would leave an invalid set: the previous set keeps serving.
+fn invalid(problems: &[crate::scenario::Diagnostic], sources: &[Source]) -> Response<Body> {
+    reply(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &json!({
+            "error": "the scenario is invalid; the previous scenarios keep serving",
+            "problems": problems.iter().map(|p| redact(p, sources)).collect::<Vec<_>>(),
+        }),
+    )
 }
 
 /// The answer to an admin request without the `--admin-token`.
@@ -190,27 +205,36 @@ where
             if name.is_empty() || name.contains('/') {
                 return fail(StatusCode::BAD_REQUEST, "name the scenario: /_mock/scenarios/NAME");
             }
-            let mut sources: Vec<Source> = app.sources().into_iter().filter(|s| s.name != name).collect();
-            let existed = sources.len() != app.sources().len();
-            if method == Method::PUT {
+            let name = name.to_owned();
+            let put_name = name.clone();
+            let outcome = if method == Method::PUT {
                 let bytes = match read_body(body).await {
                     Ok(b) => b,
                     Err(r) => return r,
                 };
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                sources.push(Source { name: name.to_owned(), text, path: None });
-            } else if !existed {
-                return fail(StatusCode::NOT_FOUND, format!("no scenario named {name}"));
-            }
-            match app.reload(sources) {
-                Ok(()) => reply(StatusCode::OK, &json!({ "loaded": app.world().summaries })),
-                Err(problems) => reply(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &json!({
-                        "error": "the scenario is invalid; the previous scenarios keep serving",
-                        "problems": problems.iter().map(|p| redact(p, &app.sources())).collect::<Vec<_>>(),
-                    }),
-                ),
+                // The same loader as files on the command line: one verdict for the same bytes.
+                let source = match Source::from_bytes(put_name.clone(), bytes.into(), None) {
+                    Ok(source) => source,
+                    Err(problem) => return invalid(&[problem], &app.sources()),
+                };
+                app.update_off_thread(move |current| {
+                    let mut next: Vec<Source> = current.iter().filter(|s| s.name != put_name).cloned().collect();
+                    next.push(source);
+                    Ok(next)
+                })
+                .await
+            } else {
+                let name = name.clone();
+                app.update_off_thread(move |current| {
+                    let next: Vec<Source> = current.iter().filter(|s| s.name != name).cloned().collect();
+                    if next.len() == current.len() { Err(Refusal::Missing) } else { Ok(next) }
+                })
+                .await
+            };
+            match outcome {
+                Ok(world) => reply(StatusCode::OK, &json!({ "loaded": world.summaries })),
+                Err(Refusal::Missing) => fail(StatusCode::NOT_FOUND, format!("no scenario named {name}")),
+                Err(Refusal::Invalid(problems)) => invalid(&problems, &app.sources()),
             }
         }
         (_, "/_mock/health" | "/_mock/reset" | "/_mock/clock" | "/_mock/journal" | "/_mock/scenarios") => {

@@ -33,7 +33,8 @@ impl Source {
         }
     }
 
-    /// Reads `arg`: a path, or `builtin:NAME` for an embedded scenario.
+    /// Reads `arg`: a path, or `builtin:NAME` for an embedded scenario. A
+    /// file over [`MAX_FILE_BYTES`] is refused before it is read.
     pub fn load(arg: &str) -> Result<Source, Diagnostic> {
         if let Some(name) = arg.strip_prefix("builtin:") {
             let text = super::builtin(name).ok_or_else(|| Diagnostic {
@@ -44,14 +45,50 @@ impl Source {
             })?;
             return Ok(Source { name: arg.to_owned(), text: text.to_owned(), path: None });
         }
-        let text = std::fs::read_to_string(arg).map_err(|e| Diagnostic {
-            file: arg.to_owned(),
-            line: 1,
-            column: 1,
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Ok(Source { name: arg.to_owned(), text, path: Some(PathBuf::from(arg)) })
+        let unreadable = |e: std::io::Error| Diagnostic::whole(arg, format!("cannot read the file: {e}"));
+        let size = std::fs::metadata(arg).map_err(unreadable)?.len();
+        if size > MAX_FILE_BYTES as u64 {
+            return Err(Diagnostic::whole(arg, too_large(size)));
+        }
+        // Read at most one byte more than allowed: the file may grow meanwhile.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(arg).map_err(unreadable)?, MAX_FILE_BYTES as u64 + 1),
+            &mut bytes,
+        )
+        .map_err(unreadable)?;
+        Source::from_bytes(arg.to_owned(), bytes, Some(PathBuf::from(arg)))
     }
+
+    /// The one way bytes become a scenario source, for files on the command
+    /// line, `--watch` reloads and `PUT /_mock/scenarios/NAME` alike: at most
+    /// [`MAX_FILE_BYTES`], and UTF-8 (an invalid byte is reported where it is).
+    pub fn from_bytes(name: String, bytes: Vec<u8>, path: Option<PathBuf>) -> Result<Source, Diagnostic> {
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(Diagnostic::whole(&name, too_large(bytes.len() as u64)));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source { name, text, path }),
+            Err(e) => {
+                let bytes = e.as_bytes();
+                let valid = e.utf8_error().valid_up_to();
+                // The prefix is valid UTF-8 by definition.
+                let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+                let (line, column) = super::locate::line_col(prefix, prefix.len());
+                let byte = bytes.get(valid).copied().unwrap_or_default();
+                let message = format!("the file is not UTF-8 text: byte 0x{byte:02X} at offset {valid} is invalid");
+                Err(Diagnostic { file: name, line, column, message })
+            }
+        }
+    }
+}
+
+/// The largest scenario file, on the command line and over the admin API
+/// alike: 8 MiB (about 180 000 minimal runs).
+pub const MAX_FILE_BYTES: usize = 8 << 20;
+
+fn too_large(size: u64) -> String {
+    format!("the file has {size} bytes; a scenario file has at most {MAX_FILE_BYTES} bytes (8 MiB)")
 }
 
 /// One problem in one file.
@@ -61,6 +98,13 @@ pub struct Diagnostic {
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl Diagnostic {
+    /// A problem with a file as a whole, reported at its start.
+    pub fn whole(file: &str, message: String) -> Diagnostic {
+        Diagnostic { file: file.to_owned(), line: 1, column: 1, message }
+    }
 }
 
 impl std::fmt::Display for Diagnostic {
