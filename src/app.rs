@@ -297,6 +297,9 @@ impl App {
             // Nothing is kept per key: no lock to take.
             return Decided { verdict: None, fault: None, scripted: None };
         }
+        let reads = method == Method::GET || method == Method::HEAD;
+        // Built on first use, so before the key's lock is taken.
+        let script = run_id.filter(|_| reads).and_then(|id| Some((id, world.lifecycle(id)?, world.store.related(id)?)));
         self.state.keys.with(key, now, |ks| {
             let verdict =
                 world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now));
@@ -305,10 +308,7 @@ impl App {
             }
             let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
             let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
-            let reads = method == Method::GET || method == Method::HEAD;
-            let scripted = run_id.filter(|_| reads).and_then(|id| {
-                let lifecycle = world.lifecycles.get(id)?;
-                let base = world.store.related(id)?;
+            let scripted = script.and_then(|(id, lifecycle, base)| {
                 let epoch = ks.epoch;
                 // Look up before inserting: the id is copied only the first time.
                 if !ks.runs.contains_key(id) {

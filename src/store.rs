@@ -1,5 +1,6 @@
 //! The run store: runs defined by files, and generation for every other
-//! well-formed id. Defined runs are read-only after start-up; generated runs
+//! well-formed id. Defined runs are read-only after start-up (each built on
+//! first use, see [`crate::catalogue::Defined`]); generated runs
 //! are kept in a small bounded cache (sharded, locked only to look up or
 //! insert), each with its bodies rendered on first use.
 
@@ -64,7 +65,7 @@ impl Store {
 
     /// True when a file defines `id`.
     pub fn is_defined(&self, id: &str) -> bool {
-        self.defined.runs.contains_key(id)
+        self.defined.contains(id)
     }
 
     /// The generated run `id`, from the cache or made now; `None` when
@@ -89,7 +90,7 @@ impl Store {
 
     /// The run `id`: defined, generated, or `None` (a 404).
     pub fn get(&self, id: &str) -> Option<Cow<'_, Run>> {
-        if let Some(run) = self.defined.runs.get(id) {
+        if let Some(run) = self.defined.get(id) {
             return Some(Cow::Borrowed(run));
         }
         (self.generate && convention::is_well_formed(id)).then(|| Cow::Owned(self.make(id)))
@@ -100,9 +101,15 @@ impl Store {
         Bytes::from(render_json(run, options, |id| self.related(id), urls))
     }
 
-    /// A defined run, for resolving relations (generated runs have none).
+    /// A defined run (built on first use), also for resolving relations
+    /// (generated runs have none).
     pub fn related(&self, id: &str) -> Option<&Run> {
-        self.defined.runs.get(id)
+        self.defined.get(id)
+    }
+
+    /// The spec of a defined run.
+    pub fn spec(&self, id: &str) -> Option<&crate::catalogue::CompactSpec> {
+        self.defined.spec(id)
     }
 
     /// The defined runs, sorted by id.

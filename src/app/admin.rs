@@ -196,7 +196,7 @@ where
         (&Method::GET, "/_mock/scenarios") => {
             let sources: Vec<String> = app.sources().iter().map(|s| s.display_name().to_owned()).collect();
             let world = app.world();
-            let mut runs: Vec<&String> = world.lifecycles.keys().collect();
+            let mut runs: Vec<&str> = world.lifecycles.keys().map(AsRef::as_ref).collect();
             runs.sort();
             reply(StatusCode::OK, &json!({ "sources": sources, "summaries": world.summaries, "runs": runs }))
         }

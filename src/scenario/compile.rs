@@ -4,7 +4,7 @@
 
 use super::format::{ActionSpec, RouteName, ScenarioFile};
 use super::locate::{KeyPath, locate, locate_exact};
-use crate::catalogue::{FieldSeg, RunSpec, SpecError, StepSpec, statuses};
+use crate::catalogue::{CompactSpec, FieldSeg, RunSpec, SpecError, StepSpec, statuses};
 use crate::faults::{Action, Fault, Glob, status_body};
 use crate::lifecycle::{Lifecycle, Step, Until, check_transition};
 use crate::model::{EngineStatus, Phase};
@@ -51,7 +51,7 @@ impl Source {
             return Err(Diagnostic::whole(arg, too_large(size)));
         }
         // Read at most one byte more than allowed: the file may grow meanwhile.
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(size as usize);
         std::io::Read::read_to_end(
             &mut std::io::Read::take(std::fs::File::open(arg).map_err(unreadable)?, MAX_FILE_BYTES as u64 + 1),
             &mut bytes,
@@ -164,12 +164,11 @@ fn key_path(path: &serde_path_to_error::Path) -> KeyPath {
 /// Everything the scenario files declare, checked.
 #[derive(Debug, Clone, Default)]
 pub struct Scenarios {
-    /// Run specs of all files, in order.
-    pub specs: Vec<RunSpec>,
+    /// Run specs of all files, in order; every one is scripted (its
+    /// lifecycle is checked here and built on first use, [`lifecycle_of`]).
+    pub specs: Vec<CompactSpec>,
     /// For each spec, its file and index there (for positions).
     pub origins: Vec<(usize, usize)>,
-    /// The lifecycle of every scenario run.
-    pub lifecycles: HashMap<String, Lifecycle>,
     pub faults: Vec<Fault>,
     pub rate_limit: Option<RateLimit>,
     /// One line per file: name and what it holds.
@@ -198,7 +197,8 @@ impl Scenarios {
 pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
     let mut out = Scenarios::default();
     let mut problems = Vec::new();
-    let mut first_seen: HashMap<String, String> = HashMap::new();
+    // Each run id and the index of the file that defines it first.
+    let mut first_seen: HashMap<Box<str>, usize> = HashMap::new();
     for (file_index, source) in sources.iter().enumerate() {
         let file = match source.parse() {
             Ok(file) => file,
@@ -212,34 +212,31 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
             problems.push(source.at(&root.key("version"), format!("version {} is not known; use 1", file.version)));
             continue;
         }
-        for (i, spec) in file.runs.iter().enumerate() {
+        let run_count = file.runs.len();
+        for (i, mut spec) in file.runs.into_iter().enumerate() {
             let here = root.key("runs").index(i);
-            if let Some(other) = first_seen.insert(spec.id.clone(), source.name.clone()) {
-                problems.push(source.at(&here.key("id"), format!("run {} is already defined in {other}", spec.id)));
+            if let Some(other) = first_seen.insert(spec.id().into(), file_index) {
+                let other = &sources[other].name;
+                problems.push(source.at(&here.key("id"), format!("run {} is already defined in {other}", spec.id())));
                 continue;
             }
-            let mut spec = spec.clone();
-            if let Err((field, message)) = resolve_files(&mut spec, source) {
+            if let Some(full) = spec.full_mut()
+                && let Err((field, message)) = resolve_files(full, source)
+            {
                 problems.push(source.at(&here.key(field).key("file"), message));
                 continue;
             }
-            let spec = &spec;
-            match lifecycle_of(spec) {
-                Ok(lc) => {
-                    out.lifecycles.insert(spec.id.clone(), lc);
-                }
-                Err((field, message)) => {
-                    problems.push(source.at(
-                        &field.0.iter().fold(here.clone(), |p, s| match s {
-                            super::locate::Seg::Key(k) => p.key(k),
-                            super::locate::Seg::Index(n) => p.index(*n),
-                        }),
-                        message,
-                    ));
-                    continue;
-                }
+            if let Err((field, message)) = steps_of(&spec.spec()) {
+                problems.push(source.at(
+                    &field.0.iter().fold(here.clone(), |p, s| match s {
+                        super::locate::Seg::Key(k) => p.key(k),
+                        super::locate::Seg::Index(n) => p.index(*n),
+                    }),
+                    message,
+                ));
+                continue;
             }
-            out.specs.push(spec.clone());
+            out.specs.push(spec);
             out.origins.push((file_index, i));
         }
         for (i, spec) in file.faults.iter().enumerate() {
@@ -274,7 +271,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
         out.summaries.push(format!(
             "{}: {} run(s), {} fault(s){}{}",
             source.display_name(),
-            file.runs.len(),
+            run_count,
             file.faults.len(),
             if file.rate_limit.is_some() { ", a rate limit" } else { "" },
             file.description.map(|d| format!(" - {d}")).unwrap_or_default(),
@@ -320,8 +317,28 @@ fn at(segs: &[super::locate::Seg], message: impl Into<String>) -> Problem {
 }
 
 /// The lifecycle of a spec: its steps, or its one status (a delayed run
-/// becomes queued when its delay ends).
-fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
+/// becomes queued when its delay ends), with what it shows once it starts,
+/// succeeds or fails.
+pub fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
+    let (steps, ttl_ms) = steps_of(spec)?;
+    let seed_output =
+        crate::generate::generate(0, &spec.id, Some(EngineStatus::CompletedSuccessfully), crate::time::Millis(0), None);
+    let final_status = steps.last().map_or(EngineStatus::Pending, |s| s.status);
+    let seed_error = crate::generate::generate(0, &spec.id, Some(final_status), crate::time::Millis(0), None);
+    let seed_started =
+        crate::generate::generate(0, &spec.id, Some(EngineStatus::Executing), crate::time::Millis(0), None);
+    Ok(Lifecycle {
+        steps,
+        ttl_ms,
+        output: seed_output.output,
+        error: spec.error.clone().or(seed_error.error),
+        version: spec.version.clone().or(seed_started.version),
+    })
+}
+
+/// The checked steps and TTL of a spec's lifecycle: what loading a file
+/// checks, without building what the run shows.
+fn steps_of(spec: &RunSpec) -> Result<(Vec<Step>, Option<i64>), Problem> {
     use super::locate::Seg::{Index, Key};
     let ttl_ms = match &spec.ttl {
         Some(ttl) => Some(
@@ -381,19 +398,7 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
     {
         return Err(at(&[Key("ttl".into())], "an EXPIRED step needs the run's `ttl`"));
     }
-    let seed_output =
-        crate::generate::generate(0, &spec.id, Some(EngineStatus::CompletedSuccessfully), crate::time::Millis(0), None);
-    let final_status = steps.last().map_or(EngineStatus::Pending, |s| s.status);
-    let seed_error = crate::generate::generate(0, &spec.id, Some(final_status), crate::time::Millis(0), None);
-    let seed_started =
-        crate::generate::generate(0, &spec.id, Some(EngineStatus::Executing), crate::time::Millis(0), None);
-    Ok(Lifecycle {
-        steps,
-        ttl_ms,
-        output: seed_output.output,
-        error: spec.error.clone().or(seed_error.error),
-        version: spec.version.clone().or(seed_started.version),
-    })
+    Ok((steps, ttl_ms))
 }
 
 fn fault_of(spec: &super::format::FaultSpec, label: String) -> Result<Fault, (&'static str, String)> {
