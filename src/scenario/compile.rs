@@ -192,8 +192,40 @@ impl Scenarios {
     }
 }
 
+/// How many problems in a file's runs and faults are located and reported;
+/// the rest are counted on one line.
+const MAX_LOCATED: usize = 50;
+
+/// Checks one run of a file: its id is new, its files resolve, its lifecycle
+/// holds. Building it comes later, with all files together.
+fn check_run(
+    spec: &mut CompactSpec,
+    here: &KeyPath,
+    source: &Source,
+    file_index: usize,
+    sources: &[Source],
+    first_seen: &mut HashMap<Box<str>, usize>,
+) -> Result<(), (KeyPath, String)> {
+    if let Some(other) = first_seen.insert(spec.id().into(), file_index) {
+        let other = &sources[other].name;
+        return Err((here.key("id"), format!("run {} is already defined in {other}", spec.id())));
+    }
+    if let Some(full) = spec.full_mut() {
+        resolve_files(full, source).map_err(|(field, message)| (here.key(field).key("file"), message))?;
+    }
+    steps_of(&spec.spec()).map_err(|(field, message)| {
+        let path = field.0.iter().fold(here.clone(), |p, s| match s {
+            super::locate::Seg::Key(k) => p.key(k),
+            super::locate::Seg::Index(n) => p.index(*n),
+        });
+        (path, message)
+    })?;
+    Ok(())
+}
+
 /// Parses and checks every source. All problems are reported, not just the
-/// first (one per file at most for syntax errors).
+/// first (one per file at most for syntax errors; at most [`MAX_LOCATED`]
+/// in a file's runs and faults, then a count).
 pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
     let mut out = Scenarios::default();
     let mut problems = Vec::new();
@@ -213,38 +245,38 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
             continue;
         }
         let run_count = file.runs.len();
+        // Locating a problem scans the file: only the first few are located.
+        let (mut located, mut hidden) = (0usize, 0usize);
+        let mut report = |problems: &mut Vec<Diagnostic>, path: KeyPath, message: String| {
+            if located < MAX_LOCATED {
+                located += 1;
+                problems.push(source.at(&path, message));
+            } else {
+                hidden += 1;
+            }
+        };
         for (i, mut spec) in file.runs.into_iter().enumerate() {
             let here = root.key("runs").index(i);
-            if let Some(other) = first_seen.insert(spec.id().into(), file_index) {
-                let other = &sources[other].name;
-                problems.push(source.at(&here.key("id"), format!("run {} is already defined in {other}", spec.id())));
-                continue;
+            match check_run(&mut spec, &here, source, file_index, sources, &mut first_seen) {
+                Ok(()) => {
+                    out.specs.push(spec);
+                    out.origins.push((file_index, i));
+                }
+                Err((path, message)) => report(&mut problems, path, message),
             }
-            if let Some(full) = spec.full_mut()
-                && let Err((field, message)) = resolve_files(full, source)
-            {
-                problems.push(source.at(&here.key(field).key("file"), message));
-                continue;
-            }
-            if let Err((field, message)) = steps_of(&spec.spec()) {
-                problems.push(source.at(
-                    &field.0.iter().fold(here.clone(), |p, s| match s {
-                        super::locate::Seg::Key(k) => p.key(k),
-                        super::locate::Seg::Index(n) => p.index(*n),
-                    }),
-                    message,
-                ));
-                continue;
-            }
-            out.specs.push(spec);
-            out.origins.push((file_index, i));
         }
         for (i, spec) in file.faults.iter().enumerate() {
             let here = root.key("faults").index(i);
             match fault_of(spec, format!("{} faults[{i}]", source.display_name())) {
                 Ok(f) => out.faults.push(f),
-                Err((field, message)) => problems.push(source.at(&here.key(field), message)),
+                Err((field, message)) => report(&mut problems, here.key(field), message),
             }
+        }
+        if hidden > 0 {
+            problems.push(Diagnostic::whole(
+                &source.name,
+                format!("and {hidden} more problem(s) in runs and faults; fix the ones above first"),
+            ));
         }
         if let Some(spec) = &file.rate_limit {
             let here = root.key("rateLimit");
