@@ -43,10 +43,16 @@ pub const ADMIN_PREFIX: &str = "/_mock";
 pub struct State {
     world: RwLock<Arc<World>>,
     settings: Settings,
-    /// The scenario sources the world was built from, in order.
-    sources: Mutex<Vec<Source>>,
+    /// The scenario sources the world was built from, in order (shared, so
+    /// that reading them never copies the files' text).
+    sources: Mutex<Arc<Vec<Source>>>,
     /// Held by the one change to the scenarios under way (see [`App::update`]).
     writer: Mutex<()>,
+    /// Admin changes to the scenarios whose body is being read or whose world
+    /// is being built, at most [`CHANGES_IN_FLIGHT`]; the others wait their
+    /// turn before reading their body, so a flood of large PUTs holds a
+    /// bounded amount of memory.
+    pub changes: tokio::sync::Semaphore,
     pub keys: Keys,
     pub journal: Journal,
     pub clock: Clock,
@@ -66,6 +72,9 @@ pub struct State {
 pub struct App {
     state: Arc<State>,
 }
+
+/// Admin changes to the scenarios read or built at a time (see [`State::changes`]).
+pub const CHANGES_IN_FLIGHT: usize = 4;
 
 /// Why a change to the scenarios was not made.
 #[derive(Debug)]
@@ -122,8 +131,9 @@ impl App {
             state: Arc::new(State {
                 world: RwLock::new(Arc::new(world)),
                 settings,
-                sources: Mutex::new(sources),
+                sources: Mutex::new(Arc::new(sources)),
                 writer: Mutex::new(()),
+                changes: tokio::sync::Semaphore::new(CHANGES_IN_FLIGHT),
                 keys: Keys::default(),
                 journal: Journal::new(config.journal_size),
                 clock: config.clock.clone(),
@@ -168,7 +178,7 @@ impl App {
         let sources = next(&self.sources())?;
         let world = Arc::new(World::build(&self.state.settings, &sources).map_err(Refusal::Invalid)?);
         let old = std::mem::replace(&mut *self.state.world.write().unwrap_or_else(|p| p.into_inner()), world.clone());
-        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
+        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sources);
         self.state.keys.reset(None);
         // The old world is freed here, on this thread, unless a request still holds it.
         drop(old);
@@ -189,7 +199,7 @@ impl App {
     }
 
     /// The scenario sources now serving.
-    pub fn sources(&self) -> Vec<Source> {
+    pub fn sources(&self) -> Arc<Vec<Source>> {
         self.state.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

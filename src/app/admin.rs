@@ -205,6 +205,10 @@ where
             if name.is_empty() || name.contains('/') {
                 return fail(StatusCode::BAD_REQUEST, "name the scenario: /_mock/scenarios/NAME");
             }
+            // Waits its turn before reading the body (see `State::changes`); never closed.
+            let Ok(_turn) = state.changes.acquire().await else {
+                return fail(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down");
+            };
             let name = name.to_owned();
             let put_name = name.clone();
             let outcome = if method == Method::PUT {

@@ -428,3 +428,38 @@ fn validate_of_a_file_full_of_mistakes_reports_the_first_ones_quickly() {
     assert!(took < Duration::from_secs(20), "{took:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_flood_of_large_puts_holds_a_bounded_amount_of_memory() {
+    let (mut child, url) = spawn(&["--addr", "127.0.0.1:0"], &[]);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let baseline = status_kib(child.id(), "VmHWM:");
+    // 48 clients each send an 8 MiB body at once (not JSON: refused as soon as it is parsed).
+    let body = vec![b'x'; 8 << 20];
+    let clients: Vec<_> = (0..48)
+        .map(|i| {
+            let (addr, body) = (addr.clone(), body.clone());
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+                let head = format!(
+                    "PUT /_mock/scenarios/flood{i} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(head.as_bytes()).unwrap();
+                stream.write_all(&body).unwrap();
+                let mut reply = String::new();
+                stream.read_to_string(&mut reply).unwrap();
+                reply
+            })
+        })
+        .collect();
+    for client in clients {
+        let reply = client.join().unwrap();
+        assert!(reply.starts_with("HTTP/1.1 422"), "{}", &reply[..reply.len().min(300)]);
+    }
+    let peak = status_kib(child.id(), "VmHWM:");
+    assert!(terminate(&mut child).success());
+    // 48 bodies held at once would be 384 MiB and more; four at a time, a twelfth of that.
+    assert!(peak - baseline < 128 * 1024, "48 PUTs of 8 MiB raised the peak by {} KiB", peak - baseline);
+}
