@@ -78,29 +78,39 @@ pub struct CompactSpec(Repr);
 #[derive(Debug, Clone)]
 enum Repr {
     Lean {
-        id: Box<str>,
+        id: Arc<str>,
         status: Option<EngineStatus>,
         lifecycle: Option<Box<[StepSpec]>>,
-        ttl: Option<Box<str>>,
-        parent: Option<Box<str>>,
-        description: Option<Box<str>>,
+        /// The rarer lean fields, boxed so that a run without them costs nothing.
+        more: Option<Box<LeanMore>>,
     },
-    Full(Box<RunSpec>),
+    Full {
+        id: Arc<str>,
+        spec: Box<RunSpec>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct LeanMore {
+    ttl: Option<Box<str>>,
+    parent: Option<Box<str>>,
+    description: Option<Box<str>>,
 }
 
 impl From<RunSpec> for CompactSpec {
     fn from(spec: RunSpec) -> CompactSpec {
+        let id = Arc::from(spec.id.as_str());
         if !is_lean(&spec) {
-            return CompactSpec(Repr::Full(Box::new(spec)));
+            return CompactSpec(Repr::Full { id, spec: Box::new(spec) });
         }
-        CompactSpec(Repr::Lean {
-            id: spec.id.into(),
-            status: spec.status,
-            lifecycle: spec.lifecycle.map(Vec::into_boxed_slice),
-            ttl: spec.ttl.map(String::into_boxed_str),
-            parent: spec.parent.map(String::into_boxed_str),
-            description: spec.description.map(String::into_boxed_str),
-        })
+        let more = (spec.ttl.is_some() || spec.parent.is_some() || spec.description.is_some()).then(|| {
+            Box::new(LeanMore {
+                ttl: spec.ttl.map(String::into_boxed_str),
+                parent: spec.parent.map(String::into_boxed_str),
+                description: spec.description.map(String::into_boxed_str),
+            })
+        });
+        CompactSpec(Repr::Lean { id, status: spec.status, lifecycle: spec.lifecycle.map(Vec::into_boxed_slice), more })
     }
 }
 
@@ -114,16 +124,22 @@ impl CompactSpec {
     /// The run's id.
     pub fn id(&self) -> &str {
         match &self.0 {
-            Repr::Lean { id, .. } => id,
-            Repr::Full(spec) => &spec.id,
+            Repr::Lean { id, .. } | Repr::Full { id, .. } => id,
+        }
+    }
+
+    /// The run's id, shared: indexes hold it without copying it.
+    pub fn shared_id(&self) -> Arc<str> {
+        match &self.0 {
+            Repr::Lean { id, .. } | Repr::Full { id, .. } => id.clone(),
         }
     }
 
     /// The id of the run's parent.
     pub fn parent(&self) -> Option<&str> {
         match &self.0 {
-            Repr::Lean { parent, .. } => parent.as_deref(),
-            Repr::Full(spec) => spec.parent.as_deref(),
+            Repr::Lean { more, .. } => more.as_ref()?.parent.as_deref(),
+            Repr::Full { spec, .. } => spec.parent.as_deref(),
         }
     }
 
@@ -131,30 +147,33 @@ impl CompactSpec {
     /// allocations) when kept lean.
     pub fn spec(&self) -> std::borrow::Cow<'_, RunSpec> {
         match &self.0 {
-            Repr::Full(spec) => std::borrow::Cow::Borrowed(spec),
-            Repr::Lean { id, status, lifecycle, ttl, parent, description } => std::borrow::Cow::Owned(RunSpec {
-                id: id.to_string(),
-                status: *status,
-                lifecycle: lifecycle.as_ref().map(|l| l.to_vec()),
-                ttl: ttl.as_ref().map(ToString::to_string),
-                parent: parent.as_ref().map(ToString::to_string),
-                description: description.as_ref().map(ToString::to_string),
-                ..RunSpec::default()
-            }),
+            Repr::Full { spec, .. } => std::borrow::Cow::Borrowed(spec),
+            Repr::Lean { id, status, lifecycle, more } => {
+                let text = |field: Option<&Box<str>>| field.map(ToString::to_string);
+                std::borrow::Cow::Owned(RunSpec {
+                    id: id.to_string(),
+                    status: *status,
+                    lifecycle: lifecycle.as_ref().map(|l| l.to_vec()),
+                    ttl: more.as_ref().and_then(|m| text(m.ttl.as_ref())),
+                    parent: more.as_ref().and_then(|m| text(m.parent.as_ref())),
+                    description: more.as_ref().and_then(|m| text(m.description.as_ref())),
+                    ..RunSpec::default()
+                })
+            }
         }
     }
 
     /// The spec for editing, when it is kept whole (specs with packets are).
     pub fn full_mut(&mut self) -> Option<&mut RunSpec> {
         match &mut self.0 {
-            Repr::Full(spec) => Some(spec),
+            Repr::Full { spec, .. } => Some(spec),
             Repr::Lean { .. } => None,
         }
     }
 
     /// True when building the run reads files: it is built once, at load.
     fn reads_files(&self) -> bool {
-        matches!(&self.0, Repr::Full(spec) if spec.payload_packet.is_some() || spec.output_packet.is_some())
+        matches!(&self.0, Repr::Full { spec, .. } if spec.payload_packet.is_some() || spec.output_packet.is_some())
     }
 }
 
@@ -533,7 +552,7 @@ pub fn statuses(spec: &RunSpec) -> Vec<EngineStatus> {
 pub fn compile(specs: Vec<CompactSpec>, seed: u64, anchor: Millis, threshold: u64) -> Result<Defined, SpecError> {
     use FieldSeg::Key;
     let mut index: HashMap<Arc<str>, u32> = HashMap::with_capacity(specs.len());
-    let ids: Vec<Arc<str>> = specs.iter().map(|s| Arc::from(s.id())).collect();
+    let ids: Vec<Arc<str>> = specs.iter().map(CompactSpec::shared_id).collect();
     for (i, id) in ids.iter().enumerate() {
         if index.insert(id.clone(), i as u32).is_some() {
             return Err(SpecError::at(i, &[Key("id")], format!("run {id} is defined twice")));

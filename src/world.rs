@@ -12,7 +12,7 @@ use crate::store::Store;
 use crate::time::Millis;
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// What a world is built with besides the files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct World {
     pub store: Store,
     /// The scripted runs (every scenario run), each lifecycle built on first
     /// use ([`World::lifecycle`]): a large file costs little until it is used.
-    pub lifecycles: HashMap<Box<str>, OnceLock<Option<Box<Lifecycle>>>>,
+    pub lifecycles: HashMap<Arc<str>, OnceLock<Option<Box<Lifecycle>>>>,
     pub faults: Vec<Fault>,
     pub rate_limit: Option<RateLimit>,
     pub anchor: Millis,
@@ -112,8 +112,8 @@ impl World {
         let catalogue = default_catalogue().map_err(one)?;
         let scenario::Scenarios { specs: scenario_specs, origins, faults, rate_limit, summaries } =
             scenario::compile(sources)?;
-        let lifecycles: HashMap<Box<str>, _> =
-            scenario_specs.iter().map(|s| (Box::from(s.id()), OnceLock::new())).collect();
+        let lifecycles: HashMap<Arc<str>, _> =
+            scenario_specs.iter().map(|s| (s.shared_id(), OnceLock::new())).collect();
         let mut specs: Vec<CompactSpec> = catalogue
             .runs
             .into_iter()

@@ -204,9 +204,9 @@ fn check_run(
     source: &Source,
     file_index: usize,
     sources: &[Source],
-    first_seen: &mut HashMap<Box<str>, usize>,
+    first_seen: &mut HashMap<std::sync::Arc<str>, usize>,
 ) -> Result<(), (KeyPath, String)> {
-    if let Some(other) = first_seen.insert(spec.id().into(), file_index) {
+    if let Some(other) = first_seen.insert(spec.shared_id(), file_index) {
         let other = &sources[other].name;
         return Err((here.key("id"), format!("run {} is already defined in {other}", spec.id())));
     }
@@ -230,7 +230,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
     let mut out = Scenarios::default();
     let mut problems = Vec::new();
     // Each run id and the index of the file that defines it first.
-    let mut first_seen: HashMap<Box<str>, usize> = HashMap::new();
+    let mut first_seen: HashMap<std::sync::Arc<str>, usize> = HashMap::new();
     for (file_index, source) in sources.iter().enumerate() {
         let file = match source.parse() {
             Ok(file) => file,
