@@ -254,6 +254,9 @@ impl App {
         };
         let now = self.state.clock.now();
         let world = self.world();
+        if let Some(id) = run_id {
+            build_family(&world, id).await;
+        }
         let decided = self.decide(&world, key, now, route_name, run_id, req.method());
         let fault_label = decided.fault.map(|f| f.label.clone());
 
@@ -428,6 +431,21 @@ impl App {
     ) -> Response<Body> {
         self.record(req, run_id, key, response.status().as_u16(), fault);
         response
+    }
+}
+
+/// Defined runs built on a request thread when first asked for; a run whose
+/// retrieve shows more unbuilt relatives than this (a parent of thousands of
+/// children) has them built on a blocking thread instead.
+const BUILT_INLINE: usize = 64;
+
+/// Builds a defined run and its relatives before its first retrieve, off the
+/// request threads when there are many (see [`BUILT_INLINE`]).
+async fn build_family(world: &Arc<World>, id: &str) {
+    if world.store.unbuilt_family(id, BUILT_INLINE + 1) > BUILT_INLINE {
+        let (world, id) = (world.clone(), id.to_owned());
+        // A failure to join leaves the runs to be built on first use, as usual.
+        let _ = tokio::task::spawn_blocking(move || world.store.build_family(&id)).await;
     }
 }
 

@@ -446,6 +446,8 @@ struct DefinedRun {
     lineage: Option<Box<Lineage>>,
     children: Box<[u32]>,
     built: std::sync::OnceLock<Option<Box<Run>>>,
+    /// Set once the run and all its relatives are built.
+    family_built: std::sync::atomic::AtomicBool,
 }
 
 /// Where a child run stands: its parent and root (indices), its depth, the
@@ -485,6 +487,44 @@ impl Defined {
     /// True when no run is defined.
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
+    }
+
+    /// How many of the run `id` and the relatives a retrieve of it shows
+    /// (root, parent, children) are not built yet, counting up to `enough`.
+    pub fn unbuilt_family(&self, id: &str, enough: usize) -> usize {
+        let Some(&i) = self.index.get(id) else { return 0 };
+        let run = &self.runs[i as usize];
+        if run.family_built.load(std::sync::atomic::Ordering::Acquire) {
+            return 0;
+        }
+        let unbuilt = self
+            .family(run, i)
+            .filter(|&j| self.runs.get(j as usize).is_some_and(|r| r.built.get().is_none()))
+            .take(enough)
+            .count();
+        if unbuilt == 0 {
+            run.family_built.store(true, std::sync::atomic::Ordering::Release);
+        }
+        unbuilt
+    }
+
+    /// Builds the run `id` and the relatives a retrieve of it shows.
+    pub fn build_family(&self, id: &str) {
+        let Some(&i) = self.index.get(id) else { return };
+        let run = &self.runs[i as usize];
+        for j in self.family(run, i) {
+            self.at(j as usize);
+        }
+        run.family_built.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The indices of run `i`, its root, its parent and its children.
+    fn family<'a>(&'a self, run: &'a DefinedRun, i: u32) -> impl Iterator<Item = u32> + 'a {
+        let lineage = run.lineage.as_deref();
+        std::iter::once(i)
+            .chain(lineage.map(|l| l.root))
+            .chain(lineage.map(|l| l.parent))
+            .chain(run.children.iter().copied())
     }
 
     fn at(&self, i: usize) -> Option<&Run> {
@@ -639,6 +679,7 @@ pub fn compile(specs: Vec<CompactSpec>, seed: u64, anchor: Millis, threshold: u6
             lineage,
             children: children.into_boxed_slice(),
             built: std::sync::OnceLock::new(),
+            family_built: std::sync::atomic::AtomicBool::new(false),
         })
         .collect();
     for (i, run) in kept.into_iter().enumerate() {

@@ -107,6 +107,17 @@ impl Store {
         self.defined.get(id)
     }
 
+    /// How many of a defined run and the relatives its retrieve shows are
+    /// not built yet, counting up to `enough`.
+    pub fn unbuilt_family(&self, id: &str, enough: usize) -> usize {
+        self.defined.unbuilt_family(id, enough)
+    }
+
+    /// Builds a defined run and the relatives its retrieve shows.
+    pub fn build_family(&self, id: &str) {
+        self.defined.build_family(id);
+    }
+
     /// The spec of a defined run.
     pub fn spec(&self, id: &str) -> Option<&crate::catalogue::CompactSpec> {
         self.defined.spec(id)

@@ -488,3 +488,50 @@ async fn retrieves_keep_their_latency_while_a_large_put_loads() {
     assert!(slowest < took / 4, "a retrieve waited {slowest:?} during a load of {took:?}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_first_retrieve_of_a_large_family_builds_it_off_the_request_threads() {
+    // Runs are built on first use; a parent's retrieve shows its 20 000 children.
+    let children: Vec<String> = (0..20_000)
+        .map(|i| format!("{{\"id\": \"run_kid_{i}\", \"status\": \"EXECUTING\", \"parent\": \"run_family\"}}"))
+        .collect();
+    let text = format!(
+        "{{\"version\": 1, \"runs\": [\n{{\"id\": \"run_family\", \"status\": \"EXECUTING\"}},\n{}\n]}}\n",
+        children.join(",\n")
+    );
+    let server = start(&Config { inline_scenarios: vec![source("family.json", &text)], ..config() }).await;
+    let started = std::time::Instant::now();
+    let first = {
+        let addr = server.addr();
+        tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(conn);
+            let req = hyper::Request::get("/api/v3/runs/run_family")
+                .header("host", addr.to_string())
+                .header("authorization", "Bearer tr_dev_family")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let response = sender.send_request(req).await.unwrap();
+            let status = response.status();
+            let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            (status, body, started.elapsed())
+        })
+    };
+    let mut slowest = std::time::Duration::ZERO;
+    while !first.is_finished() {
+        let asked = std::time::Instant::now();
+        assert_eq!(
+            retrieve(&server, "run_completed", "tr_dev_other", ApiVersion::V20250716).await.status,
+            StatusCode::OK
+        );
+        slowest = slowest.max(asked.elapsed());
+    }
+    let (status, body, took) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["relatedRuns"]["children"].as_array().unwrap().len(), 20_000);
+    assert!(slowest < took / 3, "a retrieve waited {slowest:?} while a family was built in {took:?}");
+    server.shutdown().await;
+}
