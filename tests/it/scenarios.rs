@@ -535,3 +535,45 @@ async fn the_first_retrieve_of_a_large_family_builds_it_off_the_request_threads(
     assert!(slowest < took / 3, "a retrieve waited {slowest:?} while a family was built in {took:?}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_reload_and_a_put_at_the_same_moment_both_take_effect() {
+    let dir = std::env::temp_dir().join(format!("trigger-mock-watch-put-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("watched.json");
+    let write = |status: &str| {
+        let text = many_runs("w_", 10).replacen("EXECUTING", status, 1);
+        std::fs::write(&file, text).unwrap();
+    };
+    write("EXECUTING");
+    let app = Config { scenarios: vec![file.to_str().unwrap().to_owned()], ..config() }.build_app().unwrap();
+    let watcher = tokio::spawn(trigger_mock::watch::watch(app.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = std::sync::Arc::new(trigger_mock::server::Server::on(listener, app).unwrap());
+    tokio::time::sleep(trigger_mock::watch::INTERVAL * 2).await;
+    // A large PUT, and while it builds, an edit of the watched file.
+    let put = {
+        let server = server.clone();
+        tokio::spawn(async move { put_bytes(&server, "extra", many_runs("x_", 20_000).into_bytes()).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    write("CANCELED");
+    let put = put.await.unwrap();
+    assert_eq!(put.status, StatusCode::OK, "{}", String::from_utf8_lossy(&put.body));
+    // Both changes are in, whichever was made first.
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = status_of(&server, "run_w_0", "tr_dev_watch").await;
+        if seen == "CANCELED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "CANCELED", "the edit was reloaded");
+    let listed = admin(&server, "GET", "/_mock/scenarios", "").await;
+    assert_eq!(listed["sources"], serde_json::json!(["watched.json", "extra"]), "the PUT was kept");
+    assert_eq!(status_of(&server, "run_x_19999", "tr_dev_watch").await, "EXECUTING");
+    watcher.abort();
+    std::sync::Arc::into_inner(server).unwrap().shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
