@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// Close connections whose request headers take longer than this many seconds (slow clients).
     #[arg(long, env = "TRIGGER_MOCK_HEADER_TIMEOUT", default_value_t = 30.0, value_name = "SECONDS")]
     pub header_timeout: f64,
+    /// Stop, as on SIGTERM, when standard input reaches its end: a parent that spawns the server with a
+    /// pipe on stdin takes it down when it exits, even when it is killed.
+    #[arg(long, env = "TRIGGER_MOCK_EXIT_ON_STDIN_CLOSE")]
+    pub exit_on_stdin_close: bool,
 }
 
 /// Flags of `catalogue`.
