@@ -1,4 +1,5 @@
-//! The admin API under `/_mock/`: health, reset, clock, journal and scenarios.
+//! The admin API under `/_mock/`: health, reset, clock, journal and scenarios,
+//! described by the OpenAPI document it serves (`schemas/admin.openapi.json`).
 //! Its answers are JSON; its errors are `{"error": "..."}`.
 
 use super::{App, json_response};
@@ -14,6 +15,9 @@ use serde_json::{Value, json};
 
 /// The answer to a clock change that would leave years 0000-9999.
 const OUT_OF_RANGE: &str = "the clock stays within the years 0000 to 9999";
+
+/// The OpenAPI 3.1 description of this API, served as `GET /_mock/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../schemas/admin.openapi.json");
 
 /// The largest admin request body (a scenario file), in bytes.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -124,6 +128,7 @@ where
                 "scenarios": app.world().summaries,
             }),
         ),
+        (&Method::GET, "/_mock/openapi.json") => json_response(StatusCode::OK, Bytes::from_static(OPENAPI.as_bytes())),
         (&Method::POST, "/_mock/reset") => {
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
@@ -213,12 +218,18 @@ where
                 ),
             }
         }
-        (_, "/_mock/health" | "/_mock/reset" | "/_mock/clock" | "/_mock/journal" | "/_mock/scenarios") => {
-            fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", parts.method))
-        }
+        (
+            _,
+            "/_mock/health"
+            | "/_mock/openapi.json"
+            | "/_mock/reset"
+            | "/_mock/clock"
+            | "/_mock/journal"
+            | "/_mock/scenarios",
+        ) => fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", parts.method)),
         _ => fail(
             StatusCode::NOT_FOUND,
-            "admin routes: GET health, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME",
+            "admin routes: GET health, GET openapi.json, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME",
         ),
     }
 }
