@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
@@ -17,7 +18,7 @@ test("generated/*.d.ts are what the schemas generate", async () => {
 });
 
 test("the declarations compile, and a scenario in TypeScript is checked against the schema's types", async () => {
-  const tsc = path.join(PKG_DIR, "node_modules", "typescript", "bin", "tsc");
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
   const result = await run(process.execPath, [tsc, "-p", path.join(PKG_DIR, "test", "types", "tsconfig.json")], {
     cwd: PKG_DIR,
   }).catch((e) => e);
