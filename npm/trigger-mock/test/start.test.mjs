@@ -131,3 +131,36 @@ test("the CommonJS entry starts and stops a server", async () => {
     await mock.stop();
   }
 });
+
+test("npx trigger-mock runs the resolved binary and passes signals on", async () => {
+  const launcher = path.join(PKG_DIR, "bin", "trigger-mock.js");
+  const version = execFileSync(process.execPath, [launcher, "--version"], {
+    encoding: "utf8",
+    env: { ...process.env, TRIGGER_MOCK_BIN: bin },
+  });
+  assert.match(version, /^trigger-mock \d+\.\d+\.\d+/);
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, [launcher, "serve", "--addr", "127.0.0.1:0"], {
+    env: { ...process.env, TRIGGER_MOCK_BIN: bin },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.setEncoding("utf8");
+    child.stdout.once("data", (line) => resolve(/http:\/\/[\d.:]+/.exec(line)?.[0]));
+    child.once("exit", () => reject(new Error("the launcher exited")));
+  });
+  assert.equal((await (await fetch(`${url}/_mock/health`)).json()).status, "ok");
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  child.kill("SIGTERM");
+  // The server stops gracefully on the forwarded SIGTERM, and the launcher exits with its code.
+  assert.deepEqual(await exited, { code: 0, signal: null });
+  await assert.rejects(fetch(`${url}/_mock/health`), "the server went with the launcher");
+  const missing = await new Promise((resolve) => {
+    const c = spawn(process.execPath, [launcher, "--version"], { env: { PATH: "/nonexistent" }, stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    c.stderr.on("data", (d) => (err += d));
+    c.once("exit", (code) => resolve({ code, err }));
+  });
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /no server binary found\. Tried:/);
+});
