@@ -17,6 +17,7 @@ export const SERVE_FLAGS = Object.freeze({
   journalSize: ["--journal-size", "value"],
   watch: ["--watch", "switch"],
   adminToken: ["--admin-token", "value"],
+  noAdmin: ["--no-admin", "switch"],
   presignSecret: ["--presign-secret", "value"],
   offloadThreshold: ["--offload-threshold", "value"],
   headerTimeout: ["--header-timeout", "value"],

@@ -42,6 +42,8 @@ export interface StartOptions {
   watch?: boolean;
   /** --admin-token: require it on the admin API (the returned `admin` client sends it). */
   adminToken?: string;
+  /** --no-admin: switch the admin API off (the `admin` client then gets 404s). */
+  noAdmin?: boolean;
   /** --presign-secret */
   presignSecret?: string;
   /** --offload-threshold, in bytes. */

@@ -46,3 +46,12 @@ test("the package has no runtime dependencies and ships every module it imports"
     }
   }
 });
+
+test("StartOptions in index.d.ts declares every option startTriggerMock takes", async () => {
+  const { SERVE_FLAGS } = await import("../flags.js");
+  const dts = readFileSync(path.join(PKG_DIR, "index.d.ts"), "utf8");
+  const body = /export interface StartOptions \{([\s\S]*?)\n\}/.exec(dts)[1];
+  const declared = [...body.matchAll(/^ {2}(\w+)\?:/gm)].map((m) => m[1]).sort();
+  const own = ["binaryPath", "scenarios", "args", "env", "cwd", "startTimeoutMs", "stopTimeoutMs"];
+  assert.deepEqual(declared, [...own, ...Object.keys(SERVE_FLAGS)].sort());
+});

@@ -11,11 +11,15 @@ import { alive, binary, gone, PKG_DIR, runNode } from "./helpers.mjs";
 
 const bin = binary();
 
-test("every option's flag is one `serve --help` lists", () => {
+test("the options and `serve --help` name the same flags", () => {
   const help = execFileSync(bin, ["serve", "--help"], { encoding: "utf8" });
-  for (const [option, [flag]] of Object.entries(SERVE_FLAGS)) {
-    assert.match(help, new RegExp(`\\s${flag}[\\s=<]`), `${option} -> ${flag}`);
-  }
+  const listed = new Set([...help.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z-]*)/gm)].map((m) => m[1]));
+  // Flags startTriggerMock sets itself, or takes through another option.
+  const own = ["--addr", "--exit-on-stdin-close", "--scenario", "--help", "--version"];
+  const offered = Object.values(SERVE_FLAGS).map(([flag]) => flag);
+  for (const flag of offered) assert.ok(listed.has(flag), `${flag} is not a serve flag`);
+  // A new serve flag fails here until it is one line in flags.js (and one in index.d.ts).
+  assert.deepEqual([...listed].filter((f) => !own.includes(f) && !offered.includes(f)), []);
 });
 
 test("options reach the server; scenario objects are written to a temp file and removed on stop", async () => {
