@@ -16,7 +16,7 @@ export { SERVE_FLAGS } from "./flags.js";
 export const DEFAULT_SECRET_KEY = "tr_dev_trigger_mock";
 
 const OWN_OPTIONS = new Set(["binaryPath", "scenarios", "args", "env", "cwd", "startTimeoutMs", "stopTimeoutMs"]);
-const URL_LINE = /^trigger-mock listening on (http:\/\/127\.0\.0\.1:\d{1,5})\s*$/;
+const URL_IN_FIRST_LINE = /(http:\/\/127\.0\.0\.1:\d{1,5})(?![\d])/;
 const LOG_LIMIT = 64 * 1024;
 
 // The servers this process started and has not stopped. When the process
@@ -157,7 +157,7 @@ export async function startTriggerMock(options = {}) {
       const nl = stdout.indexOf("\n");
       if (nl === -1) return;
       clearTimeout(timer);
-      const m = URL_LINE.exec(stdout.slice(0, nl));
+      const m = URL_IN_FIRST_LINE.exec(stdout.slice(0, nl));
       if (m) resolve(m[1]);
       else {
         reject(new Error(`trigger-mock's first line names no URL: ${JSON.stringify(stdout.slice(0, nl))}`));
