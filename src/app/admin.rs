@@ -191,8 +191,10 @@ where
             reply(StatusCode::OK, &json!({ "sources": sources, "summaries": world.summaries, "runs": runs }))
         }
         (method, p) if p.starts_with("/_mock/scenarios/") && (method == Method::PUT || method == Method::DELETE) => {
-            let name = &p["/_mock/scenarios/".len()..];
-            if name.is_empty() || name.contains('/') {
+            // Percent-decoded as a path segment (`+` stays itself), as clients encode it.
+            let name = percent_decode(&p["/_mock/scenarios/".len()..].replace('+', "%2B"));
+            let name = name.as_str();
+            if name.is_empty() || name.contains('/') || name.contains(char::is_control) {
                 return fail(StatusCode::BAD_REQUEST, "name the scenario: /_mock/scenarios/NAME");
             }
             let mut sources: Vec<Source> = app.sources().into_iter().filter(|s| s.name != name).collect();

@@ -211,3 +211,21 @@ async fn the_served_document_is_the_file_and_is_well_formed() {
     }
     assert!(ids.len() >= 10, "{ids:?}");
 }
+
+#[tokio::test]
+async fn scenario_names_are_percent_decoded_path_segments() {
+    let server = start(&config()).await;
+    let body = json!({ "version": 1, "runs": [{ "id": "run_named" }] }).to_string();
+    let reply = request_with_body(&server, "PUT", "/_mock/scenarios/my%20orders+v2", &[], &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let listed = request(&server, "GET", "/_mock/scenarios", &[]).await.json();
+    assert_eq!(listed["sources"], json!(["my orders+v2"]));
+    let reply = request(&server, "DELETE", "/_mock/scenarios/my%20orders%2Bv2", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    // A decoded slash or control character is no name.
+    for bad in ["a%2Fb", "a%0Ab", "%00", "%7f"] {
+        let reply = request_with_body(&server, "PUT", &format!("/_mock/scenarios/{bad}"), &[], &body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(request(&server, "GET", "/_mock/scenarios", &[]).await.json()["sources"], json!([]));
+}

@@ -63,10 +63,10 @@ test("every client method against a real server", async () => {
   assert.deepEqual(await admin.records({ key: "tr_dev_someone_else" }), []);
 
   // Scenarios: load, list, refuse an invalid one with its problems, unload.
-  const loaded = await admin.putScenario("one-run", { version: 1, runs: [{ id: "run_loaded", status: "EXECUTING" }] });
+  const loaded = await admin.putScenario("one run", { version: 1, runs: [{ id: "run_loaded", status: "EXECUTING" }] });
   assert.equal(loaded.loaded.length, 1);
   const listed = await admin.scenarios();
-  assert.deepEqual(listed.sources, ["one-run"]);
+  assert.deepEqual(listed.sources, ["one run"]);
   assert.deepEqual(listed.runs, ["run_loaded"]);
   const res = await fetch(`${url}/api/v3/runs/run_loaded`, { headers: { authorization: `Bearer ${KEY}`, "x-trigger-api-version": "2025-07-16" } });
   assert.equal((await res.json()).status, "EXECUTING");
@@ -76,10 +76,10 @@ test("every client method against a real server", async () => {
   assert.equal(invalid.serverMessage, "the scenario is invalid; the previous scenarios keep serving");
   assert.match(invalid.problems[0], /^bad:1:16: runz: unknown field/);
   assert.match(invalid.message, /bad:1:16: /);
-  assert.deepEqual(await admin.deleteScenario("one-run"), { loaded: [] });
-  const missing = await admin.deleteScenario("one-run").catch((e) => e);
+  assert.deepEqual(await admin.deleteScenario("one run"), { loaded: [] });
+  const missing = await admin.deleteScenario("one run").catch((e) => e);
   assert.equal(missing.status, 404);
-  assert.equal(missing.serverMessage, "no scenario named one-run");
+  assert.equal(missing.serverMessage, "no scenario named one run");
 
   assert.deepEqual(await admin.reset(KEY), { reset: KEY });
   assert.deepEqual(await admin.reset(), { reset: "all" });
