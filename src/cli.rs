@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// until one closes.
     #[arg(long, env = "TRIGGER_MOCK_MAX_CONNECTIONS", default_value_t = crate::config::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
+    /// Stop, as on SIGTERM, when standard input reaches its end: a parent that spawns the server with a
+    /// pipe on stdin takes it down when it exits, even when it is killed.
+    #[arg(long, env = "TRIGGER_MOCK_EXIT_ON_STDIN_CLOSE")]
+    pub exit_on_stdin_close: bool,
 }
 
 /// Seconds from a flag, between 0 (excluded) and an hour.

@@ -1,4 +1,5 @@
-//! The admin API under `/_mock/`: health, reset, clock, journal and scenarios.
+//! The admin API under `/_mock/`: health, reset, clock, journal and scenarios,
+//! described by the OpenAPI document it serves (`schemas/admin.openapi.json`).
 //! Its answers are JSON; its errors are `{"error": "..."}`.
 
 use super::{App, Refusal, json_response};
@@ -19,6 +20,9 @@ const MAX_NAME_CHARS: usize = 128;
 
 /// The largest admin request body: a scenario file, so the scenario files' limit.
 const MAX_BODY: usize = crate::scenario::MAX_FILE_BYTES;
+
+/// The OpenAPI 3.1 description of this API, served as `GET /_mock/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../schemas/admin.openapi.json");
 
 fn reply(status: StatusCode, value: &Value) -> Response<Body> {
     json_response(status, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
@@ -220,6 +224,7 @@ where
                 },
             }),
         ),
+        (&Method::GET, "/_mock/openapi.json") => json_response(StatusCode::OK, Bytes::from_static(OPENAPI.as_bytes())),
         (&Method::POST, "/_mock/reset") => {
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
@@ -281,8 +286,14 @@ where
                 .unwrap_or_else(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, format!("the listing failed: {e}")))
         }
         (method, p) if p.starts_with("/_mock/scenarios/") && (method == Method::PUT || method == Method::DELETE) => {
-            let name = &p["/_mock/scenarios/".len()..];
-            if name.is_empty() || name.contains('/') || name.chars().count() > MAX_NAME_CHARS {
+            // Percent-decoded as a path segment (`+` stays itself), as clients encode it.
+            let name = percent_decode(&p["/_mock/scenarios/".len()..].replace('+', "%2B"));
+            let name = name.as_str();
+            if name.is_empty()
+                || name.contains('/')
+                || name.contains(char::is_control)
+                || name.chars().count() > MAX_NAME_CHARS
+            {
                 return fail(
                     StatusCode::BAD_REQUEST,
                     "name the scenario: /_mock/scenarios/NAME, a NAME of at most 128 characters without `/`",
@@ -324,12 +335,18 @@ where
                 Err(Refusal::Invalid(problems)) => invalid(&problems, &app.sources()),
             }
         }
-        (_, "/_mock/health" | "/_mock/reset" | "/_mock/clock" | "/_mock/journal" | "/_mock/scenarios") => {
-            fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", quote(parts.method.as_str())))
-        }
+        (
+            _,
+            "/_mock/health"
+            | "/_mock/openapi.json"
+            | "/_mock/reset"
+            | "/_mock/clock"
+            | "/_mock/journal"
+            | "/_mock/scenarios",
+        ) => fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", quote(parts.method.as_str()))),
         _ => fail(
             StatusCode::NOT_FOUND,
-            "admin routes: GET health, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME",
+            "admin routes: GET health, GET openapi.json, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME",
         ),
     }
 }
