@@ -2,33 +2,38 @@
 //! a function of a request (and a handle to reset its connection), so it is
 //! tested without a server.
 //!
-//! Per request: authenticate, then under the caller's key lock (a few
-//! arithmetic steps, never across `.await`) take a rate-limit token, decide
-//! the fault and move the run's lifecycle; then, with no lock held, render,
-//! sleep if a fault says so, and answer.
+//! Per request: authenticate by the route's rules (a key, or a public access
+//! token verified against its environment's key), then under the caller's key
+//! lock (a few arithmetic steps, never across `.await`) take a rate-limit
+//! token, decide the fault and move the run's lifecycle; then, with no lock
+//! held, check the token's scopes, render, sleep if a fault says so, and
+//! answer.
 
-use crate::auth::{AuthPolicy, Environment, KeyKind, bearer_token as bearer};
+use crate::auth::{AuthPolicy, Environment, KeyKind, Principal, RouteAuth, TokenSummary, bearer_token as bearer};
 use crate::body::Body;
 use crate::clock::{Clock, wall_now};
 use crate::config::{AdminAccess, Config, Limits};
 use crate::conn::Control;
-use crate::errors::ApiError;
+use crate::environments::Environments;
+use crate::errors::{ApiError, KeyRefusal};
 use crate::faults::{Action, decide};
-use crate::journal::{Journal, Record};
+use crate::journal::{self, Journal, Record};
 use crate::keys::Keys;
 use crate::lifecycle::Progress;
 use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
 use crate::packet::Packet;
 use crate::presign::Presigner;
-use crate::ratelimit::{Bucket, Verdict};
+use crate::ratelimit::{Bucket, JWT_WINDOW, Verdict, Windows};
 use crate::scenario::format::RouteName;
 use crate::scenario::{Diagnostic, Source};
+use crate::scope::{Action as ScopeAction, Resource};
 use crate::time::Millis;
 use crate::world::{Rendering, Settings, World};
 use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -39,6 +44,7 @@ mod packets;
 mod reply;
 mod runs;
 mod tasks;
+mod tokens;
 mod uploads;
 
 /// The reserved prefix of the admin API.
@@ -49,8 +55,16 @@ pub const ADMIN_PREFIX: &str = "/_mock";
 pub struct State {
     world: RwLock<Arc<World>>,
     settings: Settings,
-    /// The scenario sources the world was built from, in order.
-    sources: Mutex<Vec<Source>>,
+    /// The scenario sources the world was built from, in order (shared, so
+    /// that reading them never copies the files' text).
+    sources: Mutex<Arc<Vec<Source>>>,
+    /// Held by the one change to the scenarios under way (see [`App::update`]).
+    writer: Mutex<()>,
+    /// Admin changes to the scenarios whose body is being read or whose world
+    /// is being built, at most [`CHANGES_IN_FLIGHT`]; the others wait their
+    /// turn before reading their body, so a flood of large PUTs holds a
+    /// bounded amount of memory.
+    pub changes: tokio::sync::Semaphore,
     pub keys: Keys,
     pub journal: Journal,
     pub clock: Clock,
@@ -65,12 +79,42 @@ pub struct State {
     pub admin: AdminAccess,
     /// The runs and batches each environment created.
     pub ledger: crate::ledger::Ledger,
+    /// The environments public access tokens may name.
+    pub environments: Environments,
+    /// The rate-limit windows of public access tokens.
+    pub windows: Windows,
+    /// The listen backlog the server asked for; 0 until it listens.
+    backlog: std::sync::atomic::AtomicU32,
+}
+
+impl State {
+    /// The listen backlog in use, once the server listens.
+    pub fn listen_backlog(&self) -> Option<u32> {
+        Some(self.backlog.load(std::sync::atomic::Ordering::Acquire)).filter(|b| *b > 0)
+    }
+
+    /// Records the listen backlog in use.
+    pub fn set_listen_backlog(&self, backlog: u32) {
+        self.backlog.store(backlog, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// The application: cheap to clone, shared by all connections.
 #[derive(Debug, Clone)]
 pub struct App {
     state: Arc<State>,
+}
+
+/// Admin changes to the scenarios read or built at a time (see [`State::changes`]).
+pub const CHANGES_IN_FLIGHT: usize = 4;
+
+/// Why a change to the scenarios was not made.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The scenario to remove is not loaded.
+    Missing,
+    /// The set it would produce is invalid; the previous set keeps serving.
+    Invalid(Vec<Diagnostic>),
 }
 
 /// Returned instead of a response when a fault resets the connection.
@@ -89,8 +133,6 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=ut
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json; charset=utf-8");
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
 const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
-/// The most run ids one journal record lists besides its `runId`.
-pub const MAX_JOURNAL_RUN_IDS: usize = 64;
 
 /// The API routes the mock knows. Path segments are as sent (not decoded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +160,41 @@ enum Route<'a> {
     Tags(&'a str),
     /// `GET|PUT /api/v1/runs/{runId}/metadata`
     Metadata(&'a str),
+    /// `POST /api/v1/auth/jwt/claims`
+    JwtClaims,
+    /// `POST /api/v1/auth/public-tokens`
+    PublicTokens,
     NotFound,
 }
 
 /// `prefix{segment}suffix` with a segment that has no `/`.
 fn segment<'a>(path: &'a str, prefix: &str, suffix: &str) -> Option<&'a str> {
     path.strip_prefix(prefix)?.strip_suffix(suffix).filter(|s| !s.contains('/'))
+}
+
+impl Route<'_> {
+    /// How the route authenticates, as the server builds it (runs-api.md §1.2).
+    fn auth(&self, method: &Method) -> RouteAuth {
+        match self {
+            Route::RetrieveRun(_)
+            | Route::Trigger(_)
+            | Route::CreateBatch
+            | Route::BatchItems(_)
+            | Route::RetrieveBatch(_)
+            | Route::ListRuns
+            | Route::Cancel(_)
+            | Route::UploadPacket(_)
+            | Route::NotFound => RouteAuth::KeysAndTokens,
+            Route::JwtClaims => RouteAuth::OwnCheck { refusal: KeyRefusal::Claims, exempt_from_limiter: true },
+            Route::Reschedule(_) => RouteAuth::OwnCheck { refusal: KeyRefusal::Reschedule, exempt_from_limiter: false },
+            Route::Tags(_) => RouteAuth::OwnCheck { refusal: KeyRefusal::TagsAndMetadata, exempt_from_limiter: false },
+            // `GET` checks the key by hand; `PUT` is an action route without `allowJWT`.
+            Route::Metadata(_) if method == Method::GET || method == Method::HEAD => {
+                RouteAuth::OwnCheck { refusal: KeyRefusal::TagsAndMetadata, exempt_from_limiter: false }
+            }
+            Route::PublicTokens | Route::Replay(_) | Route::Metadata(_) => RouteAuth::Keys,
+        }
+    }
 }
 
 fn route(path: &str) -> Route<'_> {
@@ -141,6 +212,8 @@ fn route(path: &str) -> Route<'_> {
         ("/api/v1/runs/", "/metadata", |s| Route::Metadata(s)),
     ];
     match path {
+        "/api/v1/auth/jwt/claims" => return Route::JwtClaims,
+        "/api/v1/auth/public-tokens" => return Route::PublicTokens,
         "/api/v3/batches" => return Route::CreateBatch,
         "/api/v1/runs" => return Route::ListRuns,
         _ => {}
@@ -172,7 +245,12 @@ impl<'a> Route<'a> {
             Route::Cancel(_) => RouteName::Cancel,
             Route::Replay(_) => RouteName::Replay,
             Route::Reschedule(_) => RouteName::Reschedule,
-            Route::UploadPacket(_) | Route::Tags(_) | Route::Metadata(_) | Route::NotFound => RouteName::Any,
+            Route::UploadPacket(_)
+            | Route::Tags(_)
+            | Route::Metadata(_)
+            | Route::JwtClaims
+            | Route::PublicTokens
+            | Route::NotFound => RouteName::Any,
         }
     }
 
@@ -193,8 +271,23 @@ impl<'a> Route<'a> {
     }
 }
 
+/// Which rate limit a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limiter {
+    /// The key's token bucket.
+    Bucket,
+    /// A public access token's fixed window, by the token's fingerprint.
+    Window(u64),
+    /// A path the server's limiter skips.
+    Exempt,
+}
+
 /// What the key's lock decided for one request.
 struct Decided<'w> {
+    /// "Now" for this request, read under the key's lock when one is taken,
+    /// so that one key's requests see the clock in the order they change
+    /// its state (a run's `updatedAt` never goes back).
+    now: Millis,
     verdict: Option<Verdict>,
     fault: Option<&'w crate::faults::Fault>,
     /// The run as this key sees it now, for scripted runs.
@@ -204,13 +297,19 @@ struct Decided<'w> {
 impl App {
     /// An app over a built world; the rest of its settings come from `config`.
     pub fn new(config: &Config, world: World, settings: Settings, sources: Vec<Source>, presigner: Presigner) -> App {
+        let environments = Environments::default();
+        for key in &config.auth.secret_keys {
+            environments.register(key);
+        }
         App {
             state: Arc::new(State {
                 world: RwLock::new(Arc::new(world)),
                 settings,
-                sources: Mutex::new(sources),
-                keys: Keys::default(),
-                journal: Journal::new(config.journal_size),
+                sources: Mutex::new(Arc::new(sources)),
+                writer: Mutex::new(()),
+                changes: tokio::sync::Semaphore::new(CHANGES_IN_FLIGHT),
+                keys: Keys::new(config.key_state_bytes),
+                journal: Journal::new(config.journal_size, config.journal_bytes),
                 clock: config.clock.clone(),
                 auth: config.auth.clone(),
                 not_found_retry: config.not_found_retry,
@@ -218,6 +317,9 @@ impl App {
                 limits: config.limits,
                 admin: config.admin.clone(),
                 ledger: crate::ledger::Ledger::new(config.seed, config.ledger),
+                environments,
+                windows: Windows::default(),
+                backlog: std::sync::atomic::AtomicU32::new(0),
             }),
         }
     }
@@ -236,15 +338,46 @@ impl App {
     /// and every key's scenario state starts afresh; on failure nothing
     /// changes and the problems are returned.
     pub fn reload(&self, sources: Vec<Source>) -> Result<(), Vec<Diagnostic>> {
-        let world = World::build(&self.state.settings, &sources)?;
-        *self.state.world.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(world);
-        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
+        match self.update(|_| Ok(sources)) {
+            Ok(_) => Ok(()),
+            Err(Refusal::Invalid(problems)) => Err(problems),
+            Err(Refusal::Missing) => Ok(()),
+        }
+    }
+
+    /// Changes the set of scenario sources as the only writer: `next` sees
+    /// the sources now serving and returns the set to build; the world built
+    /// from it replaces the old one whole, or nothing changes. Concurrent
+    /// changes (admin requests, `--watch`) wait for each other, so none is
+    /// lost and each is checked against the set it produces. This parses and
+    /// builds: call it off the request threads ([`App::update_off_thread`]).
+    pub fn update(&self, next: impl FnOnce(&[Source]) -> Result<Vec<Source>, Refusal>) -> Result<Arc<World>, Refusal> {
+        let _one_writer = self.state.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = next(&self.sources())?;
+        let world = Arc::new(World::build(&self.state.settings, &sources).map_err(Refusal::Invalid)?);
+        let old = std::mem::replace(&mut *self.state.world.write().unwrap_or_else(|p| p.into_inner()), world.clone());
+        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sources);
         self.state.keys.reset(None);
-        Ok(())
+        // The old world is freed here, on this thread, unless a request still holds it.
+        drop(old);
+        Ok(world)
+    }
+
+    /// [`App::update`] on tokio's blocking threads, so that parsing a large
+    /// scenario never stalls the requests of other clients.
+    pub async fn update_off_thread(
+        &self,
+        next: impl FnOnce(&[Source]) -> Result<Vec<Source>, Refusal> + Send + 'static,
+    ) -> Result<Arc<World>, Refusal> {
+        let app = self.clone();
+        match tokio::task::spawn_blocking(move || app.update(next)).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(Refusal::Invalid(vec![Diagnostic::whole("(admin)", format!("the change failed: {e}"))])),
+        }
     }
 
     /// The scenario sources now serving.
-    pub fn sources(&self) -> Vec<Source> {
+    pub fn sources(&self) -> Arc<Vec<Source>> {
         self.state.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -272,50 +405,64 @@ impl App {
             let (parts, body) = req.into_parts();
             let req = Request::from_parts(parts, ());
             let response = uploads::handle(self, &req, body).await;
-            return Ok(self.journaled(&req, None, None, response, None));
+            return Ok(self.journaled(&req, None, None, None, response, None));
         }
         if path.starts_with(packets::PREFIX) {
-            let response = packets::handle(self, &req);
-            return Ok(self.journaled(&req, packets::run_id(path), None, response, None));
+            let response = packets::handle(self, &req).await;
+            return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
         }
         let api = path == "/api" || path.starts_with("/api/");
         if !api {
             return Ok(error_response(ApiError::RouteNotFound));
         }
-        let mut response = self.api(req, conn).await?;
+        let (parts, body) = req.into_parts();
+        let head = Request::from_parts(parts, ());
+        let mut response = self.api(&head, body, conn).await?;
         response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
         Ok(response)
     }
 
-    async fn api<B>(&self, req: Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection>
+    async fn api<B>(&self, req: &Request<()>, body: B, conn: &Control) -> Result<Response<Body>, ResetConnection>
     where
         B: hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (parts, body) = req.into_parts();
-        let req = &Request::from_parts(parts, ());
         if req.method() == Method::OPTIONS {
             return Ok(preflight(req));
         }
         let path = req.uri().path();
+        let route = route(path);
+        let now = self.state.clock.now();
         // As on the real server, authentication comes before routing for every `/api` path.
         let header = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-        let caller = match self.state.auth.authenticate(header) {
-            Ok(caller) => caller,
-            Err(e) => return Ok(self.journaled(req, None, None, error_response(e), None)),
+        let principal = match self.state.auth.resolve(header, route.auth(req.method()), &self.state.environments, now) {
+            Ok(principal) => principal,
+            Err(e) => {
+                let token = TokenSummary::of_refused(header);
+                return Ok(self.journaled(req, None, None, token.as_ref(), error_response(e), None));
+            }
         };
-        let key = bearer(header);
-        let route = route(path);
+        let key = principal.scenario_key();
+        let token = principal.token().map(|t| &t.summary);
         let route_name = route.name();
         let run_id = route.run_id();
-        let now = self.state.clock.now();
+        let limiter = match (&route, principal.token()) {
+            (Route::JwtClaims, _) => Limiter::Exempt,
+            (_, Some(t)) => Limiter::Window(t.fingerprint),
+            (_, None) => Limiter::Bucket,
+        };
         let world = self.world();
-        let decided = self.decide(&world, key, now, route_name, run_id, req.method());
+        if let Some(id) = run_id {
+            build_family(&world, id).await;
+        }
+        let ability = principal.token().map(|t| &t.ability);
+        let decided = self.decide(&world, key, now, route_name, run_id, req.method(), limiter, ability);
+        let now = decided.now;
         let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
             let response = rate_limited(v, now);
-            return Ok(self.journaled(req, run_id, Some(key), response, fault_label));
+            return Ok(self.journaled(req, run_id, Some(key), token, response, fault_label));
         }
         if let Some(fault) = decided.fault
             && fault.delay_ms > 0
@@ -325,46 +472,65 @@ impl App {
         let action = decided.fault.and_then(|f| f.action.as_ref());
         if let Some(Action::Reset) = action {
             conn.reset();
-            self.record(req, run_id, Some(key), 0, fault_label, Vec::new());
+            self.record(req, run_id, Some(key), token, 0, fault_label, &[]);
             return Err(ResetConnection);
         }
-        let mut touched = Vec::new();
         let response = match action.and_then(|a| replacement(a, now)) {
             Some(response) => response,
             None => {
                 let answered = matches!(action, None | Some(Action::Dribble { .. }));
-                let normal = match (route, req.method()) {
-                    (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => {
-                        self.retrieve(&world, req, key, id, caller.kind, decided.scripted, now, answered)
+                let normal = match (&route, req.method()) {
+                    (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => self
+                        .retrieve(&world, req, id, &principal, decided.scripted, now, answered)
+                        .map_err(error_response),
+                    (Route::RetrieveRun(_), _) => Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW })),
+                    (Route::JwtClaims, &Method::POST) => Ok(tokens::claims(self, &principal)),
+                    (Route::PublicTokens, &Method::POST) => tokens::public_token(self, &principal, body, now).await,
+                    (Route::JwtClaims | Route::PublicTokens, _) => {
+                        Err(error_response(ApiError::MethodNotAllowed { allow: tokens::ALLOW }))
                     }
-                    (Route::RetrieveRun(_), _) => Err(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }),
-                    (Route::NotFound, _) => Err(ApiError::RouteNotFound),
+                    (Route::NotFound, _) => Err(error_response(ApiError::RouteNotFound)),
                     (route, method) => {
-                        let reply = match read_body(body, route.body_limit(method), req).await {
-                            Ok(body) => {
-                                let ctx = reply::Ctx { app: self, world: &world, req, key, caller, now, body };
-                                self.run_flow(route, &ctx)
+                        let reply = if matches!(principal, Principal::Key { kind: KeyKind::Public(_), .. }) {
+                            // `pk_…` keys are refused by the server's key lookup.
+                            reply::Reply::api_error(ApiError::InvalidApiKey)
+                        } else {
+                            match read_body(body, route.body_limit(method), req, self.state.limits.body_timeout).await {
+                                Ok(body) => {
+                                    let ctx = reply::Ctx {
+                                        app: self,
+                                        world: &world,
+                                        req,
+                                        key,
+                                        principal: &principal,
+                                        kind: principal.render_kind(),
+                                        now,
+                                        body,
+                                    };
+                                    self.run_flow(*route, &ctx)
+                                }
+                                Err(reply) => reply,
                             }
-                            Err(reply) => reply,
                         };
-                        touched = reply.touched;
+                        let touched = reply.touched;
                         let mut response = shape(reply.status, reply.body, action);
                         for (name, value) in reply.headers {
                             response.headers_mut().insert(name, value);
                         }
                         let response = with_rate_headers(response, decided.verdict, now);
-                        let response = self.journaled_touching(req, run_id, Some(key), response, fault_label, touched);
+                        let response =
+                            self.journaled_touching(req, run_id, Some(key), token, response, fault_label, &touched);
                         return Ok(response);
                     }
                 };
                 match normal {
                     Ok(body) => shape(StatusCode::OK, body, action),
-                    Err(e) => error_response(e),
+                    Err(response) => response,
                 }
             }
         };
         let response = with_rate_headers(response, decided.verdict, now);
-        Ok(self.journaled_touching(req, run_id, Some(key), response, fault_label, std::mem::take(&mut touched)))
+        Ok(self.journaled(req, run_id, Some(key), token, response, fault_label))
     }
 
     /// The routes of the run flow (everything but retrieve), by route.
@@ -390,6 +556,7 @@ impl App {
     }
 
     /// The decisions taken under the key's lock.
+    #[allow(clippy::too_many_arguments)]
     fn decide<'w>(
         &self,
         world: &'w World,
@@ -398,50 +565,70 @@ impl App {
         route_name: RouteName,
         run_id: Option<&str>,
         method: &Method,
+        limiter: Limiter,
+        ability: Option<&crate::scope::Ability>,
     ) -> Decided<'w> {
         let seed = self.state.settings.seed;
         if world.rate_limit.is_none() && world.faults.is_empty() && world.lifecycles.is_empty() {
             // Nothing is kept per key: no lock to take.
-            return Decided { verdict: None, fault: None, scripted: None };
+            return Decided { now, verdict: None, fault: None, scripted: None };
         }
+        // A token's window is its own, not its environment's: counted before the key's lock.
+        let window = match limiter {
+            Limiter::Window(fingerprint) if world.rate_limit.is_some() => {
+                Some(self.state.windows.take(JWT_WINDOW, fingerprint, now))
+            }
+            _ => None,
+        };
+        if window.is_some_and(|v| !v.allowed) {
+            return Decided { now, verdict: window, fault: None, scripted: None };
+        }
+        // Other routes that name a run (metadata, cancel…) do not move it on.
+        let reads = (method == Method::GET || method == Method::HEAD) && route_name == RouteName::Retrieve;
+        // Built on first use, so before the key's lock is taken.
+        let script = run_id.filter(|_| reads).and_then(|id| Some((id, world.lifecycle(id)?, world.store.related(id)?)));
         self.state.keys.with(key, now, |ks| {
-            let verdict =
-                world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now));
+            let now = self.state.clock.now();
+            let verdict = match limiter {
+                Limiter::Bucket => {
+                    world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now))
+                }
+                Limiter::Window(_) => window,
+                Limiter::Exempt => None,
+            };
             if verdict.is_some_and(|v| !v.allowed) {
-                return Decided { verdict, fault: None, scripted: None };
+                return Decided { now, verdict, fault: None, scripted: None };
             }
             let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
             let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
-            let reads = (method == Method::GET || method == Method::HEAD) && route_name == RouteName::Retrieve;
-            let scripted = run_id.filter(|_| reads).and_then(|id| {
-                let lifecycle = world.lifecycles.get(id)?;
-                let base = world.store.related(id)?;
+            let scripted = script.map(|(id, lifecycle, base)| {
                 let epoch = ks.epoch;
-                // Look up before inserting: the id is copied only the first time.
-                if !ks.runs.contains_key(id) {
-                    ks.runs.insert(id.to_owned(), Progress::start(base, lifecycle, world.anchor, epoch));
-                }
-                let progress = ks.runs.get_mut(id)?;
-                let run = progress.view(base, lifecycle, now);
-                if answered {
-                    progress.count_retrieve(lifecycle, now);
-                }
-                Some(run)
+                let start = || Progress::start(base, lifecycle, world.anchor, epoch);
+                ks.with_progress(id, start, |progress| {
+                    let run = progress.view(base, lifecycle, now);
+                    // A token refused by its scopes does not move the run on.
+                    let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
+                    if answered && permitted {
+                        progress.count_retrieve(lifecycle, now);
+                    }
+                    run
+                })
             });
-            Decided { verdict, fault: decision.map(|d| d.fault), scripted }
+            Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
         })
     }
 
     /// The body of a retrieve, or the API error. Runs the caller's
-    /// environment created, or changed, are read from the ledger.
+    /// environment created, or changed, are read from the ledger. A token
+    /// that may not read the run by its id is checked against the run's
+    /// task, tags and batch once it is found (a loader route: 404 first).
     #[allow(clippy::too_many_arguments)]
     fn retrieve<B>(
         &self,
         world: &World,
         req: &Request<B>,
-        key: &str,
         id: &str,
-        kind: KeyKind,
+        principal: &Principal<'_>,
         scripted: Option<Run>,
         now: Millis,
         answered: bool,
@@ -449,11 +636,22 @@ impl App {
         if !id.starts_with("run_") {
             return Err(ApiError::InvalidRunId);
         }
+        let kind = principal.render_kind();
+        let key = principal.scenario_key();
+        // True when the caller may read the run whatever it turns out to be.
+        let by_id = principal.token().is_none_or(|t| t.ability.can(ScopeAction::Read, &[Resource::run(id)]));
+        let may_read = |run: &Run| by_id || principal.authorize(ScopeAction::Read, &Resource::of_run(run)).is_ok();
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
         let ledger = &self.state.ledger;
         let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
         if ledger.is_run_id(id) {
-            let run = ledger.env(key).and_then(|env| env.with(|st| st.view(id, now, answered))).ok_or(not_found)?;
+            let run = ledger
+                .env(key)
+                .and_then(|env| env.with(|st| st.view_counting(id, now, |run| answered && may_read(run))))
+                .ok_or(not_found)?;
+            if !may_read(&run) {
+                return Err(ApiError::Forbidden);
+            }
             let host =
                 if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
             return Ok(self.render_run(world, &run, kind, version, &host, now));
@@ -465,9 +663,21 @@ impl App {
                 None => world.store.get(id).ok_or(not_found)?.into_owned(),
             };
             overlay.apply(&mut run);
+            if !may_read(&run) {
+                return Err(ApiError::Forbidden);
+            }
             let host =
                 if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
             return Ok(self.render_run(world, &run, kind, version, &host, now));
+        }
+        if !by_id {
+            // A loader route: a missing run is a 404 before the scope check,
+            // which then looks at the run's task, tags and batch too.
+            let run = match &scripted {
+                Some(run) => Cow::Borrowed(run),
+                None => world.store.get(id).ok_or(not_found)?,
+            };
+            principal.authorize(ScopeAction::Read, &Resource::of_run(&run))?;
         }
         if scripted.is_none()
             && let Some(bodies) = world.static_bodies.get(id)
@@ -519,34 +729,36 @@ impl App {
         world.store.render(run, opts, urls)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record<B>(
         &self,
         req: &Request<B>,
         run_id: Option<&str>,
         key: Option<&str>,
+        token: Option<&TokenSummary>,
         status: u16,
         fault: Option<String>,
-        run_ids: Vec<String>,
+        run_ids: &[String],
     ) {
         let journal = &self.state.journal;
         if !journal.enabled() {
             return;
         }
-        let trigger_version =
-            req.headers().get("trigger-version").and_then(|v| v.to_str().ok()).map(|v| v.chars().take(64).collect());
-        journal.push(Record {
-            seq: journal.next_seq(),
+        let trigger_version = req.headers().get("trigger-version").and_then(|v| v.to_str().ok());
+        let request = journal::Request {
             at: self.state.clock.now(),
             wall_ms: wall_now().0,
-            method: req.method().to_string(),
-            path: req.uri().path().to_owned(),
-            run_id: run_id.map(str::to_owned),
-            key: key.map(str::to_owned),
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            run_id,
+            key,
+            token,
             status,
-            fault,
+            fault: fault.as_deref(),
             run_ids,
             trigger_version,
-        });
+        };
+        journal.push(Record::new(&request));
     }
 
     fn journaled<B>(
@@ -554,32 +766,41 @@ impl App {
         req: &Request<B>,
         run_id: Option<&str>,
         key: Option<&str>,
+        token: Option<&TokenSummary>,
         response: Response<Body>,
         fault: Option<String>,
     ) -> Response<Body> {
-        self.journaled_touching(req, run_id, key, response, fault, Vec::new())
+        self.journaled_touching(req, run_id, key, token, response, fault, &[])
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn journaled_touching<B>(
         &self,
         req: &Request<B>,
         run_id: Option<&str>,
         key: Option<&str>,
+        token: Option<&TokenSummary>,
         response: Response<Body>,
         fault: Option<String>,
-        touched: Vec<String>,
+        touched: &[String],
     ) -> Response<Body> {
         // A batch touches up to 1000 runs; the journal keeps the first few.
-        let touched: Vec<String> =
-            touched.into_iter().filter(|id| Some(id.as_str()) != run_id).take(MAX_JOURNAL_RUN_IDS).collect();
-        self.record(req, run_id, key, response.status().as_u16(), fault, touched);
+        self.record(req, run_id, key, token, response.status().as_u16(), fault, touched);
         response
     }
 }
 
 /// Reads a request body up to `limit` (the route's limit and whether it
-/// needs a `content-length`), answering the server's 413 otherwise.
-async fn read_body<B>(body: B, limit: Option<(usize, bool)>, req: &Request<()>) -> Result<Bytes, reply::Reply>
+/// needs a `content-length`), answering the server's 413 otherwise; 400 when
+/// it is malformed (a broken chunked encoding, a body cut short) and 408,
+/// closing the connection, when it has not arrived whole within `timeout`
+/// (`--body-timeout`).
+async fn read_body<B>(
+    body: B,
+    limit: Option<(usize, bool)>,
+    req: &Request<()>,
+    timeout: Duration,
+) -> Result<Bytes, reply::Reply>
 where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -592,9 +813,27 @@ where
         None if needs_length && req.version() < hyper::Version::HTTP_2 => return Err(reply::Reply::too_large()),
         _ => {}
     }
-    match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(_) => Err(reply::Reply::too_large()),
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(reply::Reply::too_large()),
+        Ok(Err(_)) => Err(reply::Reply::error(StatusCode::BAD_REQUEST, "Request body is malformed")),
+        Err(_) => Err(reply::Reply::error(StatusCode::REQUEST_TIMEOUT, "Request body did not arrive in time")
+            .with_header("connection", "close")),
+    }
+}
+
+/// Defined runs built on a request thread when first asked for; a run whose
+/// retrieve shows more unbuilt relatives than this (a parent of thousands of
+/// children) has them built on a blocking thread instead.
+const BUILT_INLINE: usize = 64;
+
+/// Builds a defined run and its relatives before its first retrieve, off the
+/// request threads when there are many (see [`BUILT_INLINE`]).
+async fn build_family(world: &Arc<World>, id: &str) {
+    if world.store.unbuilt_family(id, BUILT_INLINE + 1) > BUILT_INLINE {
+        let (world, id) = (world.clone(), id.to_owned());
+        // A failure to join leaves the runs to be built on first use, as usual.
+        let _ = tokio::task::spawn_blocking(move || world.store.build_family(&id)).await;
     }
 }
 
@@ -607,20 +846,57 @@ fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
     }
 }
 
-/// The address the client used (`Host`, or the authority of an HTTP/2
-/// request), so that URLs work behind port mappings. Anything that is not a
-/// plain host name and port falls back to localhost.
+/// The local address a request's connection reached, put in the request's
+/// extensions by the server: where URLs point when the client names no host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached(pub SocketAddr);
+
+/// The address the client used, so that URLs work behind port mappings: the
+/// request's authority (HTTP/2's `:authority`, or an absolute-form HTTP/1.1
+/// target), else `Host`. Whichever is missing or not a plain `host[:port]`
+/// (a name, an IPv4 or a bracketed IPv6 address; a port from 1 to 65535) is
+/// skipped; with neither, the address the connection reached ([`Reached`]).
 pub fn host_of<B>(req: &Request<B>) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
-    let plain = !host.is_empty()
-        && host.len() <= 255
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
-    if plain { host.to_owned() } else { "localhost".to_owned() }
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    match [authority, host].into_iter().flatten().find(|h| is_plain_host(h)) {
+        Some(h) => h.to_owned(),
+        None => match req.extensions().get::<Reached>() {
+            Some(Reached(addr)) => addr.to_string(),
+            None => "localhost".to_owned(),
+        },
+    }
+}
+
+/// True for `name[:port]`, `ipv4[:port]` or `[ipv6][:port]` with a port
+/// from 1 to 65535: what may stand between `http://` and a path.
+fn is_plain_host(text: &str) -> bool {
+    let port_ok = |port: Option<&str>| {
+        port.is_none_or(|p| {
+            p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+        })
+    };
+    if text.is_empty() || text.len() > 255 {
+        return false;
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else { return false };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        return ip.parse::<std::net::Ipv6Addr>().is_ok() && port_ok(port);
+    }
+    let (name, port) = match text.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (text, None),
+    };
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && port_ok(port)
 }
 
 /// The answer a fault sends instead of the normal one, for the faults that
@@ -732,19 +1008,34 @@ fn wall_reset(v: &Verdict, now: Millis) -> Millis {
     wall_now().plus(v.reset.0 - now.0)
 }
 
-/// Adds `x-ratelimit-*` headers when the limiter is on.
+/// Adds the limiter's `x-ratelimit-*` headers when it is on, except those the
+/// response already has: a fault's 429 (or its own headers) wins over the
+/// bucket, so headers and body tell the client the same thing.
 fn with_rate_headers(mut response: Response<Body>, verdict: Option<Verdict>, now: Millis) -> Response<Body> {
     if let Some(v) = verdict {
-        put_rate_headers(&mut response, &v, wall_reset(&v, now));
+        let wall_reset = wall_reset(&v, now);
+        let headers = response.headers_mut();
+        for (name, value) in rate_headers(&v, wall_reset) {
+            headers.entry(name).or_insert(value);
+        }
     }
     response
 }
 
+/// The `x-ratelimit-*` headers of a verdict.
+fn rate_headers(v: &Verdict, wall_reset: Millis) -> [(&'static str, HeaderValue); 3] {
+    [
+        ("x-ratelimit-limit", HeaderValue::from(v.limit)),
+        ("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0))),
+        ("x-ratelimit-reset", HeaderValue::from(wall_reset.0)),
+    ]
+}
+
 fn put_rate_headers(response: &mut Response<Body>, v: &Verdict, wall_reset: Millis) {
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(v.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0)));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(wall_reset.0));
+    for (name, value) in rate_headers(v, wall_reset) {
+        headers.insert(name, value);
+    }
 }
 
 /// A JSON response with the API's content type.
@@ -812,6 +1103,33 @@ mod tests {
         assert_eq!(route("/api/v1/runs/run_1/tags"), Route::Tags("run_1"));
         assert_eq!(route("/api/v1/runs/run_1/metadata"), Route::Metadata("run_1"));
         assert_eq!(route("/api/v1/runs/run_1"), Route::NotFound);
+    }
+
+    #[test]
+    fn plain_hosts() {
+        for ok in ["x", "x:1", "localhost:65535", "127.0.0.1:3033", "[::1]", "[::1]:8080", "my_host.example-1.com"] {
+            assert!(is_plain_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "x:",
+            "x:0",
+            "x:65536",
+            "x:99999999",
+            "x:+80",
+            "x:1:2",
+            "[::1",
+            "[nope]:80",
+            "[::1]x",
+            "::1",
+            "a/b",
+            "a b",
+            "a@b",
+        ] {
+            assert!(!is_plain_host(bad), "{bad}");
+        }
+        assert!(!is_plain_host(&"a".repeat(256)));
     }
 
     #[test]

@@ -22,6 +22,39 @@ pub enum ApiError {
     RouteNotFound,
     /// The route exists but not for this method.
     MethodNotAllowed { allow: &'static str },
+    /// A public access token (`"pub": true`) without a `sub`, or naming an
+    /// environment the mock does not know.
+    InvalidPublicAccessToken,
+    /// A public access token whose signature, algorithm, `iss`, `aud`, `exp`
+    /// or `nbf` is wrong.
+    PublicAccessTokenInvalid,
+    /// A public access token whose scopes do not cover the resource.
+    Forbidden,
+    /// A route that checks the key itself refusing anything but a secret key,
+    /// in its own words.
+    KeyRequired(KeyRefusal),
+    /// An action route's resource does not exist.
+    ResourceNotFound,
+    /// `POST /api/v1/auth/public-tokens`: the body is not JSON.
+    InvalidRequestBody,
+    /// `POST /api/v1/auth/public-tokens`: `expirationTime` is not a time.
+    InvalidExpirationTime,
+    /// `POST /api/v1/auth/public-tokens`: `expirationTime` is not in the future.
+    ExpirationNotFuture,
+    /// `POST /api/v1/auth/public-tokens`: `expirationTime` is more than 30 days away.
+    ExpirationTooLong,
+}
+
+/// The 401 texts of the routes that authenticate by hand and take only
+/// secret keys (each spells it its own way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// `POST /api/v1/auth/jwt/claims`: `Invalid or Missing API key`.
+    Claims,
+    /// `POST /api/v1/runs/{id}/reschedule`: `Invalid or missing API Key`.
+    Reschedule,
+    /// `POST /api/v1/runs/{id}/tags`, `GET /api/v1/runs/{id}/metadata`: `Invalid or Missing API Key`.
+    TagsAndMetadata,
 }
 
 /// The parts of an error response.
@@ -49,11 +82,21 @@ impl ApiError {
     /// The status code.
     pub fn status(self) -> StatusCode {
         match self {
-            ApiError::NoAuthorizationHeader | ApiError::MissingApiKey | ApiError::InvalidApiKey => {
-                StatusCode::UNAUTHORIZED
+            ApiError::NoAuthorizationHeader
+            | ApiError::MissingApiKey
+            | ApiError::InvalidApiKey
+            | ApiError::InvalidPublicAccessToken
+            | ApiError::PublicAccessTokenInvalid
+            | ApiError::KeyRequired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::InvalidRunId
+            | ApiError::InvalidRequestBody
+            | ApiError::InvalidExpirationTime
+            | ApiError::ExpirationNotFuture
+            | ApiError::ExpirationTooLong => StatusCode::BAD_REQUEST,
+            ApiError::RunNotFound { .. } | ApiError::RouteNotFound | ApiError::ResourceNotFound => {
+                StatusCode::NOT_FOUND
             }
-            ApiError::InvalidRunId => StatusCode::BAD_REQUEST,
-            ApiError::RunNotFound { .. } | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -70,6 +113,19 @@ impl ApiError {
             ApiError::InvalidRunId => json(r#"{"error":"Invalid or missing run ID"}"#),
             ApiError::RunNotFound { .. } | ApiError::RouteNotFound => json(r#"{"error":"Not found"}"#),
             ApiError::MethodNotAllowed { .. } => json(r#"{"error":"Method not allowed"}"#),
+            ApiError::InvalidPublicAccessToken => json(r#"{"error":"Invalid Public Access Token"}"#),
+            ApiError::PublicAccessTokenInvalid => json(r#"{"error":"Public Access Token is invalid"}"#),
+            ApiError::Forbidden => {
+                json(r#"{"error":"Unauthorized","code":"unauthorized","param":"access_token","type":"authorization"}"#)
+            }
+            ApiError::KeyRequired(KeyRefusal::Claims) => json(r#"{"error":"Invalid or Missing API key"}"#),
+            ApiError::KeyRequired(KeyRefusal::Reschedule) => json(r#"{"error":"Invalid or missing API Key"}"#),
+            ApiError::KeyRequired(KeyRefusal::TagsAndMetadata) => json(r#"{"error":"Invalid or Missing API Key"}"#),
+            ApiError::ResourceNotFound => json(r#"{"error":"Resource not found"}"#),
+            ApiError::InvalidRequestBody => json(r#"{"error":"Invalid request body"}"#),
+            ApiError::InvalidExpirationTime => json(r#"{"error":"Invalid expiration time"}"#),
+            ApiError::ExpirationNotFuture => json(r#"{"error":"Expiration time must be in the future"}"#),
+            ApiError::ExpirationTooLong => json(r#"{"error":"Expiration time cannot exceed 30 days"}"#),
         };
         let extra = match self {
             ApiError::RunNotFound { should_retry: true } => Some(("x-should-retry", "true")),
@@ -95,6 +151,17 @@ mod tests {
             ApiError::RunNotFound { should_retry: true },
             ApiError::RouteNotFound,
             ApiError::MethodNotAllowed { allow: "GET, HEAD, OPTIONS" },
+            ApiError::InvalidPublicAccessToken,
+            ApiError::PublicAccessTokenInvalid,
+            ApiError::Forbidden,
+            ApiError::KeyRequired(KeyRefusal::Claims),
+            ApiError::KeyRequired(KeyRefusal::Reschedule),
+            ApiError::KeyRequired(KeyRefusal::TagsAndMetadata),
+            ApiError::ResourceNotFound,
+            ApiError::InvalidRequestBody,
+            ApiError::InvalidExpirationTime,
+            ApiError::ExpirationNotFuture,
+            ApiError::ExpirationTooLong,
         ] {
             let parts = e.parts();
             let v: serde_json::Value = serde_json::from_slice(&parts.body).unwrap_or_default();

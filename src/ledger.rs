@@ -114,7 +114,9 @@ impl Task {
                     name: Some("Error".into()),
                     stack_trace: None,
                 }),
-                version: Some("20260101.1".into()),
+                // Deployed the day the run is created.
+                deploy: crate::generate::Deploy { days_before: 0, build: 1 },
+                version: None,
             },
             output: OutputRule::Echo,
             finish: Finish::default(),
@@ -291,7 +293,7 @@ impl Own {
             schedule: None,
             root_id: None,
             parent_id: None,
-            child_ids: Vec::new(),
+            child_ids: Arc::from([]),
             attempt_count: 0,
         }
     }
@@ -763,10 +765,16 @@ impl EnvState {
 
     /// The created run `id`, viewed at `now`; `count` counts a retrieve.
     pub fn view(&mut self, id: &str, now: Millis, count: bool) -> Option<Run> {
+        self.view_counting(id, now, |_| count)
+    }
+
+    /// [`EnvState::view`], counting a retrieve when `count` says so of the
+    /// run as it was seen (a token that may not read it does not move it on).
+    pub fn view_counting(&mut self, id: &str, now: Millis, count: impl FnOnce(&Run) -> bool) -> Option<Run> {
         let order = self.order_of(id)?;
         let entry = self.runs.get_mut(&order)?;
         let run = entry.view(now);
-        if count {
+        if count(&run) {
             entry.count_retrieve(now);
         }
         if entry.status(now).is_terminal() {

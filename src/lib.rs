@@ -19,9 +19,11 @@
 //! ## Layout
 //!
 //! - [`cli`]: flags → one validated [`config::Config`].
-//! - [`server`]: accept loop, HTTP/1.1 + h2c, graceful drain; [`server::Server`] for in-process use.
+//! - [`server`]: accept loop, HTTP/1.1 + h2c, connection limits, graceful drain; [`server::Server`] for in-process use.
+//! - [`conn`] and [`outgoing`]: what is known about a connection, and response bodies drawn from the byte budget.
 //! - [`app`]: request → route → handler → response, no sockets.
 //! - [`auth`] and [`errors`]: who is calling; every error body in one place.
+//! - [`jwt`], [`scope`] and [`environments`]: public access tokens, what they allow, whose they are.
 //! - [`model`]: the run, its one engine status, and its rendering per API version.
 //! - [`store`], [`catalogue`], [`generate`], [`convention`]: where runs come from.
 //! - [`ledger`]: the runs and batches each environment (secret key) creates
@@ -39,18 +41,23 @@ pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod convention;
+pub mod environments;
 pub mod errors;
+pub mod excerpt;
 pub mod faults;
 pub mod generate;
 pub mod journal;
+pub mod jwt;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
 pub mod model;
+pub mod outgoing;
 pub mod packet;
 pub mod presign;
 pub mod ratelimit;
 pub mod scenario;
+pub mod scope;
 pub mod server;
 pub mod store;
 pub mod time;

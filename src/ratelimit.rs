@@ -1,8 +1,11 @@
 //! A token bucket per API key with the real server's defaults (750 tokens,
-//! 250 more every 10 s), on the mock clock. Pure arithmetic; the caller keeps
-//! the state under its key's lock.
+//! 250 more every 10 s), and the fixed window per public access token (60 a
+//! minute), on the mock clock. Pure arithmetic; the caller keeps a bucket
+//! under its key's lock, and [`Windows`] keeps the tokens' windows.
 
 use crate::time::Millis;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The limiter's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +70,97 @@ impl Bucket {
     }
 }
 
+/// The server's limit for public access tokens: a fixed window per token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedWindow {
+    pub tokens: u32,
+    pub window_ms: i64,
+}
+
+/// The server's defaults: 60 requests a minute.
+pub const JWT_WINDOW: FixedWindow = FixedWindow { tokens: 60, window_ms: 60_000 };
+
+/// One token's use of its current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Used {
+    window: i64,
+    count: u32,
+}
+
+const WINDOW_SHARDS: usize = 16;
+/// Tokens tracked per shard; past it, finished windows are dropped, then all.
+const WINDOWS_PER_SHARD: usize = 4096;
+
+/// The windows of every public access token, by a hash of the token.
+#[derive(Debug)]
+pub struct Windows {
+    shards: Vec<Mutex<HashMap<u64, Used>>>,
+}
+
+impl Default for Windows {
+    fn default() -> Windows {
+        Windows { shards: (0..WINDOW_SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+}
+
+impl Windows {
+    /// Counts one request of the token `fingerprint` at `now`. Windows start
+    /// on multiples of their length, as the server's limiter aligns them.
+    pub fn take(&self, limit: FixedWindow, fingerprint: u64, now: Millis) -> Verdict {
+        let length = limit.window_ms.max(1);
+        let window = now.0.div_euclid(length);
+        let mut shard =
+            self.shards[(fingerprint % WINDOW_SHARDS as u64) as usize].lock().unwrap_or_else(|p| p.into_inner());
+        if shard.len() >= WINDOWS_PER_SHARD && !shard.contains_key(&fingerprint) {
+            shard.retain(|_, used| used.window == window);
+            if shard.len() >= WINDOWS_PER_SHARD {
+                shard.clear();
+            }
+        }
+        let used = shard.entry(fingerprint).or_insert(Used { window, count: 0 });
+        if used.window != window {
+            *used = Used { window, count: 0 };
+        }
+        used.count = used.count.saturating_add(1);
+        let count = used.count;
+        drop(shard);
+        Verdict {
+            allowed: count <= limit.tokens,
+            limit: limit.tokens,
+            remaining: i64::from(limit.tokens.saturating_sub(count)),
+            reset: Millis(window.saturating_add(1).saturating_mul(length)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_windows_allow_sixty_a_minute_each() {
+        let windows = Windows::default();
+        let start = Millis(1_767_225_600_000);
+        let verdicts: Vec<Verdict> = (0..61).map(|_| windows.take(JWT_WINDOW, 7, start)).collect();
+        assert!(verdicts[..60].iter().all(|v| v.allowed));
+        assert_eq!(verdicts[0].remaining, 59);
+        assert_eq!(verdicts[59].remaining, 0);
+        assert!(!verdicts[60].allowed);
+        assert_eq!(verdicts[60].remaining, 0, "never negative for a window");
+        assert_eq!(verdicts[60].reset, start.plus(60_000));
+        assert!(windows.take(JWT_WINDOW, 8, start).allowed, "another token has its own window");
+        assert!(windows.take(JWT_WINDOW, 7, start.plus(60_000)).allowed, "the next window starts afresh");
+    }
+
+    #[test]
+    fn many_tokens_stay_bounded() {
+        let windows = Windows::default();
+        for fp in 0..(WINDOW_SHARDS * WINDOWS_PER_SHARD * 2) as u64 {
+            windows.take(JWT_WINDOW, fp, Millis(0));
+        }
+        let held: usize = windows.shards.iter().map(|s| s.lock().map(|s| s.len()).unwrap_or(0)).sum();
+        assert!(held <= WINDOW_SHARDS * WINDOWS_PER_SHARD, "{held}");
+    }
 
     #[test]
     fn drains_then_refills_per_interval() {

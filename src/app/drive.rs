@@ -35,7 +35,7 @@ pub fn handle(app: &App, req: &Request<()>, body: &Bytes) -> Response<Body> {
     let id = req.uri().path().strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
     let (response, key) = drive(app, req, id, body);
     let run_id = (!id.is_empty()).then_some(id);
-    app.journaled(req, run_id, key.as_deref(), response, None)
+    app.journaled(req, run_id, key.as_deref(), None, response, None)
 }
 
 fn drive(app: &App, req: &Request<()>, id: &str, body: &Bytes) -> (Response<Body>, Option<String>) {

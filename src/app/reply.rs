@@ -4,7 +4,8 @@
 //! generic error bodies.
 
 use super::App;
-use crate::auth::Caller;
+use crate::auth::{KeyKind, Principal};
+use crate::errors::ApiError;
 use crate::time::Millis;
 use crate::world::World;
 use bytes::Bytes;
@@ -18,9 +19,12 @@ pub struct Ctx<'a> {
     pub app: &'a App,
     pub world: &'a World,
     pub req: &'a Request<()>,
-    /// The caller's key: its environment.
+    /// The secret key of the caller's environment (a token's environment's key).
     pub key: &'a str,
-    pub caller: Caller,
+    /// Who the caller authenticated as (a secret key or a public access token).
+    pub principal: &'a Principal<'a>,
+    /// The key kind bodies are rendered for.
+    pub kind: KeyKind,
     pub now: Millis,
     pub body: Bytes,
 }
@@ -80,6 +84,16 @@ impl Reply {
     /// The server's 405 for a route that exists with other methods.
     pub fn method_not_allowed(allow: &str) -> Reply {
         Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").with_header("allow", allow)
+    }
+
+    /// An API error as the server's shared error bodies render it.
+    pub fn api_error(e: ApiError) -> Reply {
+        let parts = e.parts();
+        let mut reply = Reply::bytes(parts.status, parts.body);
+        if let Some((name, value)) = parts.extra {
+            reply = reply.with_header(name, value);
+        }
+        reply
     }
 
     /// The server's 413.

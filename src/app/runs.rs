@@ -59,12 +59,11 @@ fn find(ctx: &Ctx<'_>, id: &str) -> Option<Found> {
         return None;
     }
     let world = ctx.world;
-    let mut run = match (world.lifecycles.get(id), world.store.related(id)) {
+    let mut run = match (world.lifecycle(id), world.store.related(id)) {
         (Some(lifecycle), Some(base)) => ctx.app.state().keys.with(ctx.key, ctx.now, |ks| {
             let epoch = ks.epoch;
-            let progress =
-                ks.runs.entry(id.to_owned()).or_insert_with(|| Progress::start(base, lifecycle, world.anchor, epoch));
-            progress.view(base, lifecycle, ctx.now)
+            let start = || Progress::start(base, lifecycle, world.anchor, epoch);
+            ks.with_progress(id, start, |progress| progress.view(base, lifecycle, ctx.now))
         }),
         _ => world.store.get(id)?.into_owned(),
     };
@@ -92,7 +91,7 @@ fn version(ctx: &Ctx<'_>) -> ApiVersion {
 /// The environment's id and slug as list items show them.
 fn env_names(ctx: &Ctx<'_>) -> (String, &'static str) {
     let fp = crate::ledger::fingerprint(ctx.app.state().ledger.seed(), ctx.key);
-    let slug = match ctx.caller.kind.environment() {
+    let slug = match ctx.kind.environment() {
         Environment::Development => "dev",
         Environment::Staging => "stg",
         Environment::Preview => "preview",
@@ -341,7 +340,7 @@ pub fn list(ctx: &Ctx<'_>) -> Reply {
             (0, end, false, end < rows.len())
         }
     };
-    let opts = render_options(ctx.caller.kind, version(ctx));
+    let opts = render_options(ctx.kind, version(ctx));
     let (env_id, env_name) = env_names(ctx);
     let page = &rows[start.min(end)..end];
     let data: Vec<Value> = page
@@ -395,7 +394,7 @@ pub fn cancel(ctx: &Ctx<'_>, id: &str) -> Reply {
 pub fn replay(ctx: &Ctx<'_>, id: &str) -> Reply {
     let Some(found) = find(ctx, id) else { return Reply::resource_not_found() };
     let run = found.run();
-    let ttl = (ctx.caller.kind.environment() == Environment::Development)
+    let ttl = (ctx.kind.environment() == Environment::Development)
         .then(|| (tasks::DEV_TTL.to_owned(), tasks::natural_duration_ms(tasks::DEV_TTL).unwrap_or(600_000)));
     let new = NewRun {
         task: run.task_identifier.clone(),
@@ -448,7 +447,7 @@ pub fn reschedule(ctx: &Ctx<'_>, id: &str) -> Reply {
         }
     };
     let host = host_of(ctx.req);
-    let body = ctx.app.render_run(ctx.world, &run, ctx.caller.kind, version(ctx), &host, ctx.now);
+    let body = ctx.app.render_run(ctx.world, &run, ctx.kind, version(ctx), &host, ctx.now);
     Reply::bytes(StatusCode::OK, body).touching([id.to_owned()])
 }
 

@@ -346,7 +346,7 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Pars
     let ttl = match opt("ttl") {
         Some(Value::Number(n)) => n.as_u64().map(|s| (duration_string(s), (s as i64).saturating_mul(1000))),
         Some(Value::String(s)) => Some((s.clone(), natural_duration_ms(s).unwrap_or(0))),
-        _ => (ctx.caller.kind.environment() == Environment::Development)
+        _ => (ctx.kind.environment() == Environment::Development)
             .then(|| (DEV_TTL.to_owned(), natural_duration_ms(DEV_TTL).unwrap_or(600_000))),
     }
     .map(|(s, ms)| (s, if ms > 0 { ms } else { i64::MAX }));

@@ -8,7 +8,7 @@ pub mod format;
 pub mod locate;
 pub mod tasks;
 
-pub use compile::{Diagnostic, Scenarios, Source, compile};
+pub use compile::{Diagnostic, MAX_FILE_BYTES, Scenarios, Source, compile};
 
 use include_dir::Dir;
 

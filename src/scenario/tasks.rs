@@ -138,7 +138,7 @@ pub fn task_of(spec: &TaskSpec, origin: String) -> Result<Task, Problem> {
 pub fn compile_tasks(
     source: &Source,
     specs: &[TaskSpec],
-    out: &mut HashMap<String, Task>,
+    out: &mut rustc_hash::FxHashMap<String, Task>,
     first_seen: &mut HashMap<String, String>,
     problems: &mut Vec<Diagnostic>,
 ) {
