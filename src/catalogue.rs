@@ -609,10 +609,9 @@ pub fn compile(specs: Vec<CompactSpec>, seed: u64, anchor: Millis, threshold: u6
         .enumerate()
         .map(|(i, spec)| match spec.parent() {
             None => Ok(None),
-            Some(p) => index
-                .get(p)
-                .map(|&p| Some(p))
-                .ok_or_else(|| SpecError::at(i, &[Key("parent")], format!("parent {} is not defined", crate::excerpt::quote(p)))),
+            Some(p) => index.get(p).map(|&p| Some(p)).ok_or_else(|| {
+                SpecError::at(i, &[Key("parent")], format!("parent {} is not defined", crate::excerpt::quote(p)))
+            }),
         })
         .collect::<Result<_, _>>()?;
     // What a built parent passes to its children: (depth, root, its start, started).

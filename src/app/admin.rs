@@ -76,12 +76,10 @@ where
 {
     match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body has more than {MAX_BODY} bytes; an admin body (a scenario file) has at most 8 MiB"),
-            ))
-        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body has more than {MAX_BODY} bytes; an admin body (a scenario file) has at most 8 MiB"),
+        )),
         Ok(Err(e)) => {
             let mut message = format!("the body is malformed: {e}");
             let mut source = e.source();
