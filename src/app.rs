@@ -481,7 +481,7 @@ impl App {
                 let answered = matches!(action, None | Some(Action::Dribble { .. }));
                 let normal = match (&route, req.method()) {
                     (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => self
-                        .retrieve(&world, req, id, &principal, decided.scripted, now, answered)
+                        .retrieve(&world, (req, conn), id, &principal, decided.scripted, now, answered)
                         .map_err(error_response),
                     (Route::RetrieveRun(_), _) => Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW })),
                     (Route::JwtClaims, &Method::POST) => Ok(tokens::claims(self, &principal)),
@@ -502,8 +502,8 @@ impl App {
                                         world: &world,
                                         req,
                                         key,
-                                        principal: &principal,
                                         kind: principal.render_kind(),
+                                        reached: conn.reached().or_else(|| reached_of(req)),
                                         now,
                                         body,
                                     };
@@ -626,7 +626,7 @@ impl App {
     fn retrieve<B>(
         &self,
         world: &World,
-        req: &Request<B>,
+        (req, conn): (&Request<B>, &Control),
         id: &str,
         principal: &Principal<'_>,
         scripted: Option<Run>,
@@ -642,6 +642,7 @@ impl App {
         let by_id = principal.token().is_none_or(|t| t.ability.can(ScopeAction::Read, &[Resource::run(id)]));
         let may_read = |run: &Run| by_id || principal.authorize(ScopeAction::Read, &Resource::of_run(run)).is_ok();
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
+        let host = |req: &Request<B>| host_or(req, conn.reached().or_else(|| reached_of(req)));
         let ledger = &self.state.ledger;
         let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
         if ledger.is_run_id(id) {
@@ -653,7 +654,7 @@ impl App {
                 return Err(ApiError::Forbidden);
             }
             let host =
-                if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
+                if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
             return Ok(self.render_run(world, &run, kind, version, &host, now));
         }
         if let Some(overlay) = ledger.env_with_overlays(key).and_then(|env| env.with(|st| st.overlays.get(id).cloned()))
@@ -667,7 +668,7 @@ impl App {
                 return Err(ApiError::Forbidden);
             }
             let host =
-                if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
+                if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
             return Ok(self.render_run(world, &run, kind, version, &host, now));
         }
         if !by_id {
@@ -700,8 +701,11 @@ impl App {
             }
         };
         // The host is read only when there is a URL to sign.
-        let host =
-            if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
+        let host = if run.payload_packet.is_some() || run.output_packet.is_some() {
+            host_or(req, conn.reached().or_else(|| reached_of(req)))
+        } else {
+            String::new()
+        };
         Ok(self.render_run(world, &run, kind, version, &host, now))
     }
 
@@ -745,9 +749,10 @@ impl App {
             return;
         }
         let trigger_version = req.headers().get("trigger-version").and_then(|v| v.to_str().ok());
+        let wall = wall_now();
         let request = journal::Request {
-            at: self.state.clock.now(),
-            wall_ms: wall_now().0,
+            at: self.state.clock.at_wall(wall),
+            wall_ms: wall.0,
             method: req.method().as_str(),
             path: req.uri().path(),
             run_id,
@@ -846,8 +851,9 @@ fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
     }
 }
 
-/// The local address a request's connection reached, put in the request's
-/// extensions by the server: where URLs point when the client names no host.
+/// The local address a request's connection reached, for a request built
+/// without a connection (the server keeps it in [`Control`]): where URLs
+/// point when the client names no host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reached(pub SocketAddr);
 
@@ -857,14 +863,21 @@ pub struct Reached(pub SocketAddr);
 /// (a name, an IPv4 or a bracketed IPv6 address; a port from 1 to 65535) is
 /// skipped; with neither, the address the connection reached ([`Reached`]).
 pub fn host_of<B>(req: &Request<B>) -> String {
+    host_or(req, reached_of(req))
+}
+
+/// The [`Reached`] address in a request's extensions.
+fn reached_of<B>(req: &Request<B>) -> Option<SocketAddr> {
+    req.extensions().get::<Reached>().map(|r| r.0)
+}
+
+/// [`host_of`], falling back to `reached`, the address the connection reached.
+pub fn host_or<B>(req: &Request<B>, reached: Option<SocketAddr>) -> String {
     let authority = req.uri().authority().map(|a| a.as_str());
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     match [authority, host].into_iter().flatten().find(|h| is_plain_host(h)) {
         Some(h) => h.to_owned(),
-        None => match req.extensions().get::<Reached>() {
-            Some(Reached(addr)) => addr.to_string(),
-            None => "localhost".to_owned(),
-        },
+        None => reached.map_or_else(|| "localhost".to_owned(), |addr| addr.to_string()),
     }
 }
 

@@ -4,7 +4,7 @@
 //! generic error bodies.
 
 use super::App;
-use crate::auth::{KeyKind, Principal};
+use crate::auth::KeyKind;
 use crate::errors::ApiError;
 use crate::time::Millis;
 use crate::world::World;
@@ -21,15 +21,20 @@ pub struct Ctx<'a> {
     pub req: &'a Request<()>,
     /// The secret key of the caller's environment (a token's environment's key).
     pub key: &'a str,
-    /// Who the caller authenticated as (a secret key or a public access token).
-    pub principal: &'a Principal<'a>,
     /// The key kind bodies are rendered for.
     pub kind: KeyKind,
+    /// The local address the connection reached (where URLs point without a `Host`).
+    pub reached: Option<std::net::SocketAddr>,
     pub now: Millis,
     pub body: Bytes,
 }
 
 impl Ctx<'_> {
+    /// The host URLs in answers point at (see [`super::host_or`]).
+    pub fn host(&self) -> String {
+        super::host_or(self.req, self.reached)
+    }
+
     /// A request header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.req.headers().get(name).and_then(|v| v.to_str().ok())

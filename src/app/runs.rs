@@ -9,9 +9,9 @@
 //! The list returns the runs the caller's environment created (newest
 //! first); catalogue, scenario and generated runs are not listed.
 
+use super::render_options;
 use super::reply::{Ctx, Reply, json_body, query_pairs, type_name};
 use super::tasks::{self, MACHINES, MAX_TAGS};
-use super::{host_of, render_options};
 use crate::auth::Environment;
 use crate::ledger::{NewRun, Overlay};
 use crate::lifecycle::Progress;
@@ -446,7 +446,7 @@ pub fn reschedule(ctx: &Ctx<'_>, id: &str) -> Reply {
             run
         }
     };
-    let host = host_of(ctx.req);
+    let host = ctx.host();
     let body = ctx.app.render_run(ctx.world, &run, ctx.kind, version(ctx), &host, ctx.now);
     Reply::bytes(StatusCode::OK, body).touching([id.to_owned()])
 }

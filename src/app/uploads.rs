@@ -4,8 +4,8 @@
 //! with that path then gets the bytes as its payload packet, so a payload of
 //! any size the SDK offloads (128 KiB and more) round-trips byte for byte.
 
+use super::App;
 use super::reply::{Ctx, Reply, percent_decode};
-use super::{App, host_of};
 use crate::body::Body;
 use crate::packet::{Content, Offload, Packet, PacketType, UrlBehaviour};
 use crate::presign::{Refusal, s3_error};
@@ -42,7 +42,7 @@ pub fn presign(ctx: &Ctx<'_>, raw_name: &str) -> Reply {
         })
         .collect();
     let path = format!("{PREFIX}{}/{encoded}", env.fingerprint);
-    let url = format!("http://{}{path}?{}", host_of(ctx.req), state.presigner.query(&path, ctx.now));
+    let url = format!("http://{}{path}?{}", ctx.host(), state.presigner.query(&path, ctx.now));
     Reply::json(StatusCode::OK, &json!({ "presignedUrl": url, "storagePath": name }))
 }
 
