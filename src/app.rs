@@ -502,6 +502,7 @@ impl App {
                                         world: &world,
                                         req,
                                         key,
+                                        principal: &principal,
                                         kind: principal.render_kind(),
                                         reached: conn.reached().or_else(|| reached_of(req)),
                                         now,

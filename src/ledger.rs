@@ -156,6 +156,9 @@ pub struct NewRun {
     /// `x-trigger-request-idempotency-key`.
     pub request_key: Option<String>,
     pub batch_id: Option<String>,
+    /// The fingerprint of the one-time-use token that asked for the run:
+    /// a second run with the same token is refused.
+    pub one_time_token: Option<u64>,
 }
 
 /// The outcome of a trigger.
@@ -165,6 +168,9 @@ pub struct Triggered {
     pub is_cached: bool,
     /// False when an earlier request with the same request key made it.
     pub created: bool,
+    /// True when nothing was made: the one-time-use token had made a run
+    /// already (`id` is empty).
+    pub token_spent: bool,
 }
 
 /// One created run. Kept small: an inline payload is held as its bytes and
@@ -486,6 +492,8 @@ pub struct EnvState {
     pub overlays: HashMap<String, Overlay>,
     /// Uploaded packets by storage path, oldest first.
     uploads: VecDeque<(String, Arc<Packet>)>,
+    /// Fingerprints of the one-time-use tokens that made a run, oldest first.
+    spent_tokens: VecDeque<u64>,
     bytes: u64,
 }
 
@@ -853,7 +861,7 @@ impl EnvState {
         if let Some(rk) = &new.request_key
             && let Some(id) = self.request_run(&new.task, rk)
         {
-            return Triggered { id, is_cached: false, created: false };
+            return Triggered { id, is_cached: false, created: false, token_spent: false };
         }
         if let Some(key) = &new.idempotency {
             let slot = (new.task.clone(), key.stored.clone());
@@ -864,7 +872,7 @@ impl EnvState {
                         // The request key is not recorded: only a run's own request keeps one,
                         // so the map stays as small as the ledger.
                         let id = self.runs.get(&order).map(|e| e.id().to_owned()).unwrap_or_default();
-                        return Triggered { id, is_cached: true, created: false };
+                        return Triggered { id, is_cached: true, created: false, token_spent: false };
                     }
                     _ => {
                         // Expired, or the run failed: the key is cleared on the old run.
@@ -877,6 +885,16 @@ impl EnvState {
                     }
                 }
             }
+        }
+        if let Some(fingerprint) = new.one_time_token {
+            if self.spent_tokens.contains(&fingerprint) {
+                return Triggered { id: String::new(), is_cached: false, created: false, token_spent: true };
+            }
+            // As many as the runs kept: a token older than those may be used again.
+            if self.spent_tokens.len() >= ledger.caps.runs_per_env {
+                self.spent_tokens.pop_front();
+            }
+            self.spent_tokens.push_back(fingerprint);
         }
         let order = self.next_run;
         self.next_run += 1;
@@ -894,7 +912,7 @@ impl EnvState {
         self.by_id.insert(stable_hash(id.as_bytes()), order);
         self.runs.insert(order, Box::new(entry));
         self.evict(&ledger.caps, now, order);
-        Triggered { id, is_cached: false, created: true }
+        Triggered { id, is_cached: false, created: true, token_spent: false }
     }
 
     /// Drops runs over the caps: the oldest finished first, then the oldest.

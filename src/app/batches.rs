@@ -8,6 +8,7 @@
 use super::reply::{Ctx, Issue, PathSeg, Reply, json_body, type_name, validation_error};
 use super::tasks;
 use crate::model::TriggerFunction;
+use crate::scope::{Action as ScopeAction, Resource, ResourceType};
 use hyper::StatusCode;
 use serde_json::{Map, Value, json};
 
@@ -74,6 +75,15 @@ pub fn create(ctx: &Ctx<'_>) -> Reply {
     if !issues.is_empty() {
         return validation_error(&issues);
     }
+    // `batchTrigger` on every task, or on the tasks or batches as a whole.
+    if let Err(reply) = ctx.authorize_all(
+        ScopeAction::BatchTrigger,
+        &[ResourceType::Tasks, ResourceType::Batch],
+        ResourceType::Tasks,
+        &task_ids,
+    ) {
+        return reply;
+    }
     let run_count = run_count.unwrap_or(0.0);
     if run_count <= 0.0 {
         return Reply::error(StatusCode::BAD_REQUEST, "runCount must be a positive integer");
@@ -97,7 +107,9 @@ pub fn create(ctx: &Ctx<'_>) -> Reply {
     if let Some((stored, _)) = &batch.idempotency {
         out["idempotencyKey"] = json!(stored);
     }
-    Reply::json(StatusCode::ACCEPTED, &out)
+    let browser = ctx.header("x-trigger-client") == Some("browser");
+    let minted = ctx.principal.mint_for_batch(&ctx.app.state().environments, &batch.id, browser, ctx.now);
+    Reply::json(StatusCode::ACCEPTED, &out).with_minted(&minted)
 }
 
 /// `POST /api/v3/batches/{batchId}/items`.
@@ -139,6 +151,18 @@ pub fn items(ctx: &Ctx<'_>, id: &str) -> Reply {
         let Ok(index) = u32::try_from(index) else {
             return Reply::error(StatusCode::UNPROCESSABLE_ENTITY, format!("Invalid item index {index}"));
         };
+        // Each item is authorized on its own, with the service's plain 403.
+        if ctx
+            .authorize_all(
+                ScopeAction::BatchTrigger,
+                &[ResourceType::Tasks, ResourceType::Batch],
+                ResourceType::Tasks,
+                std::slice::from_ref(&task),
+            )
+            .is_err()
+        {
+            return Reply::error(StatusCode::FORBIDDEN, "Unauthorized");
+        }
         let mut body = Map::new();
         if let Some(p) = item.get("payload") {
             body.insert("payload".into(), p.clone());
@@ -201,6 +225,12 @@ pub fn retrieve(ctx: &Ctx<'_>, id: &str) -> Reply {
     let Some(b) = found else {
         return Reply::error(StatusCode::NOT_FOUND, "Not found").with_header("x-should-retry", "false");
     };
+    // A loader route: the 404 comes first, then `read:batch:<id>` or `read:runs`.
+    if let Err(reply) =
+        ctx.authorize(ScopeAction::Read, &[Resource::batch(id), Resource::collection(ResourceType::Runs)])
+    {
+        return reply;
+    }
     let runs: Vec<&String> = b.runs.values().collect();
     let mut out = json!({
         "id": b.id,

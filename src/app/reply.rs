@@ -4,8 +4,9 @@
 //! generic error bodies.
 
 use super::App;
-use crate::auth::KeyKind;
+use crate::auth::{KeyKind, Principal};
 use crate::errors::ApiError;
+use crate::scope::{Action, Resource, ResourceType};
 use crate::time::Millis;
 use crate::world::World;
 use bytes::Bytes;
@@ -21,6 +22,8 @@ pub struct Ctx<'a> {
     pub req: &'a Request<()>,
     /// The secret key of the caller's environment (a token's environment's key).
     pub key: &'a str,
+    /// Who the caller authenticated as (a secret key or a public access token).
+    pub principal: &'a Principal<'a>,
     /// The key kind bodies are rendered for.
     pub kind: KeyKind,
     /// The local address the connection reached (where URLs point without a `Host`).
@@ -33,6 +36,28 @@ impl Ctx<'_> {
     /// The host URLs in answers point at (see [`super::host_or`]).
     pub fn host(&self) -> String {
         super::host_or(self.req, self.reached)
+    }
+
+    /// The route's scope check (always passes for keys): the 403 otherwise.
+    pub fn authorize(&self, action: Action, resources: &[Resource<'_>]) -> Result<(), Reply> {
+        self.principal.authorize(action, resources).map_err(Reply::api_error)
+    }
+
+    /// A check that passes when the token may do `action` on the whole
+    /// collection of any of `collections`, or else on every one of `ids` (of
+    /// type `kind`; an empty list of ids is no grant).
+    pub fn authorize_all(
+        &self,
+        action: Action,
+        collections: &[ResourceType],
+        kind: ResourceType,
+        ids: &[String],
+    ) -> Result<(), Reply> {
+        let Some(token) = self.principal.token() else { return Ok(()) };
+        let whole: Vec<Resource<'_>> = collections.iter().map(|c| Resource::collection(*c)).collect();
+        let each = !ids.is_empty()
+            && ids.iter().all(|id| token.ability.can(action, &[Resource { kind, id: Some(id.as_str()) }]));
+        if token.ability.can(action, &whole) || each { Ok(()) } else { Err(Reply::api_error(ApiError::Forbidden)) }
     }
 
     /// A request header as text.
@@ -99,6 +124,20 @@ impl Reply {
             reply = reply.with_header(name, value);
         }
         reply
+    }
+
+    /// Adds the `x-trigger-jwt` headers of a minted token.
+    pub fn with_minted(mut self, minted: &crate::jwt::Minted) -> Reply {
+        let mut headers = hyper::HeaderMap::new();
+        minted.put(&mut headers);
+        let mut name = None;
+        for (n, value) in headers {
+            name = n.or(name);
+            if let Some(name) = &name {
+                self.headers.push((name.clone(), value));
+            }
+        }
+        self
     }
 
     /// The server's 413.

@@ -16,6 +16,7 @@ use crate::auth::Environment;
 use crate::ledger::{NewRun, Overlay};
 use crate::lifecycle::Progress;
 use crate::model::{ApiVersion, EngineStatus, ListEnv, Run, TriggerFunction, render_list_item};
+use crate::scope::{Action as ScopeAction, Resource, ResourceType};
 use crate::time::Millis;
 use hyper::StatusCode;
 use hyper::header::HeaderValue;
@@ -283,6 +284,15 @@ pub fn list(ctx: &Ctx<'_>) -> Reply {
             return Reply::json(StatusCode::BAD_REQUEST, &json!({ "error": "Query Error", "details": details }));
         }
     };
+    // `read` on runs or tasks as a whole, or on every task the filter names.
+    if let Err(reply) = ctx.authorize_all(
+        ScopeAction::Read,
+        &[ResourceType::Runs, ResourceType::Tasks],
+        ResourceType::Tasks,
+        q.tasks.as_deref().unwrap_or_default(),
+    ) {
+        return reply;
+    }
     let now = ctx.now;
     let to = q.to.map_or(now, |t| t.min(now));
     let from = match (q.from, q.period) {
@@ -372,7 +382,13 @@ fn bad_cursor() -> Reply {
 /// `POST /api/v2/runs/{runId}/cancel`. A finished run is a 200 no-op.
 pub fn cancel(ctx: &Ctx<'_>, id: &str) -> Reply {
     let ok = || Reply::json(StatusCode::OK, &json!({ "id": id })).touching([id.to_owned()]);
-    match find(ctx, id) {
+    let found = find(ctx, id);
+    // An action route: the scope check comes before the 404.
+    let resources = Resource::for_cancel(id, found.as_ref().map(Found::run));
+    if let Err(e) = ctx.principal.authorize_then_find(ScopeAction::Write, &resources, found.as_ref()) {
+        return Reply::api_error(e);
+    }
+    match found {
         None => Reply::resource_not_found(),
         Some(Found::Created(_)) => {
             if let Some(env) = ctx.app.state().ledger.env(ctx.key) {

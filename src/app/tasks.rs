@@ -11,6 +11,7 @@ use crate::auth::Environment;
 use crate::ledger::{IdempotencyKey, NewRun};
 use crate::model::TriggerFunction;
 use crate::packet::{Content, Offload, Packet, PacketType, UrlBehaviour};
+use crate::scope::{Action as ScopeAction, Resource};
 use crate::time::{Millis, duration_string};
 use bytes::Bytes;
 use hyper::StatusCode;
@@ -389,6 +390,7 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Pars
         idempotency,
         request_key: header("x-trigger-request-idempotency-key").map(|k| k.chars().take(256).collect()),
         batch_id: None,
+        one_time_token: None,
     };
     Ok(Parsed { new, tag_count, metadata_bytes })
 }
@@ -441,13 +443,27 @@ pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
         Ok(p) => p,
         Err(reply) => return reply,
     };
+    if let Err(reply) = ctx.authorize(ScopeAction::Trigger, &[Resource::task(&task)]) {
+        return reply;
+    }
     if let Some(reply) = refuse(&parsed) {
         return reply;
     }
-    let ledger = &ctx.app.state().ledger;
+    let state = ctx.app.state();
     let behaviour = ctx.world.task(&task);
-    let done = ledger.trigger(ctx.key, behaviour, parsed.new, TriggerFunction::Trigger, ctx.now);
-    Reply::json(StatusCode::OK, &json!({ "id": done.id, "isCached": done.is_cached })).touching([done.id])
+    let mut new = parsed.new;
+    new.one_time_token = ctx.principal.token().filter(|t| t.one_time_use).map(|t| t.fingerprint);
+    let done = state.ledger.trigger(ctx.key, behaviour, new, TriggerFunction::Trigger, ctx.now);
+    if done.token_spent {
+        return Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Cannot trigger {task} with a one-time use token as it has already been used."),
+        );
+    }
+    let minted = ctx.principal.mint_for_trigger(&state.environments, &done.id, ctx.now);
+    Reply::json(StatusCode::OK, &json!({ "id": done.id, "isCached": done.is_cached }))
+        .with_minted(&minted)
+        .touching([done.id])
 }
 
 #[cfg(test)]

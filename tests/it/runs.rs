@@ -510,3 +510,149 @@ fn task_problems_point_at_the_file_line_and_column() {
     assert!(line.starts_with("t.json:4:"), "{line}");
     assert!(line.contains("tasks[0].lifecycle[0].status: a triggered run cannot start CANCELED"), "{line}");
 }
+
+/// A token as the SDK signs it for `key`'s environment: these scopes, 15 minutes, one-time use or not.
+fn public_token(key: &str, scopes: &[&str], one_time: bool) -> String {
+    use trigger_mock::environments::environment_id;
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), json!(environment_id(key)));
+    claims.insert("pub".into(), json!(true));
+    claims.insert("scopes".into(), json!(scopes));
+    if one_time {
+        claims.insert("otu".into(), json!(true));
+    }
+    trigger_mock::jwt::mint(&claims, key, trigger_mock::jwt::epoch_seconds(NOW) + 900, NOW)
+}
+
+#[tokio::test]
+async fn trigger_and_batch_answers_carry_a_token_that_reads_what_they_made() {
+    let server = start(&config()).await;
+    let reply = post(&server, "/api/v1/tasks/mailer/trigger", DEV_KEY, r#"{"payload":"{}"}"#).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", body_of(&reply));
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let jwt = reply.headers["x-trigger-jwt"].to_str().unwrap().to_owned();
+    let claims: Value = serde_json::from_slice(reply.headers["x-trigger-jwt-claims"].as_bytes()).unwrap();
+    assert_eq!(claims["sub"], json!(trigger_mock::environments::environment_id(DEV_KEY)));
+    assert_eq!(claims["scopes"], json!([format!("read:runs:{id}"), format!("write:inputStreams:{id}")]));
+    // The handle's token reads its run, and no other.
+    let run = get(&server, &format!("/api/v3/runs/{id}"), &jwt).await;
+    assert_eq!((run.status, run.json()["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
+    let other = trigger(&server, DEV_KEY, "mailer", json!({})).await;
+    assert_eq!(get(&server, &format!("/api/v3/runs/{other}"), &jwt).await.status, StatusCode::FORBIDDEN);
+    // It cannot trigger, list, cancel or replay.
+    let forbidden = post(&server, "/api/v1/tasks/mailer/trigger", &jwt, "{}").await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN, "{}", body_of(&forbidden));
+    assert_eq!(
+        body_of(&forbidden),
+        r#"{"error":"Unauthorized","code":"unauthorized","param":"access_token","type":"authorization"}"#
+    );
+    assert_eq!(get(&server, "/api/v1/runs", &jwt).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(post(&server, &format!("/api/v2/runs/{id}/cancel"), &jwt, "").await.status, StatusCode::FORBIDDEN);
+    let replay = post(&server, &format!("/api/v1/runs/{id}/replay"), &jwt, "").await;
+    assert_eq!(
+        (replay.status, body_of(&replay).as_str()),
+        (StatusCode::UNAUTHORIZED, r#"{"error":"Invalid API key"}"#)
+    );
+
+    // A batch's token reads the batch.
+    let created = post(&server, "/api/v3/batches", DEV_KEY, r#"{"runCount":1,"taskIdentifiers":["mailer"]}"#).await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", body_of(&created));
+    let batch = created.json()["id"].as_str().unwrap().to_owned();
+    let batch_jwt = created.headers["x-trigger-jwt"].to_str().unwrap().to_owned();
+    let claims: Value = serde_json::from_slice(created.headers["x-trigger-jwt-claims"].as_bytes()).unwrap();
+    assert_eq!(claims, json!({"sub": trigger_mock::environments::environment_id(DEV_KEY), "pub": true}));
+    assert_eq!(get(&server, &format!("/api/v2/batches/{batch}"), &batch_jwt).await.status, StatusCode::OK);
+    // The run's token does not; an unknown batch is a 404 first.
+    assert_eq!(get(&server, &format!("/api/v2/batches/{batch}"), &jwt).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(get(&server, "/api/v2/batches/batch_nothing", &jwt).await.status, StatusCode::NOT_FOUND);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_on_the_run_flow_routes_are_checked_as_the_server_checks_them() {
+    let server = start(&config()).await;
+    // The environment is known once its key has asked for its claims.
+    let auth = format!("Bearer {DEV_KEY}");
+    let claims = request(&server, "POST", "/api/v1/auth/jwt/claims", &[("authorization", &auth)]).await;
+    assert_eq!(claims.status, StatusCode::OK);
+    let id = trigger(&server, DEV_KEY, "a", json!({})).await;
+
+    // A one-time trigger token triggers its task once.
+    let once = public_token(DEV_KEY, &["trigger:tasks:a"], true);
+    assert_eq!(post(&server, "/api/v1/tasks/b/trigger", &once, "{}").await.status, StatusCode::FORBIDDEN);
+    let first = post(&server, "/api/v1/tasks/a/trigger", &once, "{}").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", body_of(&first));
+    let second = post(&server, "/api/v1/tasks/a/trigger", &once, "{}").await;
+    assert_eq!(
+        (second.status, body_of(&second).as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            r#"{"error":"Cannot trigger a with a one-time use token as it has already been used."}"#
+        )
+    );
+    let many = public_token(DEV_KEY, &["trigger:tasks:a"], false);
+    for _ in 0..2 {
+        assert_eq!(post(&server, "/api/v1/tasks/a/trigger", &many, "{}").await.status, StatusCode::OK);
+    }
+
+    // Cancel: write on the run or its task; the scope check comes before the 404.
+    let read = public_token(DEV_KEY, &["read:runs"], false);
+    assert_eq!(post(&server, &format!("/api/v2/runs/{id}/cancel"), &read, "").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(post(&server, "/api/v2/runs/run_nothing/cancel", &read, "").await.status, StatusCode::FORBIDDEN);
+    let write = public_token(DEV_KEY, &["write:tasks:a"], false);
+    assert_eq!(post(&server, "/api/v2/runs/run_nothing/cancel", &write, "").await.status, StatusCode::FORBIDDEN);
+    let canceled = post(&server, &format!("/api/v2/runs/{id}/cancel"), &write, "").await;
+    assert_eq!(canceled.status, StatusCode::OK, "{}", body_of(&canceled));
+    assert_eq!(get(&server, &format!("/api/v3/runs/{id}"), &read).await.json()["status"], "CANCELED");
+
+    // List: read on runs or tasks, or on every task of the filter.
+    assert_eq!(get(&server, "/api/v1/runs", &read).await.status, StatusCode::OK);
+    let task_a = public_token(DEV_KEY, &["read:tasks:a"], false);
+    assert_eq!(get(&server, "/api/v1/runs", &task_a).await.status, StatusCode::FORBIDDEN);
+    let listed = get(&server, "/api/v1/runs?filter%5BtaskIdentifier%5D=a", &task_a).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", body_of(&listed));
+    assert_eq!(listed.json()["data"].as_array().map(Vec::len), Some(4));
+    let both = get(&server, "/api/v1/runs?filter%5BtaskIdentifier%5D=a,b", &task_a).await;
+    assert_eq!(both.status, StatusCode::FORBIDDEN);
+
+    // Batches: batchTrigger on every task; each item too.
+    let batcher = public_token(DEV_KEY, &["batchTrigger:tasks:a"], false);
+    let refused = post(&server, "/api/v3/batches", &batcher, r#"{"runCount":1,"taskIdentifiers":["a","b"]}"#).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let made = post(&server, "/api/v3/batches", &batcher, r#"{"runCount":2,"taskIdentifiers":["a"]}"#).await;
+    assert_eq!(made.status, StatusCode::ACCEPTED, "{}", body_of(&made));
+    let batch = made.json()["id"].as_str().unwrap().to_owned();
+    let auth = format!("Bearer {batcher}");
+    let headers = [("authorization", auth.as_str()), ("content-type", "application/x-ndjson")];
+    let items = "{\"index\":0,\"task\":\"a\"}\n{\"index\":1,\"task\":\"b\"}\n";
+    let reply = request_with_body(&server, "POST", &format!("/api/v3/batches/{batch}/items"), &headers, items).await;
+    assert_eq!((reply.status, body_of(&reply).as_str()), (StatusCode::FORBIDDEN, r#"{"error":"Unauthorized"}"#));
+
+    // Routes without tokens refuse them with their own texts; legacy public keys are refused everywhere.
+    let admin = public_token(DEV_KEY, &["admin"], false);
+    for (path, text) in [
+        (format!("/api/v1/runs/{id}/reschedule"), r#"{"error":"Invalid or missing API Key"}"#),
+        (format!("/api/v1/runs/{id}/tags"), r#"{"error":"Invalid or Missing API Key"}"#),
+        (format!("/api/v1/runs/{id}/replay"), r#"{"error":"Invalid API key"}"#),
+    ] {
+        let reply = post(&server, &path, &admin, r#"{"delay":"1h","tags":["x"]}"#).await;
+        assert_eq!((reply.status, body_of(&reply).as_str()), (StatusCode::UNAUTHORIZED, text), "{path}");
+    }
+    let metadata = get(&server, &format!("/api/v1/runs/{id}/metadata"), &admin).await;
+    assert_eq!(body_of(&metadata), r#"{"error":"Invalid or Missing API Key"}"#);
+    for (method, path) in [
+        ("POST", "/api/v1/tasks/a/trigger".to_owned()),
+        ("GET", "/api/v1/runs".to_owned()),
+        ("POST", format!("/api/v2/runs/{id}/cancel")),
+        ("POST", format!("/api/v1/runs/{id}/replay")),
+    ] {
+        let headers = [("authorization", "Bearer pk_dev_legacy"), ("content-length", "2")];
+        let reply = request_with_body(&server, method, &path, &headers, "{}").await;
+        assert_eq!(
+            (reply.status, body_of(&reply).as_str()),
+            (StatusCode::UNAUTHORIZED, r#"{"error":"Invalid API key"}"#),
+            "{method} {path}"
+        );
+    }
+    server.shutdown().await;
+}
