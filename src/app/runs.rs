@@ -89,16 +89,17 @@ fn version(ctx: &Ctx<'_>) -> ApiVersion {
     ApiVersion::from_header(ctx.req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes))
 }
 
-/// The environment's id and slug as list items show them.
+/// The environment's id and slug as list items show them: the same id as
+/// the claims route's `sub`.
 fn env_names(ctx: &Ctx<'_>) -> (String, &'static str) {
-    let fp = crate::ledger::fingerprint(ctx.app.state().ledger.seed(), ctx.key);
     let slug = match ctx.kind.environment() {
         Environment::Development => "dev",
         Environment::Staging => "stg",
         Environment::Preview => "preview",
         Environment::Production => "prod",
     };
-    (format!("env_{fp}"), slug)
+    // The id public access tokens name (`sub`), derived from the key alone.
+    (crate::environments::environment_id(ctx.key), slug)
 }
 
 // ---------------------------------------------------------------------------

@@ -216,6 +216,8 @@ async fn list_pages_both_ways_newest_first_with_filters() {
         for item in page["data"].as_array().unwrap() {
             assert!(item.as_object().unwrap().values().all(|v| !v.is_null()), "no nulls: {item}");
             assert_eq!(item["env"]["name"], "dev");
+            // The id the claims route names as a token's `sub`.
+            assert_eq!(item["env"]["id"], trigger_mock::environments::environment_id(DEV_KEY));
             assert_eq!(item["taskKind"], "STANDARD");
             assert!(item.get("triggerFunction").is_none() && item.get("batchId").is_none(), "{item}");
         }
