@@ -658,3 +658,30 @@ async fn tokens_on_the_run_flow_routes_are_checked_as_the_server_checks_them() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stalled_run_flow_body_is_a_408_that_closes_and_a_broken_one_a_400() {
+    use crate::hostile::{exchange, header};
+    use std::time::Duration;
+    use trigger_mock::config::{Config, Limits};
+    let config =
+        Config { limits: Limits { body_timeout: Duration::from_millis(300), ..Limits::default() }, ..config() };
+    let server = start(&config).await;
+    for path in ["/api/v1/tasks/slow/trigger", "/api/v3/batches/batch_x/items"] {
+        let stalled = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {DEV_KEY}\r\ncontent-length: 100\r\n\r\n{{\"payload\""
+        );
+        let reply = exchange(server.addr(), stalled.as_bytes()).await.expect("an answer to a stalled body");
+        assert_eq!(reply.status, 408, "{path}: {}", reply.text());
+        assert_eq!(header(&reply.head, "connection"), Some("close"), "{path}");
+        assert_eq!(reply.json(), json!({"error": "Request body did not arrive in time"}));
+        let broken = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {DEV_KEY}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\nzz\r\n"
+        );
+        let reply = exchange(server.addr(), broken.as_bytes()).await.expect("an answer to a broken body");
+        // The trigger route wants a content-length on HTTP/1.1 (the server's 413) before it reads anything.
+        let expected = if path.ends_with("/trigger") { 413 } else { 400 };
+        assert_eq!(reply.status, expected, "{path}: {}", reply.text());
+    }
+    server.shutdown().await;
+}
