@@ -38,7 +38,11 @@ use std::time::Duration;
 
 mod admin;
 mod packets;
+mod realtime;
 mod tokens;
+
+/// Where the realtime feeds live (outside the `/api` rate limiter, as on the server).
+pub const REALTIME_PREFIX: &str = "/realtime/";
 
 /// The reserved prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_mock";
@@ -66,6 +70,10 @@ pub struct State {
     pub environments: Environments,
     /// The rate-limit windows of public access tokens.
     pub windows: Windows,
+    /// Wakes the realtime long-polls; the run ledger calls [`crate::notify::Hub::changed`].
+    pub hub: Arc<crate::notify::Hub>,
+    /// How long a realtime live poll waits for a change.
+    pub realtime_hold: Duration,
 }
 
 /// The application: cheap to clone, shared by all connections.
@@ -89,6 +97,7 @@ impl std::error::Error for ResetConnection {}
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json; charset=utf-8");
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+const REALTIME_JSON: HeaderValue = HeaderValue::from_static("application/json");
 const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// The API routes the mock knows.
@@ -99,6 +108,12 @@ enum Route<'a> {
     JwtClaims,
     /// `POST /api/v1/auth/public-tokens`
     PublicTokens,
+    /// `GET /realtime/v1/runs/{runId}`
+    RealtimeRun(&'a str),
+    /// `GET /realtime/v1/runs?tags=…`
+    RealtimeRuns,
+    /// `GET /realtime/v1/batches/{batchId}`
+    RealtimeBatch(&'a str),
     NotFound,
 }
 
@@ -106,7 +121,11 @@ impl Route<'_> {
     /// How the route authenticates, as the server builds it.
     fn auth(&self) -> RouteAuth {
         match self {
-            Route::RetrieveRun(_) | Route::NotFound => RouteAuth::KeysAndTokens,
+            Route::RetrieveRun(_)
+            | Route::RealtimeRun(_)
+            | Route::RealtimeRuns
+            | Route::RealtimeBatch(_)
+            | Route::NotFound => RouteAuth::KeysAndTokens,
             Route::JwtClaims => RouteAuth::OwnCheck { refusal: KeyRefusal::Claims, exempt_from_limiter: true },
             Route::PublicTokens => RouteAuth::Keys,
         }
@@ -117,7 +136,14 @@ fn route(path: &str) -> Route<'_> {
     match path {
         "/api/v1/auth/jwt/claims" => return Route::JwtClaims,
         "/api/v1/auth/public-tokens" => return Route::PublicTokens,
+        "/realtime/v1/runs" => return Route::RealtimeRuns,
         _ => {}
+    }
+    if let Some(id) = path.strip_prefix("/realtime/v1/runs/") {
+        return if id.is_empty() || id.contains('/') { Route::NotFound } else { Route::RealtimeRun(id) };
+    }
+    if let Some(id) = path.strip_prefix("/realtime/v1/batches/") {
+        return if id.is_empty() || id.contains('/') { Route::NotFound } else { Route::RealtimeBatch(id) };
     }
     match path.strip_prefix("/api/v3/runs/") {
         Some(id) if !id.contains('/') => Route::RetrieveRun(id),
@@ -166,6 +192,8 @@ impl App {
                 admin: config.admin.clone(),
                 environments,
                 windows: Windows::default(),
+                hub: Arc::default(),
+                realtime_hold: config.realtime_hold,
             }),
         }
     }
@@ -188,6 +216,7 @@ impl App {
         *self.state.world.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(world);
         *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
         self.state.keys.reset(None);
+        self.state.hub.everything_changed();
         Ok(())
     }
 
@@ -220,7 +249,7 @@ impl App {
             let response = packets::handle(self, &req);
             return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
         }
-        let api = path == "/api" || path.starts_with("/api/");
+        let api = path == "/api" || path.starts_with("/api/") || path.starts_with(REALTIME_PREFIX);
         if !api {
             return Ok(error_response(ApiError::RouteNotFound));
         }
@@ -255,10 +284,14 @@ impl App {
         let token = principal.token().map(|t| &t.summary);
         let (route_name, run_id) = match route {
             Route::RetrieveRun(id) => (RouteName::Retrieve, Some(id)),
+            Route::RealtimeRun(id) => (RouteName::Realtime, Some(id)),
+            Route::RealtimeRuns | Route::RealtimeBatch(_) => (RouteName::Realtime, None),
             Route::JwtClaims | Route::PublicTokens | Route::NotFound => (RouteName::Any, None),
         };
         let limiter = match (&route, principal.token()) {
-            (Route::JwtClaims, _) => Limiter::Exempt,
+            (Route::JwtClaims | Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_), _) => {
+                Limiter::Exempt
+            }
             (_, Some(t)) => Limiter::Window(t.fingerprint),
             (_, None) => Limiter::Bucket,
         };
@@ -294,6 +327,29 @@ impl App {
                     (Route::PublicTokens, &Method::POST) => tokens::public_token(self, &principal, body, now).await,
                     (Route::JwtClaims | Route::PublicTokens, _) => {
                         Err(error_response(ApiError::MethodNotAllowed { allow: tokens::ALLOW }))
+                    }
+                    (
+                        Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_),
+                        &Method::GET | &Method::HEAD,
+                    ) => {
+                        let feed = match route {
+                            Route::RealtimeRun(id) => realtime::Feed::Run(id),
+                            Route::RealtimeBatch(id) => realtime::Feed::Batch(id),
+                            _ => realtime::Feed::Tags,
+                        };
+                        match self.realtime(world.clone(), req, feed, &principal).await {
+                            Ok(answer) => {
+                                let mut response = shape(answer.status, answer.body, action);
+                                response.headers_mut().extend(answer.headers);
+                                response.headers_mut().insert(header::CONTENT_TYPE, REALTIME_JSON);
+                                let response = with_rate_headers(response, decided.verdict, now);
+                                return Ok(self.journaled(req, run_id, Some(key), token, response, fault_label));
+                            }
+                            Err(e) => Err(error_response(e)),
+                        }
+                    }
+                    (Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_), _) => {
+                        Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }))
                     }
                     (Route::NotFound, _) => Err(error_response(ApiError::RouteNotFound)),
                 };
@@ -361,8 +417,13 @@ impl App {
                 let run = progress.view(base, lifecycle, now);
                 // A token refused by its scopes does not move the run on.
                 let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
-                if answered && permitted {
+                // Only retrieves count: a realtime read never moves a retrieve-driven step.
+                if answered && permitted && route_name == RouteName::Retrieve {
+                    let before = progress.changes();
                     progress.count_retrieve(lifecycle, now);
+                    if progress.changes() != before {
+                        self.state.hub.changed(key, id, &run.tags, run.batch_id.as_deref());
+                    }
                 }
                 Some(run)
             });

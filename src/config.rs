@@ -44,7 +44,14 @@ pub struct Config {
     pub limits: Limits,
     /// Who may use the admin API under `/_mock/`.
     pub admin: AdminAccess,
+    /// How long a realtime live long-poll is held waiting for a change.
+    pub realtime_hold: std::time::Duration,
 }
+
+/// The server's realtime hold: 20 seconds.
+pub const DEFAULT_REALTIME_HOLD: std::time::Duration = std::time::Duration::from_secs(20);
+/// The longest `--realtime-hold` allowed.
+pub const MAX_REALTIME_HOLD_MS: u64 = 300_000;
 
 /// Limits on what a client may do to a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +100,7 @@ impl Default for Config {
             offload_threshold: crate::world::DEFAULT_OFFLOAD_THRESHOLD,
             limits: Limits::default(),
             admin: AdminAccess::Open,
+            realtime_hold: DEFAULT_REALTIME_HOLD,
         }
     }
 }

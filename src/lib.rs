@@ -23,6 +23,7 @@
 //! - [`jwt`], [`scope`] and [`environments`]: public access tokens, what they allow, whose they are.
 //! - [`model`]: the run, its one engine status, and its rendering per API version.
 //! - [`store`], [`catalogue`], [`generate`], [`convention`]: where runs come from.
+//! - [`realtime`] and [`notify`]: the Electric long-poll protocol of the realtime feeds, and the hub that wakes them.
 //! - [`time`] and [`clock`]: ISO-8601 instants and the injectable "now".
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
@@ -45,9 +46,11 @@ pub mod jwt;
 pub mod keys;
 pub mod lifecycle;
 pub mod model;
+pub mod notify;
 pub mod packet;
 pub mod presign;
 pub mod ratelimit;
+pub mod realtime;
 pub mod scenario;
 pub mod scope;
 pub mod server;

@@ -81,6 +81,8 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
         });
     }
     drop(listener);
+    // Held realtime polls answer now instead of holding the drain for their full hold time.
+    app.state().hub.close();
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(GRACE_PERIOD) => {}

@@ -127,6 +127,7 @@ where
         (&Method::POST, "/_mock/reset") => {
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
+            state.hub.everything_changed();
             reply(StatusCode::OK, &json!({ "reset": key.as_deref().unwrap_or("all") }))
         }
         (&Method::GET, "/_mock/clock") => reply(StatusCode::OK, &clock_state(app)),
@@ -166,6 +167,7 @@ where
             {
                 return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE);
             }
+            state.hub.clock_moved();
             reply(StatusCode::OK, &clock_state(app))
         }
         (&Method::GET, "/_mock/journal") => {

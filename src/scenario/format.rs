@@ -34,6 +34,10 @@ pub struct ScenarioFile {
 pub enum RouteName {
     /// `GET /api/v3/runs/{runId}`.
     Retrieve,
+    /// The realtime feeds: `GET /realtime/v1/runs/{runId}` (matched by run id),
+    /// `GET /realtime/v1/runs?tags=…` and `GET /realtime/v1/batches/{batchId}`
+    /// (which have no run id, so only faults without `runId` match them).
+    Realtime,
     /// Every API route.
     Any,
 }
