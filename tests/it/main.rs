@@ -9,6 +9,7 @@ mod faults;
 mod hostile;
 mod packets;
 mod props;
+mod realtime;
 mod retrieve;
 mod scenario_schema;
 mod scenarios;
