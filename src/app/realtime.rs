@@ -95,9 +95,9 @@ impl App {
                 Some(Member { offset, due: progress.next_due(lifecycle), run })
             });
         }
-        let run = match world.store.get(id) {
-            Some(std::borrow::Cow::Borrowed(run)) => run.clone(),
-            _ => world.store.generated(id)?.run.clone(),
+        let run = match world.store.related(id) {
+            Some(defined) => defined.clone(),
+            None => world.store.generated(id)?.run.clone(),
         };
         Some(Member { offset: Offset { updated_ms: run.updated_at.0, changes: 0 }, due: None, run })
     }
@@ -138,15 +138,14 @@ impl App {
     ) -> Result<Answer, ApiError> {
         let q = Query::parse(req.uri().query());
         let key = principal.scenario_key();
-        let start = self.state.clock.now();
-        // Loader routes: a missing resource is a 404 before the scope check.
-        let first = self.members(&world, key, feed, &q, start);
-        let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
         if let Feed::Run(id) = feed
             && !id.starts_with("run_")
         {
             return Err(ApiError::InvalidRunId);
         }
+        // Loader routes: a missing resource is a 404 before the scope check.
+        let first = self.members(&world, key, feed, &q, self.state.clock.now());
+        let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
         let resources: Vec<Resource<'_>> = match feed {
             Feed::Run(id) => {
                 let member = first.first().ok_or(not_found)?;
