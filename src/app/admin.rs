@@ -97,6 +97,15 @@ fn redact(problem: &crate::scenario::Diagnostic, sources: &[Source]) -> String {
     text
 }
 
+/// Tells the realtime hub that the clock moved, when dropped.
+struct WakeOnDrop<'a>(&'a crate::notify::Hub);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.clock_moved();
+    }
+}
+
 /// The answer to an admin request without the `--admin-token`.
 pub fn unauthorized() -> Response<Body> {
     let mut response = fail(StatusCode::UNAUTHORIZED, "the admin API needs Authorization: Bearer <--admin-token>");
@@ -145,6 +154,8 @@ where
                     );
                 }
             };
+            // Whatever part of the change applies, waiting realtime polls look again.
+            let _wake = WakeOnDrop(&state.hub);
             if let Some(frozen) = change.freeze {
                 state.clock.freeze(frozen);
             }
@@ -167,7 +178,6 @@ where
             {
                 return fail(StatusCode::BAD_REQUEST, OUT_OF_RANGE);
             }
-            state.hub.clock_moved();
             reply(StatusCode::OK, &clock_state(app))
         }
         (&Method::GET, "/_mock/journal") => {

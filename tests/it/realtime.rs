@@ -325,3 +325,37 @@ async fn two_hundred_polls_on_one_http2_connection_wake_on_one_clock_move() {
     assert!(started.elapsed() < Duration::from_secs(5));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn hostile_queries_are_answered_not_panicked_on() {
+    let server = start(&rt_config(50)).await;
+    let many_tags = (0..5000).map(|i| format!("t{i}")).collect::<Vec<_>>().join(",");
+    let long_handle = "h".repeat(20_000);
+    let paths = [
+        format!("/realtime/v1/runs?offset=-1&tags={many_tags}"),
+        format!("/realtime/v1/runs?offset=-1&tags={many_tags}&skipColumns={many_tags}"),
+        "/realtime/v1/runs/run_rt_timed?live=true&offset=9223372036854775807_18446744073709551615".into(),
+        "/realtime/v1/runs/run_rt_timed?live=true&offset=-9223372036854775808_0&cursor=18446744073709551615".into(),
+        "/realtime/v1/runs/run_rt_timed?live=true&offset=1_-1&handle=%ff%fe".into(),
+        format!("/realtime/v1/runs/run_rt_timed?live=true&offset=1_0&handle={long_handle}"),
+        "/realtime/v1/runs/run_rt_timed?offset=-1&createdAt=99999999999999999999y&skipColumns=%%%,,,".into(),
+        "/realtime/v1/runs?tags=&createdAt=1ms&offset=-1".into(),
+        "/realtime/v1/batches/%00?offset=-1".into(),
+        "/realtime/v1/runs/run_rt_timed/extra".into(),
+    ];
+    for path in &paths {
+        let reply = feed(&server, path, DEV_KEY).await;
+        assert!(
+            [StatusCode::OK, StatusCode::CONFLICT, StatusCode::NOT_FOUND, StatusCode::BAD_REQUEST]
+                .contains(&reply.status),
+            "{path}: {}",
+            reply.status
+        );
+        if reply.status == StatusCode::OK {
+            let _ = reply.json();
+        }
+    }
+    let put = request(&server, "PUT", "/realtime/v1/runs/run_rt_timed", &[("authorization", "Bearer tr_dev_x")]).await;
+    assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
+    server.shutdown().await;
+}
