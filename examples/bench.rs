@@ -557,9 +557,12 @@ async fn realtime(bin: &str, polls: usize) {
             })
         })
         .collect();
-    // Let every poll reach the server and park.
+    // Let every poll reach the server and park, then measure the server's CPU while they wait.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let open_kib = status_kib(server.pid(), "VmRSS:");
+    let cpu_before = cpu_ticks(server.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_ticks = cpu_ticks(server.pid()).saturating_sub(cpu_before);
     let finished_early = tasks.iter().filter(|t| t.is_finished()).count();
     moved_at.set(Instant::now()).unwrap();
     let (status, _) = fetch_post(&addr, "/_mock/clock", r#"{"advance":"1m"}"#).await;
@@ -582,6 +585,7 @@ async fn realtime(bin: &str, polls: usize) {
         open_kib as f64 / 1024.0,
         (open_kib.saturating_sub(idle_kib)) as f64 / polls as f64
     );
+    println!("  server CPU while the polls waited 2 s: {idle_ticks} clock ticks (1 tick = 10 ms)");
     println!(
         "  clock move → answer: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {finished_early} answered before the move, {unchanged} without the change",
         pct(0.5).as_secs_f64() * 1000.0,
@@ -589,6 +593,16 @@ async fn realtime(bin: &str, polls: usize) {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// User plus system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
 }
 
 /// A POST over a fresh HTTP/1.1 connection; its status and body.
