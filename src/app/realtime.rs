@@ -169,7 +169,11 @@ impl App {
 
         let kind = principal.render_kind();
         let claim = skip_claim(principal);
-        let columns = Columns::ALL.skip(q.skip_columns.iter().chain(claim.iter()).map(String::as_str));
+        let mut columns = Columns::ALL.skip(q.skip_columns.iter().chain(claim.iter()).map(String::as_str));
+        if matches!(kind, crate::auth::KeyKind::Public(_)) {
+            // Legacy public keys see no payload or output, as on retrieve.
+            columns = columns.skip(["payload", "output"]);
+        }
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
         let o = RowOptions { columns, version, zero_costs: kind.environment() == Environment::Development };
         let handle = match feed {

@@ -355,6 +355,9 @@ async fn hostile_queries_are_answered_not_panicked_on() {
             let _ = reply.json();
         }
     }
+    let public = feed(&server, "/realtime/v1/runs/run_rt_timed?offset=-1", "pk_dev_legacy").await;
+    let row = &rows(&public)[0];
+    assert!(row.get("payload").is_none() && row.get("output").is_none(), "legacy public keys see no packets");
     let put = request(&server, "PUT", "/realtime/v1/runs/run_rt_timed", &[("authorization", "Bearer tr_dev_x")]).await;
     assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
     server.shutdown().await;
