@@ -17,7 +17,7 @@ use crate::conn::Control;
 use crate::environments::Environments;
 use crate::errors::{ApiError, KeyRefusal};
 use crate::faults::{Action, decide};
-use crate::journal::{Journal, Record};
+use crate::journal::{self, Journal, Record};
 use crate::keys::Keys;
 use crate::lifecycle::Progress;
 use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
@@ -33,6 +33,7 @@ use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -52,8 +53,16 @@ pub const ADMIN_PREFIX: &str = "/_mock";
 pub struct State {
     world: RwLock<Arc<World>>,
     settings: Settings,
-    /// The scenario sources the world was built from, in order.
-    sources: Mutex<Vec<Source>>,
+    /// The scenario sources the world was built from, in order (shared, so
+    /// that reading them never copies the files' text).
+    sources: Mutex<Arc<Vec<Source>>>,
+    /// Held by the one change to the scenarios under way (see [`App::update`]).
+    writer: Mutex<()>,
+    /// Admin changes to the scenarios whose body is being read or whose world
+    /// is being built, at most [`CHANGES_IN_FLIGHT`]; the others wait their
+    /// turn before reading their body, so a flood of large PUTs holds a
+    /// bounded amount of memory.
+    pub changes: tokio::sync::Semaphore,
     pub keys: Keys,
     pub journal: Journal,
     pub clock: Clock,
@@ -74,12 +83,38 @@ pub struct State {
     pub hub: Arc<crate::notify::Hub>,
     /// How long a realtime live poll waits for a change.
     pub realtime_hold: Duration,
+    /// The listen backlog the server asked for; 0 until it listens.
+    backlog: std::sync::atomic::AtomicU32,
+}
+
+impl State {
+    /// The listen backlog in use, once the server listens.
+    pub fn listen_backlog(&self) -> Option<u32> {
+        Some(self.backlog.load(std::sync::atomic::Ordering::Acquire)).filter(|b| *b > 0)
+    }
+
+    /// Records the listen backlog in use.
+    pub fn set_listen_backlog(&self, backlog: u32) {
+        self.backlog.store(backlog, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// The application: cheap to clone, shared by all connections.
 #[derive(Debug, Clone)]
 pub struct App {
     state: Arc<State>,
+}
+
+/// Admin changes to the scenarios read or built at a time (see [`State::changes`]).
+pub const CHANGES_IN_FLIGHT: usize = 4;
+
+/// Why a change to the scenarios was not made.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The scenario to remove is not loaded.
+    Missing,
+    /// The set it would produce is invalid; the previous set keeps serving.
+    Invalid(Vec<Diagnostic>),
 }
 
 /// Returned instead of a response when a fault resets the connection.
@@ -164,6 +199,10 @@ enum Limiter {
 
 /// What the key's lock decided for one request.
 struct Decided<'w> {
+    /// "Now" for this request, read under the key's lock when one is taken,
+    /// so that one key's requests see the clock in the order they change
+    /// its state (a run's `updatedAt` never goes back).
+    now: Millis,
     verdict: Option<Verdict>,
     fault: Option<&'w crate::faults::Fault>,
     /// The run as this key sees it now, for scripted runs.
@@ -181,9 +220,11 @@ impl App {
             state: Arc::new(State {
                 world: RwLock::new(Arc::new(world)),
                 settings,
-                sources: Mutex::new(sources),
-                keys: Keys::default(),
-                journal: Journal::new(config.journal_size),
+                sources: Mutex::new(Arc::new(sources)),
+                writer: Mutex::new(()),
+                changes: tokio::sync::Semaphore::new(CHANGES_IN_FLIGHT),
+                keys: Keys::new(config.key_state_bytes),
+                journal: Journal::new(config.journal_size, config.journal_bytes),
                 clock: config.clock.clone(),
                 auth: config.auth.clone(),
                 not_found_retry: config.not_found_retry,
@@ -194,6 +235,7 @@ impl App {
                 windows: Windows::default(),
                 hub: Arc::default(),
                 realtime_hold: config.realtime_hold,
+                backlog: std::sync::atomic::AtomicU32::new(0),
             }),
         }
     }
@@ -212,16 +254,47 @@ impl App {
     /// and every key's scenario state starts afresh; on failure nothing
     /// changes and the problems are returned.
     pub fn reload(&self, sources: Vec<Source>) -> Result<(), Vec<Diagnostic>> {
-        let world = World::build(&self.state.settings, &sources)?;
-        *self.state.world.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(world);
-        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
+        match self.update(|_| Ok(sources)) {
+            Ok(_) => Ok(()),
+            Err(Refusal::Invalid(problems)) => Err(problems),
+            Err(Refusal::Missing) => Ok(()),
+        }
+    }
+
+    /// Changes the set of scenario sources as the only writer: `next` sees
+    /// the sources now serving and returns the set to build; the world built
+    /// from it replaces the old one whole, or nothing changes. Concurrent
+    /// changes (admin requests, `--watch`) wait for each other, so none is
+    /// lost and each is checked against the set it produces. This parses and
+    /// builds: call it off the request threads ([`App::update_off_thread`]).
+    pub fn update(&self, next: impl FnOnce(&[Source]) -> Result<Vec<Source>, Refusal>) -> Result<Arc<World>, Refusal> {
+        let _one_writer = self.state.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = next(&self.sources())?;
+        let world = Arc::new(World::build(&self.state.settings, &sources).map_err(Refusal::Invalid)?);
+        let old = std::mem::replace(&mut *self.state.world.write().unwrap_or_else(|p| p.into_inner()), world.clone());
+        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sources);
         self.state.keys.reset(None);
         self.state.hub.everything_changed();
-        Ok(())
+        // The old world is freed here, on this thread, unless a request still holds it.
+        drop(old);
+        Ok(world)
+    }
+
+    /// [`App::update`] on tokio's blocking threads, so that parsing a large
+    /// scenario never stalls the requests of other clients.
+    pub async fn update_off_thread(
+        &self,
+        next: impl FnOnce(&[Source]) -> Result<Vec<Source>, Refusal> + Send + 'static,
+    ) -> Result<Arc<World>, Refusal> {
+        let app = self.clone();
+        match tokio::task::spawn_blocking(move || app.update(next)).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(Refusal::Invalid(vec![Diagnostic::whole("(admin)", format!("the change failed: {e}"))])),
+        }
     }
 
     /// The scenario sources now serving.
-    pub fn sources(&self) -> Vec<Source> {
+    pub fn sources(&self) -> Arc<Vec<Source>> {
         self.state.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -246,7 +319,7 @@ impl App {
             });
         }
         if path.starts_with(packets::PREFIX) {
-            let response = packets::handle(self, &req);
+            let response = packets::handle(self, &req).await;
             return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
         }
         let api = path == "/api" || path.starts_with("/api/") || path.starts_with(REALTIME_PREFIX);
@@ -296,8 +369,12 @@ impl App {
             (_, None) => Limiter::Bucket,
         };
         let world = self.world();
+        if let Some(id) = run_id {
+            build_family(&world, id).await;
+        }
         let ability = principal.token().map(|t| &t.ability);
         let decided = self.decide(&world, key, now, route_name, run_id, req.method(), limiter, ability);
+        let now = decided.now;
         let fault_label = decided.fault.map(|f| f.label.clone());
 
         if let Some(v) = decided.verdict.filter(|v| !v.allowed) {
@@ -379,7 +456,7 @@ impl App {
         let seed = self.state.settings.seed;
         if world.rate_limit.is_none() && world.faults.is_empty() && world.lifecycles.is_empty() {
             // Nothing is kept per key: no lock to take.
-            return Decided { verdict: None, fault: None, scripted: None };
+            return Decided { now, verdict: None, fault: None, scripted: None };
         }
         // A token's window is its own, not its environment's: counted before the key's lock.
         let window = match limiter {
@@ -389,9 +466,13 @@ impl App {
             _ => None,
         };
         if window.is_some_and(|v| !v.allowed) {
-            return Decided { verdict: window, fault: None, scripted: None };
+            return Decided { now, verdict: window, fault: None, scripted: None };
         }
+        let reads = method == Method::GET || method == Method::HEAD;
+        // Built on first use, so before the key's lock is taken.
+        let script = run_id.filter(|_| reads).and_then(|id| Some((id, world.lifecycle(id)?, world.store.related(id)?)));
         self.state.keys.with(key, now, |ks| {
+            let now = self.state.clock.now();
             let verdict = match limiter {
                 Limiter::Bucket => {
                     world.rate_limit.map(|rl| ks.bucket.get_or_insert_with(|| Bucket::new(&rl, now)).take(&rl, now))
@@ -400,34 +481,29 @@ impl App {
                 Limiter::Exempt => None,
             };
             if verdict.is_some_and(|v| !v.allowed) {
-                return Decided { verdict, fault: None, scripted: None };
+                return Decided { now, verdict, fault: None, scripted: None };
             }
             let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
             let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
-            let reads = method == Method::GET || method == Method::HEAD;
-            let scripted = run_id.filter(|_| reads).and_then(|id| {
-                let lifecycle = world.lifecycles.get(id)?;
-                let base = world.store.related(id)?;
+            let scripted = script.map(|(id, lifecycle, base)| {
                 let epoch = ks.epoch;
-                // Look up before inserting: the id is copied only the first time.
-                if !ks.runs.contains_key(id) {
-                    ks.runs.insert(id.to_owned(), Progress::start(base, lifecycle, world.anchor, epoch));
-                }
-                let progress = ks.runs.get_mut(id)?;
-                let run = progress.view(base, lifecycle, now);
-                // A token refused by its scopes does not move the run on.
-                let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
-                // Only retrieves count: a realtime read never moves a retrieve-driven step.
-                if answered && permitted && route_name == RouteName::Retrieve {
-                    let before = progress.changes();
-                    progress.count_retrieve(lifecycle, now);
-                    if progress.changes() != before {
-                        self.state.hub.changed(key, id, &run.tags, run.batch_id.as_deref());
+                let start = || Progress::start(base, lifecycle, world.anchor, epoch);
+                ks.with_progress(id, start, |progress| {
+                    let run = progress.view(base, lifecycle, now);
+                    // A token refused by its scopes does not move the run on.
+                    let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
+                    // Only retrieves count: a realtime read never moves a retrieve-driven step.
+                    if answered && permitted && route_name == RouteName::Retrieve {
+                        let before = progress.changes();
+                        progress.count_retrieve(lifecycle, now);
+                        if progress.changes() != before {
+                            self.state.hub.changed(key, id, &run.tags, run.batch_id.as_deref());
+                        }
                     }
-                }
-                Some(run)
+                    run
+                })
             });
-            Decided { verdict, fault: decision.map(|d| d.fault), scripted }
+            Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
         })
     }
 
@@ -522,18 +598,18 @@ impl App {
         if !journal.enabled() {
             return;
         }
-        journal.push(Record {
-            seq: journal.next_seq(),
+        let request = journal::Request {
             at: self.state.clock.now(),
             wall_ms: wall_now().0,
-            method: req.method().to_string(),
-            path: req.uri().path().to_owned(),
-            run_id: run_id.map(str::to_owned),
-            key: key.map(str::to_owned),
-            token: token.cloned(),
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            run_id,
+            key,
+            token,
             status,
-            fault,
-        });
+            fault: fault.as_deref(),
+        };
+        journal.push(Record::new(&request));
     }
 
     fn journaled<B>(
@@ -550,6 +626,21 @@ impl App {
     }
 }
 
+/// Defined runs built on a request thread when first asked for; a run whose
+/// retrieve shows more unbuilt relatives than this (a parent of thousands of
+/// children) has them built on a blocking thread instead.
+const BUILT_INLINE: usize = 64;
+
+/// Builds a defined run and its relatives before its first retrieve, off the
+/// request threads when there are many (see [`BUILT_INLINE`]).
+async fn build_family(world: &Arc<World>, id: &str) {
+    if world.store.unbuilt_family(id, BUILT_INLINE + 1) > BUILT_INLINE {
+        let (world, id) = (world.clone(), id.to_owned());
+        // A failure to join leaves the runs to be built on first use, as usual.
+        let _ = tokio::task::spawn_blocking(move || world.store.build_family(&id)).await;
+    }
+}
+
 /// What a key of `kind` asking for `version` decides about a body.
 fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
     RenderOptions {
@@ -559,20 +650,57 @@ fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
     }
 }
 
-/// The address the client used (`Host`, or the authority of an HTTP/2
-/// request), so that URLs work behind port mappings. Anything that is not a
-/// plain host name and port falls back to localhost.
+/// The local address a request's connection reached, put in the request's
+/// extensions by the server: where URLs point when the client names no host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached(pub SocketAddr);
+
+/// The address the client used, so that URLs work behind port mappings: the
+/// request's authority (HTTP/2's `:authority`, or an absolute-form HTTP/1.1
+/// target), else `Host`. Whichever is missing or not a plain `host[:port]`
+/// (a name, an IPv4 or a bracketed IPv6 address; a port from 1 to 65535) is
+/// skipped; with neither, the address the connection reached ([`Reached`]).
 pub fn host_of<B>(req: &Request<B>) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
-    let plain = !host.is_empty()
-        && host.len() <= 255
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
-    if plain { host.to_owned() } else { "localhost".to_owned() }
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    match [authority, host].into_iter().flatten().find(|h| is_plain_host(h)) {
+        Some(h) => h.to_owned(),
+        None => match req.extensions().get::<Reached>() {
+            Some(Reached(addr)) => addr.to_string(),
+            None => "localhost".to_owned(),
+        },
+    }
+}
+
+/// True for `name[:port]`, `ipv4[:port]` or `[ipv6][:port]` with a port
+/// from 1 to 65535: what may stand between `http://` and a path.
+fn is_plain_host(text: &str) -> bool {
+    let port_ok = |port: Option<&str>| {
+        port.is_none_or(|p| {
+            p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+        })
+    };
+    if text.is_empty() || text.len() > 255 {
+        return false;
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else { return false };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        return ip.parse::<std::net::Ipv6Addr>().is_ok() && port_ok(port);
+    }
+    let (name, port) = match text.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (text, None),
+    };
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && port_ok(port)
 }
 
 /// The answer a fault sends instead of the normal one, for the faults that
@@ -684,19 +812,34 @@ fn wall_reset(v: &Verdict, now: Millis) -> Millis {
     wall_now().plus(v.reset.0 - now.0)
 }
 
-/// Adds `x-ratelimit-*` headers when the limiter is on.
+/// Adds the limiter's `x-ratelimit-*` headers when it is on, except those the
+/// response already has: a fault's 429 (or its own headers) wins over the
+/// bucket, so headers and body tell the client the same thing.
 fn with_rate_headers(mut response: Response<Body>, verdict: Option<Verdict>, now: Millis) -> Response<Body> {
     if let Some(v) = verdict {
-        put_rate_headers(&mut response, &v, wall_reset(&v, now));
+        let wall_reset = wall_reset(&v, now);
+        let headers = response.headers_mut();
+        for (name, value) in rate_headers(&v, wall_reset) {
+            headers.entry(name).or_insert(value);
+        }
     }
     response
 }
 
+/// The `x-ratelimit-*` headers of a verdict.
+fn rate_headers(v: &Verdict, wall_reset: Millis) -> [(&'static str, HeaderValue); 3] {
+    [
+        ("x-ratelimit-limit", HeaderValue::from(v.limit)),
+        ("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0))),
+        ("x-ratelimit-reset", HeaderValue::from(wall_reset.0)),
+    ]
+}
+
 fn put_rate_headers(response: &mut Response<Body>, v: &Verdict, wall_reset: Millis) {
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(v.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0)));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(wall_reset.0));
+    for (name, value) in rate_headers(v, wall_reset) {
+        headers.insert(name, value);
+    }
 }
 
 /// A JSON response with the API's content type.
@@ -748,6 +891,33 @@ mod tests {
         assert_eq!(route("/api/v3/runs/run_1/x"), Route::NotFound);
         assert_eq!(route("/api/v3/runs"), Route::NotFound);
         assert_eq!(route("/"), Route::NotFound);
+    }
+
+    #[test]
+    fn plain_hosts() {
+        for ok in ["x", "x:1", "localhost:65535", "127.0.0.1:3033", "[::1]", "[::1]:8080", "my_host.example-1.com"] {
+            assert!(is_plain_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "x:",
+            "x:0",
+            "x:65536",
+            "x:99999999",
+            "x:+80",
+            "x:1:2",
+            "[::1",
+            "[nope]:80",
+            "[::1]x",
+            "::1",
+            "a/b",
+            "a b",
+            "a@b",
+        ] {
+            assert!(!is_plain_host(bad), "{bad}");
+        }
+        assert!(!is_plain_host(&"a".repeat(256)));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub enum Body {
 }
 
 /// How much of a packet one frame carries.
-pub const CHUNK: u64 = 256 * 1024;
+pub const CHUNK: u64 = 16 * 1024;
 
 fn cut_off() -> io::Error {
     io::Error::other("the body was cut off on purpose (closeMidBody fault)")
@@ -123,20 +123,34 @@ impl hyper::body::Body for Body {
 
 use std::future::Future;
 
-/// Streams `[start, end)` of a file through a bounded channel: at most a few
-/// chunks are in memory whatever the file's size. Reading stops when the
-/// client goes away (the receiver is dropped).
-pub fn file_body(path: std::path::PathBuf, start: u64, end: u64) -> Body {
+/// Opens a packet file for reading, refusing anything but a regular file.
+/// The file is opened without blocking (`O_NONBLOCK`), so a FIFO or a device
+/// put in its place cannot hold the opening thread, and its type is checked
+/// on the open descriptor, so it cannot be swapped after the check.
+/// Blocking (a metadata call): run it with `spawn_blocking`.
+pub fn open_regular(path: &std::path::Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Streams `[start, end)` of an open regular file through a bounded channel:
+/// at most a chunk or two are in memory whatever the file's size. Reading
+/// stops when the client goes away (the receiver is dropped).
+pub fn file_body(file: std::fs::File, start: u64, end: u64) -> Body {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let (tx, rx) = mpsc::channel(2);
+    let (tx, rx) = mpsc::channel(1);
+    let mut file = tokio::fs::File::from_std(file);
     tokio::spawn(async move {
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        };
         if let Err(e) = file.seek(io::SeekFrom::Start(start)).await {
             let _ = tx.send(Err(e)).await;
             return;

@@ -111,6 +111,13 @@ pub struct ServeArgs {
     /// How many requests the journal keeps (GET /_mock/journal); 0 switches it off.
     #[arg(long, env = "TRIGGER_MOCK_JOURNAL_SIZE", default_value_t = crate::config::DEFAULT_JOURNAL_SIZE, value_name = "N")]
     pub journal_size: usize,
+    /// The most bytes the journal's records may take; the oldest go first.
+    #[arg(long, env = "TRIGGER_MOCK_JOURNAL_BYTES", default_value_t = crate::journal::DEFAULT_JOURNAL_BYTES, value_name = "BYTES")]
+    pub journal_bytes: usize,
+    /// The most bytes the per-key scenario state may take; the least recently used keys are
+    /// forgotten first (a forgotten key starts afresh, as a new key).
+    #[arg(long, env = "TRIGGER_MOCK_KEY_STATE_BYTES", default_value_t = crate::keys::DEFAULT_KEY_STATE_BYTES, value_name = "BYTES")]
+    pub key_state_bytes: usize,
     /// Reload scenario files when they change; an invalid edit is reported and the previous version keeps serving.
     #[arg(long, env = "TRIGGER_MOCK_WATCH")]
     pub watch: bool,
@@ -123,6 +130,29 @@ pub struct ServeArgs {
     /// Close connections whose request headers take longer than this many seconds (slow clients).
     #[arg(long, env = "TRIGGER_MOCK_HEADER_TIMEOUT", default_value_t = 30.0, value_name = "SECONDS")]
     pub header_timeout: f64,
+    /// Close connections (HTTP/1.1 and HTTP/2) that have had no request in flight, or whose client has
+    /// taken nothing of its response, for this many seconds.
+    #[arg(long, env = "TRIGGER_MOCK_IDLE_TIMEOUT", default_value_t = 60.0, value_name = "SECONDS")]
+    pub idle_timeout: f64,
+    /// Answer 408 when a request body has not arrived whole within this many seconds.
+    #[arg(long, env = "TRIGGER_MOCK_BODY_TIMEOUT", default_value_t = 30.0, value_name = "SECONDS")]
+    pub body_timeout: f64,
+    /// Serve at most this many connections at once; further clients wait in the listen backlog
+    /// until one closes.
+    #[arg(long, env = "TRIGGER_MOCK_MAX_CONNECTIONS", default_value_t = crate::config::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+    /// Stop, as on SIGTERM, when standard input reaches its end: a parent that spawns the server with a
+    /// pipe on stdin takes it down when it exits, even when it is killed.
+    #[arg(long, env = "TRIGGER_MOCK_EXIT_ON_STDIN_CLOSE")]
+    pub exit_on_stdin_close: bool,
+}
+
+/// Seconds from a flag, between 0 (excluded) and an hour.
+fn seconds(flag: &str, value: f64) -> Result<std::time::Duration, String> {
+    if !(value.is_finite() && value > 0.0 && value <= 3600.0) {
+        return Err(format!("{flag}: {value} is not a number of seconds between 0 and 3600"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value))
 }
 
 /// Flags of `catalogue`.
@@ -186,6 +216,21 @@ impl RenderArgs {
     }
 }
 
+/// A command-line error as one line, without the `error: ` prefix: clap's
+/// message with its details (`[possible values: …]`, the missing arguments,
+/// a `tip:`) folded in, and its usage block dropped, since `--help` has it.
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let parts: Vec<String> = text
+        .split("\n\n")
+        .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty() && !p.starts_with("Usage:") && !p.starts_with("For more information"))
+        .collect();
+    let message = parts.join("; ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("{message} (see --help)")
+}
+
 impl RunArgs {
     fn apply(&self, config: &mut Config) -> Result<(), String> {
         config.seed = self.seed;
@@ -194,7 +239,15 @@ impl RunArgs {
         config.presign_secret.clone_from(&self.presign_secret);
         config.offload_threshold = self.offload_threshold;
         if let Some(clock) = &self.clock {
-            config.clock = Clock::frozen(Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?);
+            let at = Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?;
+            if !(crate::clock::EARLIEST..=crate::clock::LATEST).contains(&at) {
+                return Err(format!(
+                    "--clock: `{}` is out of range: {}",
+                    crate::excerpt::quote(clock),
+                    crate::clock::OUT_OF_RANGE
+                ));
+            }
+            config.clock = Clock::frozen(at);
         }
         Ok(())
     }
@@ -208,24 +261,27 @@ impl ServeArgs {
             not_found_retry: self.not_found_retry,
             rate_limit: self.rate_limit,
             journal_size: self.journal_size,
+            journal_bytes: self.journal_bytes,
+            key_state_bytes: self.key_state_bytes,
             ..Config::default()
         };
         self.runs.apply(&mut config)?;
         for key in &self.secret_keys {
             if !matches!(KeyKind::of(key), Some(KeyKind::Secret(_))) {
                 return Err(format!(
-                    "--secret-key: `{key}` is not a secret key (tr_dev_…, tr_prod_…, tr_stg_… or tr_preview_…)"
+                    "--secret-key: `{}` is not a secret key (tr_dev_…, tr_prod_…, tr_stg_… or tr_preview_…)",
+                    crate::excerpt::quote(key)
                 ));
             }
         }
         config.auth = AuthPolicy { secret_keys: self.secret_keys.clone(), reject_public_keys: self.reject_public_keys };
-        if !(self.header_timeout.is_finite() && self.header_timeout > 0.0 && self.header_timeout <= 3600.0) {
-            return Err(format!(
-                "--header-timeout: {} is not a number of seconds between 0 and 3600",
-                self.header_timeout
-            ));
+        config.limits.header_timeout = seconds("--header-timeout", self.header_timeout)?;
+        config.limits.idle_timeout = seconds("--idle-timeout", self.idle_timeout)?;
+        config.limits.body_timeout = seconds("--body-timeout", self.body_timeout)?;
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(format!("--max-connections: {} is not between 1 and 1000000", self.max_connections));
         }
-        config.limits.header_timeout = std::time::Duration::from_secs_f64(self.header_timeout);
+        config.limits.max_connections = self.max_connections;
         if !(1..=crate::config::MAX_REALTIME_HOLD_MS).contains(&self.realtime_hold_ms) {
             return Err(format!(
                 "--realtime-hold-ms: {} is not between 1 and {}",
@@ -297,10 +353,58 @@ mod tests {
     }
 
     #[test]
+    fn command_line_errors_are_one_line() {
+        for (args, says) in [
+            (&["--bogus"][..], "unexpected argument '--bogus' found (see --help)"),
+            (&["--seed", "x"], "invalid value 'x' for '--seed <SEED>': invalid digit found in string (see --help)"),
+            (&["render"], "the following required arguments were not provided: <RUN_ID> (see --help)"),
+            (
+                &["render", "run_x", "--key-kind", "nope"],
+                "invalid value 'nope' for '--key-kind <KEY_KIND>' [possible values: dev, staging, preview, prod, public]",
+            ),
+            (&["--sed", "1"], "tip: a similar argument exists: '--seed'"),
+            (&["--admin-token", "a", "--no-admin"], "cannot be used with '--no-admin'"),
+        ] {
+            let e = Cli::try_parse_from(std::iter::once("trigger-mock").chain(args.iter().copied())).unwrap_err();
+            let line = one_line(&e);
+            assert!(!line.contains('\n') && !line.starts_with("error"), "{args:?}: {line}");
+            assert!(line.contains(says), "{args:?}: {line}");
+            assert!(!line.contains("Usage"), "{args:?}: {line}");
+        }
+    }
+
+    #[test]
     fn bad_values_are_one_clear_line() {
         let cli = parse(&["--clock", "yesterday"]);
         assert!(cli.serve.config().unwrap_err().starts_with("--clock: `yesterday` is not an RFC 3339"));
+        for edge in ["0000-06-01T00:00:00Z", "0001-01-01T00:00:00+00:01", "9999-01-01T00:00:00Z"] {
+            let cli = parse(&["--clock", edge]);
+            let e = cli.serve.config().unwrap_err();
+            assert!(e.starts_with(&format!("--clock: `{edge}` is out of range: the clock stays within")), "{e}");
+        }
+        for edge in ["0001-01-01T00:00:00Z", "9998-12-31T23:59:59.999Z"] {
+            assert!(parse(&["--clock", edge]).serve.config().is_ok(), "{edge}");
+        }
         let cli = parse(&["--secret-key", "pk_dev_x"]);
         assert!(cli.serve.config().unwrap_err().contains("not a secret key"));
+        for (flag, value) in [("--idle-timeout", "0"), ("--body-timeout", "4000"), ("--idle-timeout", "NaN")] {
+            let error = parse(&[flag, value]).serve.config().unwrap_err();
+            assert!(error.starts_with(&format!("{flag}: ")) && error.contains("between 0 and 3600"), "{error}");
+        }
+        assert_eq!(
+            parse(&["--max-connections", "0"]).serve.config().unwrap_err(),
+            "--max-connections: 0 is not between 1 and 1000000"
+        );
+    }
+
+    #[test]
+    fn connection_limits_reach_the_config() {
+        let cli = parse(&["--idle-timeout", "2.5", "--body-timeout", "7", "--max-connections", "12"]);
+        let limits = cli.serve.config().unwrap_or_else(|e| panic!("{e}")).limits;
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(limits.body_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(limits.max_connections, 12);
+        let defaults = parse(&[]).serve.config().unwrap_or_else(|e| panic!("{e}")).limits;
+        assert_eq!(defaults, crate::config::Limits::default());
     }
 }

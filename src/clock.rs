@@ -6,10 +6,19 @@ use crate::time::Millis;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// 0000-01-01T00:00:00.000Z: the clock never goes before it.
-pub const EARLIEST: Millis = Millis(-62_167_219_200_000);
-/// 9999-12-31T23:59:59.999Z: the clock never goes past it.
-pub const LATEST: Millis = Millis(253_402_300_799_999);
+/// 0001-01-01T00:00:00.000Z: the clock never goes before it. A year inside
+/// what RFC 3339 can write ([`crate::time::FIRST`]), because runs are dated
+/// back from "now" (created hours before, their worker version weeks before).
+pub const EARLIEST: Millis = Millis(-62_135_596_800_000);
+/// 9998-12-31T23:59:59.999Z: the clock never goes past it. A year inside what
+/// RFC 3339 can write ([`crate::time::LAST`]), because some dates lie ahead of
+/// "now" (a delayed run's `delayedUntil`, hours later).
+pub const LATEST: Millis = Millis(253_370_764_799_999);
+
+/// Why an instant is refused as "now": the same words for `--clock` and the
+/// admin API.
+pub const OUT_OF_RANGE: &str = "the clock stays within 0001-01-01T00:00:00.000Z and 9998-12-31T23:59:59.999Z, \
+a year inside what RFC 3339 can write, so that dates derived from now can be written too";
 
 /// Where "now" comes from. Lock-free: reads are two atomic loads.
 #[derive(Debug)]
@@ -41,7 +50,7 @@ impl Clock {
         self.frozen.load(Ordering::Acquire)
     }
 
-    /// The current instant on this clock, within the years 0000 to 9999.
+    /// The current instant on this clock, within [`EARLIEST`] and [`LATEST`].
     pub fn now(&self) -> Millis {
         let base = self.base.load(Ordering::Acquire);
         let now = if self.is_frozen() { Millis(base) } else { wall_now().plus(base) };
@@ -50,7 +59,7 @@ impl Clock {
 
     /// Moves "now" to `at`. A frozen clock stays frozen there; a running one
     /// keeps running from there. Returns false, and changes nothing, for an
-    /// instant outside the years 0000 to 9999.
+    /// instant outside [`EARLIEST`] and [`LATEST`].
     pub fn set(&self, at: Millis) -> bool {
         if !(EARLIEST..=LATEST).contains(&at) {
             return false;
@@ -64,7 +73,7 @@ impl Clock {
     }
 
     /// Moves "now" by `ms` (negative moves it back). Returns false, and
-    /// changes nothing, when that would leave the years 0000 to 9999.
+    /// changes nothing, when that would leave [`EARLIEST`] and [`LATEST`].
     pub fn advance(&self, ms: i64) -> bool {
         self.set(self.now().plus(ms))
     }
@@ -101,11 +110,14 @@ mod tests {
         assert_eq!(clock.now(), Millis(600_042));
         assert!(clock.set(Millis(7)));
         assert_eq!(clock.now(), Millis(7));
-        assert!(!clock.advance(i64::MAX), "past the year 9999");
+        assert!(!clock.advance(i64::MAX), "past the year 9998");
         assert!(!clock.set(Millis(i64::MIN)));
         assert_eq!(clock.now(), Millis(7), "a refused change changes nothing");
-        assert_eq!(EARLIEST.to_string(), "0000-01-01T00:00:00.000Z");
-        assert_eq!(LATEST.to_string(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(EARLIEST.to_string(), "0001-01-01T00:00:00.000Z");
+        assert_eq!(LATEST.to_string(), "9998-12-31T23:59:59.999Z");
+        assert!(OUT_OF_RANGE.contains(&EARLIEST.to_string()) && OUT_OF_RANGE.contains(&LATEST.to_string()));
+        assert!(clock.set(EARLIEST) && clock.set(LATEST));
+        assert!(!clock.set(EARLIEST.plus(-1)) && !clock.set(LATEST.plus(1)));
     }
 
     #[test]

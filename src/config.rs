@@ -36,6 +36,10 @@ pub struct Config {
     pub rate_limit: bool,
     /// Records kept by the request journal; 0 switches it off.
     pub journal_size: usize,
+    /// The most bytes the journal's records take (see `Journal::bytes`).
+    pub journal_bytes: usize,
+    /// The most bytes the per-key state takes; least recently used keys are forgotten first.
+    pub key_state_bytes: usize,
     /// The secret that signs presigned URLs; a random one per process when absent.
     pub presign_secret: Option<String>,
     /// Packets of this many bytes or more are offloaded.
@@ -60,11 +64,37 @@ pub struct Limits {
     pub header_timeout: std::time::Duration,
     /// Request headers larger than this get 431 (HTTP/1.1) or a stream error (HTTP/2).
     pub max_header_bytes: usize,
+    /// A connection with no request in flight, or whose client has taken
+    /// nothing of its response, for this long is closed (both protocols).
+    pub idle_timeout: std::time::Duration,
+    /// A request body must arrive whole within this time, or the answer is 408.
+    pub body_timeout: std::time::Duration,
+    /// Connections served at once; beyond it the server stops accepting until
+    /// one closes (the kernel's listen backlog holds the newcomers).
+    pub max_connections: usize,
+    /// Bytes of streamed response bodies (generated and file packets) handed
+    /// to the connections and not yet taken by the clients, across all of
+    /// them ([`crate::outgoing`]).
+    pub response_budget: usize,
 }
+
+/// The default of [`Limits::max_connections`]: room under the usual limit
+/// of 1024 open descriptors for the listener, packet files and the runtime.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+
+/// The default of [`Limits::response_budget`].
+pub const DEFAULT_RESPONSE_BUDGET: usize = 32 << 20;
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { header_timeout: std::time::Duration::from_secs(30), max_header_bytes: 64 * 1024 }
+        Limits {
+            header_timeout: std::time::Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            idle_timeout: std::time::Duration::from_secs(60),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            response_budget: DEFAULT_RESPONSE_BUDGET,
+        }
     }
 }
 
@@ -96,6 +126,8 @@ impl Default for Config {
             inline_scenarios: Vec::new(),
             rate_limit: false,
             journal_size: DEFAULT_JOURNAL_SIZE,
+            journal_bytes: crate::journal::DEFAULT_JOURNAL_BYTES,
+            key_state_bytes: crate::keys::DEFAULT_KEY_STATE_BYTES,
             presign_secret: None,
             offload_threshold: crate::world::DEFAULT_OFFLOAD_THRESHOLD,
             limits: Limits::default(),

@@ -96,9 +96,20 @@ pub struct Decision<'a> {
     pub fault: &'a Fault,
 }
 
-/// A uniform draw in [0, 1) from (seed, key, fault, count): repeatable.
-fn draw(seed: u64, key: &str, index: usize, count: u64) -> f64 {
-    let h = stable_hash(format!("{seed}\u{0}{key}\u{0}{index}\u{0}{count}").as_bytes());
+/// SplitMix64's step: every input bit reaches every output bit.
+fn splitmix(z: u64) -> u64 {
+    let z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A uniform draw in [0, 1) from (seed, key, fault, count): repeatable, and
+/// independent from one count to the next. Each part goes through a full
+/// SplitMix64 round, so neighbouring counts share no high bits (hashing their
+/// decimal text with FNV-1a did: the last digit never reached the top bits).
+fn draw(seed: u64, key_hash: u64, index: usize, count: u64) -> f64 {
+    let h = [key_hash, index as u64, count].into_iter().fold(splitmix(seed), |h, part| splitmix(h ^ part));
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -114,6 +125,7 @@ pub fn decide<'a>(
     key: &str,
 ) -> Option<Decision<'a>> {
     counters.resize(faults.len(), 0);
+    let mut key_hash = None;
     let mut fired = None;
     for (index, fault) in faults.iter().enumerate() {
         let route_ok = fault.route == RouteName::Any || fault.route == route;
@@ -128,8 +140,14 @@ pub fn decide<'a>(
         counters[index] += 1;
         let n = counters[index];
         let in_window = n > fault.after && fault.times.is_none_or(|t| n <= fault.after + t);
-        if fired.is_none() && in_window && (fault.probability >= 1.0 || draw(seed, key, index, n) < fault.probability) {
-            fired = Some(Decision { index, fault });
+        if fired.is_none() && in_window {
+            let fires = fault.probability >= 1.0 || {
+                let key_hash = *key_hash.get_or_insert_with(|| stable_hash(key.as_bytes()));
+                draw(seed, key_hash, index, n) < fault.probability
+            };
+            if fires {
+                fired = Some(Decision { index, fault });
+            }
         }
     }
     fired
@@ -203,6 +221,46 @@ mod tests {
         assert_eq!(decide(&faults, &mut c, RouteName::Retrieve, Some("run_flaky"), 0, "k").map(|d| d.index), Some(0));
         assert_eq!(decide(&faults, &mut c, RouteName::Retrieve, Some("run_flaky"), 0, "k").map(|d| d.index), Some(1));
         assert_eq!(c, [2, 2]);
+    }
+
+    /// How many runs of identical outcomes `outcomes` has, and the longest.
+    fn runs(outcomes: &[bool]) -> (usize, usize) {
+        let mut count = 0;
+        let mut longest = 0;
+        let mut current = 0;
+        for (i, o) in outcomes.iter().enumerate() {
+            if i == 0 || outcomes[i - 1] != *o {
+                count += 1;
+                current = 0;
+            }
+            current += 1;
+            longest = longest.max(current);
+        }
+        (count, longest)
+    }
+
+    #[test]
+    fn each_request_draws_anew() {
+        let faults = [fault(0, None, 0.5)];
+        let outcomes = |seed, key| {
+            let mut c = Vec::new();
+            (0..1000)
+                .map(|_| decide(&faults, &mut c, RouteName::Retrieve, Some("run_flaky"), seed, key).is_some())
+                .collect::<Vec<_>>()
+        };
+        for key in ["k", "tr_dev_a", "tr_dev_b", "tr_prod_0123456789"] {
+            let a = outcomes(42, key);
+            let fired = a.iter().filter(|b| **b).count();
+            assert!((400..=600).contains(&fired), "{key}: {fired} of 1000");
+            // A fair coin gives about 500 runs of mean length 2 in 1000 flips,
+            // and a run of 20 about once in a thousand sequences.
+            let (count, longest) = runs(&a);
+            assert!((400..=600).contains(&count), "{key}: {count} runs");
+            assert!(longest <= 20, "{key}: a run of {longest}");
+            assert!(a[..9].contains(&true) && a[..9].contains(&false), "{key}: the first nine vary: {:?}", &a[..9]);
+            assert_eq!(a, outcomes(42, key), "{key}: repeatable");
+        }
+        assert_ne!(outcomes(42, "tr_dev_a"), outcomes(42, "tr_dev_b"), "keys draw apart");
     }
 
     #[test]

@@ -40,6 +40,29 @@ pub fn rng_for(seed: u64, id: &str) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(mix(seed, stable_hash(id.as_bytes())))
 }
 
+/// The deployment a run's worker version names: so many days before the run
+/// was created, and a build number that day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deploy {
+    pub days_before: i64,
+    pub build: u32,
+}
+
+impl Deploy {
+    /// A deployment drawn for `id`, the same on every platform.
+    pub fn draw(id: &str) -> Deploy {
+        let mut rng = rng_for(0, &format!("{id}\u{0}deploy"));
+        Deploy { days_before: rng.random_range(0..20), build: rng.random_range(1..25) }
+    }
+
+    /// The version as the server names it, `YYYYMMDD.N`, for a run created
+    /// at `created_at`: never dated after it.
+    pub fn version(self, created_at: Millis) -> String {
+        let day = created_at.plus(-self.days_before.saturating_mul(86_400_000)).to_string();
+        format!("{}{}{}.{}", &day[0..4], &day[5..7], &day[8..10], self.build)
+    }
+}
+
 const VERBS: &[&str] = &[
     "send",
     "sync",
@@ -173,8 +196,8 @@ pub fn generate(seed: u64, id: &str, status: Option<EngineStatus>, anchor: Milli
     let version_locked = !matches!(phase, Phase::Delayed | Phase::Queued | Phase::Expired)
         || status == EngineStatus::Pending && rng.random_bool(0.5);
     let version = version_locked.then(|| {
-        let day = Millis(created_at.0 - ms(&mut rng, 0, 20) * 86_400_000).to_string();
-        format!("{}{}{}.{}", &day[0..4], &day[5..7], &day[8..10], rng.random_range(1..25))
+        let deploy = Deploy { days_before: ms(&mut rng, 0, 20), build: rng.random_range(1..25) };
+        deploy.version(created_at)
     });
 
     let mut tags: Vec<String> = (0..rng.random_range(0..4))
@@ -246,7 +269,7 @@ pub fn generate(seed: u64, id: &str, status: Option<EngineStatus>, anchor: Milli
         schedule,
         root_id: None,
         parent_id: None,
-        child_ids: Vec::new(),
+        child_ids: std::sync::Arc::from([]),
         attempt_count,
     }
 }

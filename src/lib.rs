@@ -17,7 +17,8 @@
 //! ## Layout
 //!
 //! - [`cli`]: flags → one validated [`config::Config`].
-//! - [`server`]: accept loop, HTTP/1.1 + h2c, graceful drain; [`server::Server`] for in-process use.
+//! - [`server`]: accept loop, HTTP/1.1 + h2c, connection limits, graceful drain; [`server::Server`] for in-process use.
+//! - [`conn`] and [`outgoing`]: what is known about a connection, and response bodies drawn from the byte budget.
 //! - [`app`]: request → route → handler → response, no sockets.
 //! - [`auth`] and [`errors`]: who is calling; every error body in one place.
 //! - [`jwt`], [`scope`] and [`environments`]: public access tokens, what they allow, whose they are.
@@ -39,6 +40,7 @@ pub mod conn;
 pub mod convention;
 pub mod environments;
 pub mod errors;
+pub mod excerpt;
 pub mod faults;
 pub mod generate;
 pub mod journal;
@@ -47,6 +49,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod model;
 pub mod notify;
+pub mod outgoing;
 pub mod packet;
 pub mod presign;
 pub mod ratelimit;

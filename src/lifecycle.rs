@@ -6,6 +6,7 @@
 //! forever. A run with a TTL that is still queued when the TTL has passed
 //! since it was enqueued becomes EXPIRED.
 
+use crate::generate::Deploy;
 use crate::model::{EngineStatus, Phase, Run, SerializedError};
 use crate::time::Millis;
 use serde_json::Value;
@@ -38,8 +39,9 @@ pub struct Lifecycle {
     pub output: Option<Value>,
     /// The error shown once the run fails.
     pub error: Option<SerializedError>,
-    /// The worker version, shown once the run starts.
-    pub version: Option<String>,
+    /// The deployment whose worker version a run that names none shows once
+    /// it starts, dated from the run's `createdAt` as this caller sees it.
+    pub deploy: Deploy,
 }
 
 /// Why a lifecycle is impossible.
@@ -70,6 +72,8 @@ pub fn check_transition(from: EngineStatus, to: EngineStatus) -> Result<(), Stri
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
     step: usize,
+    /// When the first step began, for this caller.
+    began: Millis,
     entered_at: Millis,
     retrieves_in_step: u32,
     enqueued_at: Option<Millis>,
@@ -101,6 +105,7 @@ impl Progress {
         let entered_at = if queued_first { epoch } else { base.updated_at.plus(shift) };
         Progress {
             step: 0,
+            began: entered_at,
             entered_at,
             retrieves_in_step: 0,
             enqueued_at: (first.phase() == Phase::Queued).then_some(entered_at),
@@ -108,6 +113,11 @@ impl Progress {
             transitions: Vec::new(),
             shift,
         }
+    }
+
+    /// The bytes this progress holds on the heap (its transitions).
+    pub fn heap_bytes(&self) -> usize {
+        self.transitions.capacity() * std::mem::size_of::<(EngineStatus, Millis)>()
     }
 
     /// The status now shown.
@@ -209,8 +219,11 @@ impl Progress {
     pub fn materialize(&self, base: &Run, lifecycle: &Lifecycle, now: Millis) -> Run {
         let mut run = base.clone();
         let shift = |t: Millis| t.plus(self.shift);
-        run.created_at = shift(run.created_at);
-        run.updated_at = shift(run.updated_at).max(run.created_at);
+        run.created_at = run.created_at.plus(self.shift);
+        // The first step's instant: the caller's epoch for a run created then
+        // (a generated queued run is updated a few ms after its creation,
+        // which would put it ahead of the clock), else its shifted history.
+        run.updated_at = self.began.max(run.created_at);
         run.started_at = run.started_at.map(shift);
         run.finished_at = run.finished_at.map(shift);
         run.expired_at = run.expired_at.map(shift);
@@ -221,7 +234,7 @@ impl Progress {
         let status = self.status(lifecycle);
         run.status = status;
         let mut previous = lifecycle.steps[0].status;
-        let mut since = self.entered_at.min(run.updated_at.max(run.created_at));
+        let mut since = run.updated_at;
         let mut compute_ms = 0i64;
         for &(next, at) in &self.transitions {
             if is_compute(previous) {
@@ -255,7 +268,7 @@ impl Progress {
         if run.started_at.is_some() {
             run.base_cost_in_cents = run.base_cost_in_cents.max(BASE_CENTS);
             if run.version.is_none() {
-                run.version.clone_from(&lifecycle.version);
+                run.version = Some(lifecycle.deploy.version(run.created_at));
             }
         }
         if phase == Phase::Succeeded {
@@ -288,7 +301,7 @@ mod tests {
             ttl_ms: ttl,
             output: Some(serde_json::json!({"ok": true})),
             error: Some(SerializedError { message: "boom".into(), name: None, stack_trace: None }),
-            version: Some("20260101.1".into()),
+            deploy: Deploy { days_before: 0, build: 1 },
         }
     }
 
@@ -328,6 +341,20 @@ mod tests {
         assert!(done.error.is_none());
         assert!(done.cost_in_cents > 0.0 && done.base_cost_in_cents > 0.0);
         assert_eq!(done.version.as_deref(), Some("20260101.1"));
+    }
+
+    #[test]
+    fn a_run_that_starts_queued_is_updated_when_created() {
+        use EngineStatus::*;
+        let l = lc(&[(Pending, Until::Retrieves(1)), (Executing, Until::Forever)], None);
+        let b = base(&l);
+        assert!(b.updated_at > b.created_at, "the generated run is updated after its creation");
+        let epoch = T0.plus(123_456);
+        let mut p = Progress::start(&b, &l, T0, epoch);
+        let first = p.view(&b, &l, epoch);
+        assert_eq!((first.created_at, first.updated_at), (epoch, epoch));
+        p.count_retrieve(&l, epoch);
+        assert_eq!(p.view(&b, &l, epoch).updated_at, epoch);
     }
 
     #[test]

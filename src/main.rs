@@ -1,14 +1,25 @@
 //! The `trigger-mock` binary: parse flags, then serve, list, render or validate.
 
 use clap::Parser;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 use trigger_mock::cli::{CatalogueArgs, Cli, Command, RenderArgs, ScenariosArgs, ServeArgs, ValidateArgs};
 use trigger_mock::scenario;
 use trigger_mock::server::{Server, StartError};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print to stdout and exit 0.
+        Err(e) if !e.use_stderr() || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("trigger-mock: {}", trigger_mock::cli::one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         None => serve(&cli.serve),
         Some(Command::Serve(args)) => serve(&args),
@@ -69,12 +80,12 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        let stop = shutdown_signal();
+    let served = runtime.block_on(async {
+        let stop = shutdown_signal(args.exit_on_stdin_close);
         let app = config.build_app()?;
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
+        let (listener, backlog) = trigger_mock::server::bind(config.addr)
             .map_err(|e| Failure::Other(StartError::Bind(config.addr, e).to_string()))?;
+        app.state().set_listen_backlog(backlog);
         if args.watch {
             tokio::spawn(trigger_mock::watch::watch(app.clone()));
         }
@@ -93,13 +104,59 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         eprintln!("trigger-mock: shutting down");
         server.shutdown().await;
         Ok(())
-    })
+    });
+    // The drain above took at most the grace period; a blocking read left
+    // on the runtime's threads (a file on a stuck mount) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    served
 }
 
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
-/// called, not when it is first polled, so call it before announcing the URL:
-/// a signal sent as soon as the URL is seen must not kill the process.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// Resolves on SIGINT or SIGTERM, or with `stdin_eof` when standard input
+/// ends (a watcher that could not start never fires). The handlers are installed when this is called, not when it is first
+/// polled, so call it before announcing the URL: a signal sent as soon as the
+/// URL is seen must not kill the process.
+fn shutdown_signal(stdin_eof: bool) -> impl std::future::Future<Output = ()> {
+    let signal = os_signal();
+    let eof = stdin_eof.then(stdin_closed);
+    async move {
+        match eof {
+            Some(eof) => {
+                tokio::select! {
+                    () = signal => {}
+                    Ok(()) = eof => eprintln!("trigger-mock: standard input closed"),
+                }
+            }
+            None => signal.await,
+        }
+    }
+}
+
+/// Resolves when standard input reaches its end (or fails). A plain thread
+/// reads and discards it: tokio's stdin would hold the runtime's shutdown
+/// until the blocking read returned, and this thread never delays the exit.
+fn stdin_closed() -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("stdin-watch".into()).spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 512];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(());
+    });
+    if let Err(e) = spawned {
+        eprintln!("trigger-mock: warning: cannot watch standard input: {e}");
+    }
+    rx
+}
+
+/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere).
+fn os_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -155,7 +212,7 @@ fn render(args: &RenderArgs) -> Result<(), Failure> {
     let missing = || {
         Failure::Other(format!(
             "no run {}: ids are run_ and then lower-case letters, digits and underscores",
-            args.run_id
+            trigger_mock::excerpt::quote(&args.run_id)
         ))
     };
     // A scripted run is shown as a new key's first retrieve would see it.
@@ -184,7 +241,8 @@ fn scenarios(args: &ScenariosArgs) -> Result<(), Failure> {
         Some(name) => {
             let text = scenario::builtin(name).ok_or_else(|| {
                 Failure::Other(format!(
-                    "no built-in scenario `{name}`; there are: {}",
+                    "no built-in scenario `{}`; there are: {}",
+                    trigger_mock::excerpt::quote(name),
                     scenario::builtin_names().join(", ")
                 ))
             })?;

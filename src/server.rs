@@ -1,24 +1,69 @@
 //! The accept loop: connections served by hyper-util's auto builder (HTTP/1.1
-//! and HTTP/2 cleartext), drained gracefully on shutdown.
+//! and HTTP/2 cleartext), each watched for its first request, idleness and
+//! shutdown, at most `max_connections` at once, drained gracefully on
+//! shutdown. Every response leaves through here, so what holds for every
+//! route is done here: HEAD answers carry headers only, and bodies are
+//! drawn from the response budget ([`crate::outgoing`]).
 
 use crate::app::App;
-use crate::config::Config;
+use crate::body::Body;
+use crate::config::{Config, Limits};
 use crate::conn::{Conn, Control};
+use crate::outgoing::Outgoing;
+use hyper::body::Body as _;
+use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
+use hyper::{Method, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// How long in-flight requests may take to finish after shutdown begins.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// How long a connection closed for idleness may take to say goodbye (an
+/// HTTP/2 GOAWAY, the rest of a response) before it is dropped.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Per-stream HTTP/2 send buffer: what one stream may have queued for a
+/// client that does not read, on top of one [`crate::body::CHUNK`].
+const H2_SEND_BUFFER: usize = 64 * 1024;
+
+/// HTTP/2 streams a client may have open on one connection.
+const H2_MAX_STREAMS: u32 = 64;
+
+/// The backlog used when the system's maximum cannot be read.
+pub const FALLBACK_BACKLOG: u32 = 4096;
+
+/// The system's largest listen backlog (`/proc/sys/net/core/somaxconn` on
+/// Linux), or [`FALLBACK_BACKLOG`].
+pub fn system_backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .map_or(FALLBACK_BACKLOG, |n| n.min(i32::MAX as u32))
+}
+
+/// Binds `addr` and listens with the system's largest backlog, so that a
+/// burst of connections waits in the kernel instead of for SYN retransmits.
+/// Returns the listener and the backlog asked for.
+pub fn bind(addr: SocketAddr) -> io::Result<(TcpListener, u32)> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let backlog = system_backlog();
+    Ok((socket.listen(backlog)?, backlog))
+}
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting
 /// and gives open connections up to [`GRACE_PERIOD`] to finish.
@@ -29,15 +74,33 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        // A client that half-closes after its request still gets the answer.
+        .half_close(true)
         .max_buf_size(limits.max_header_bytes.max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_send_buf_size(H2_SEND_BUFFER)
+        .max_concurrent_streams(H2_MAX_STREAMS)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder);
+    let max_connections = limits.max_connections.clamp(1, u32::MAX as usize);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let budget =
+        Arc::new(Semaphore::new(limits.response_budget.clamp(crate::body::CHUNK as usize, Semaphore::MAX_PERMITS)));
+    let (stopping, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
+        // At the cap, stop accepting until a connection closes: newcomers
+        // wait in the listen backlog rather than being turned away.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -50,43 +113,114 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let control = Arc::new(Control::default());
-        let io = TokioIo::new(Conn::new(stream, control.clone()));
-        let app = app.clone();
-        let service = {
-            let control = control.clone();
-            service_fn(move |req| {
-                control.note_request();
-                let app = app.clone();
-                let control = control.clone();
-                async move { app.handle(req, &control).await }
-            })
-        };
-        let conn = builder.serve_connection(io, service).into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            tokio::pin!(conn);
-            // hyper's header timeout starts once it knows the protocol; a client
-            // that sends nothing (or half an HTTP/2 preface) would hold the
-            // connection forever. It gets the same time for its first request.
-            tokio::select! {
-                _ = &mut conn => return,
-                () = tokio::time::sleep(limits.header_timeout) => {}
-            }
-            if control.has_requested() {
-                // A client that goes away mid-request is not our error.
-                let _ = conn.await;
-            }
-        });
+        let control = Arc::new(Control::new(budget.clone()));
+        tokio::spawn(serve(stream, app.clone(), builder.clone(), control, limits, stop_rx.clone(), slot));
     }
     drop(listener);
     // Held realtime polls answer now instead of holding the drain for their full hold time.
     app.state().hub.close();
+    let _ = stopping.send(true);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = slots.acquire_many(max_connections as u32) => {}
         () = tokio::time::sleep(GRACE_PERIOD) => {}
     }
+}
+
+/// Serves one connection until it ends, is idle for too long, or the
+/// server stops. `_slot` is its place under `max_connections`.
+async fn serve(
+    stream: TcpStream,
+    app: App,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    control: Arc<Control>,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let accepted = Instant::now();
+    // The local address the client reached: presigned URLs fall back to it.
+    let reached = stream.local_addr().ok().map(crate::app::Reached);
+    let io = TokioIo::new(Conn::new(stream, control.clone()));
+    let service = {
+        let control = control.clone();
+        service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            if let Some(reached) = reached {
+                req.extensions_mut().insert(reached);
+            }
+            control.note_request();
+            let serving = control.serving();
+            let app = app.clone();
+            let control = control.clone();
+            async move {
+                let head = req.method() == Method::HEAD;
+                let response = app.handle(req, &control).await?;
+                drop(serving);
+                let response = if head { headers_only(response) } else { response };
+                Ok::<_, crate::app::ResetConnection>(response.map(|body| Outgoing::new(body, control)))
+            }
+        })
+    };
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    // hyper's header timeout starts once it knows the protocol; a client
+    // that sends nothing (or half an HTTP/2 preface) would hold the
+    // connection forever. It gets the same time for its first request.
+    let first_request_by = accepted + limits.header_timeout;
+    let mut check_at = first_request_by.min(accepted + limits.idle_timeout);
+    let mut closing: Option<Instant> = None;
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = &mut conn => return,
+            changed = stop.changed(), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            () = tokio::time::sleep_until(check_at) => {
+                if !control.has_requested() {
+                    if Instant::now() >= first_request_by {
+                        return;
+                    }
+                    check_at = first_request_by.min(Instant::now() + limits.idle_timeout);
+                    continue;
+                }
+                if let Some(since) = closing {
+                    if since.elapsed() >= CLOSE_LINGER {
+                        return;
+                    }
+                    check_at = since + CLOSE_LINGER;
+                    continue;
+                }
+                match control.idle_since().map(Instant::from_std) {
+                    Some(since) if since.elapsed() >= limits.idle_timeout => {
+                        // Idle, or the client takes nothing of its response:
+                        // close (an HTTP/2 GOAWAY), and drop it if it lingers.
+                        conn.as_mut().graceful_shutdown();
+                        let now = Instant::now();
+                        closing = Some(now);
+                        check_at = now + CLOSE_LINGER;
+                    }
+                    Some(since) => check_at = since + limits.idle_timeout,
+                    None => check_at = Instant::now() + limits.idle_timeout,
+                }
+            }
+        }
+    }
+}
+
+/// The answer to a HEAD request: the headers the GET would send, with its
+/// `content-length`, and no body, whatever the route.
+fn headers_only(response: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    if !parts.headers.contains_key(header::CONTENT_LENGTH)
+        && let Some(len) = body.size_hint().exact()
+    {
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, Body::Full(None))
 }
 
 /// A server running in this process, for tests and embedding.
@@ -101,7 +235,8 @@ impl Server {
     /// the current tokio runtime.
     pub async fn start(config: &Config) -> Result<Server, StartError> {
         let app = config.build_app()?;
-        let listener = TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr, e))?;
+        let (listener, backlog) = bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+        app.state().set_listen_backlog(backlog);
         Server::on(listener, app)
     }
 

@@ -1,14 +1,17 @@
 //! The run store: runs defined by files, and generation for every other
-//! well-formed id. Defined runs are read-only after start-up; generated runs
+//! well-formed id. Defined runs are read-only after start-up (each built on
+//! first use, see [`crate::catalogue::Defined`]); generated runs
 //! are kept in a small bounded cache (sharded, locked only to look up or
 //! insert), each with its bodies rendered on first use.
 
 use crate::catalogue::{Defined, Entry};
 use crate::convention;
 use crate::generate::generate;
-use crate::model::{PacketUrls, RenderOptions, Run, render_json};
+use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run, render_children, render_json_with};
 use crate::time::Millis;
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -46,6 +49,19 @@ pub struct Store {
     /// Generated payloads and outputs this large are offloaded.
     threshold: u64,
     cache: Vec<Mutex<HashMap<Box<str>, Arc<GeneratedRun>>>>,
+    /// `relatedRuns.children` of runs whose bodies are rendered per request,
+    /// rendered at start-up per [`children_index`].
+    children: FxHashMap<String, [Option<Box<RawValue>>; 4]>,
+}
+
+/// The children array depends only on the API version and the costs.
+fn children_index(options: RenderOptions) -> usize {
+    usize::from(options.version == ApiVersion::V20250716) * 2 + usize::from(options.zero_costs)
+}
+
+fn children_options(i: usize) -> RenderOptions {
+    let version = if i & 2 == 0 { ApiVersion::Unversioned } else { ApiVersion::V20250716 };
+    RenderOptions { version, zero_costs: i & 1 != 0, hide_packets: false }
 }
 
 impl Store {
@@ -53,7 +69,7 @@ impl Store {
     /// `anchor` when `generate` is on.
     pub fn new(defined: Defined, seed: u64, anchor: Millis, generate: bool, threshold: u64) -> Store {
         let cache = (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
-        Store { defined, seed, anchor, generate, threshold, cache }
+        Store { defined, seed, anchor, generate, threshold, cache, children: FxHashMap::default() }
     }
 
     fn make(&self, id: &str) -> Run {
@@ -64,7 +80,7 @@ impl Store {
 
     /// True when a file defines `id`.
     pub fn is_defined(&self, id: &str) -> bool {
-        self.defined.runs.contains_key(id)
+        self.defined.contains(id)
     }
 
     /// The generated run `id`, from the cache or made now; `None` when
@@ -89,7 +105,7 @@ impl Store {
 
     /// The run `id`: defined, generated, or `None` (a 404).
     pub fn get(&self, id: &str) -> Option<Cow<'_, Run>> {
-        if let Some(run) = self.defined.runs.get(id) {
+        if let Some(run) = self.defined.get(id) {
             return Some(Cow::Borrowed(run));
         }
         (self.generate && convention::is_well_formed(id)).then(|| Cow::Owned(self.make(id)))
@@ -97,12 +113,49 @@ impl Store {
 
     /// The retrieve body of `run`, its relations resolved against this store.
     pub fn render(&self, run: &Run, options: RenderOptions, urls: PacketUrls<'_>) -> Bytes {
-        Bytes::from(render_json(run, options, |id| self.related(id), urls))
+        let children = self.children.get(&run.id).and_then(|c| c[children_index(options)].as_deref());
+        Bytes::from(render_json_with(run, options, |id| self.related(id), urls, children))
     }
 
-    /// A defined run, for resolving relations (generated runs have none).
+    /// Renders the children arrays of the defined runs `ids` (those with
+    /// children) once, so that a body rendered per request copies them
+    /// instead of rendering every child again.
+    pub fn prerender_children<'i>(&mut self, ids: impl IntoIterator<Item = &'i str>) {
+        for id in ids {
+            if !self.defined.has_children(id) {
+                continue;
+            }
+            let Some(run) = self.defined.get(id) else { continue };
+            let rendered = std::array::from_fn(|i| render_children(run, children_options(i), |id| self.related(id)));
+            self.children.insert(id.to_owned(), rendered);
+        }
+    }
+
+    /// True when the defined run `id` has children.
+    pub fn has_children(&self, id: &str) -> bool {
+        self.defined.has_children(id)
+    }
+
+    /// A defined run (built on first use), also for resolving relations
+    /// (generated runs have none).
     pub fn related(&self, id: &str) -> Option<&Run> {
-        self.defined.runs.get(id)
+        self.defined.get(id)
+    }
+
+    /// How many of a defined run and the relatives its retrieve shows are
+    /// not built yet, counting up to `enough`.
+    pub fn unbuilt_family(&self, id: &str, enough: usize) -> usize {
+        self.defined.unbuilt_family(id, enough)
+    }
+
+    /// Builds a defined run and the relatives its retrieve shows.
+    pub fn build_family(&self, id: &str) {
+        self.defined.build_family(id);
+    }
+
+    /// The spec of a defined run.
+    pub fn spec(&self, id: &str) -> Option<&crate::catalogue::CompactSpec> {
+        self.defined.spec(id)
     }
 
     /// The defined runs, sorted by id.

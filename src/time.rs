@@ -7,6 +7,11 @@
 
 use std::fmt;
 
+/// The first instant RFC 3339 can write: 0000-01-01T00:00:00.000Z.
+pub const FIRST: Millis = Millis(-62_167_219_200_000);
+/// The last instant RFC 3339 can write: 9999-12-31T23:59:59.999Z.
+pub const LAST: Millis = Millis(253_402_300_799_999);
+
 /// A point in time: milliseconds since 1970-01-01T00:00:00Z (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Millis(pub i64);
@@ -20,7 +25,7 @@ impl Millis {
     /// Parses an RFC 3339 timestamp such as `2026-01-01T00:00:00Z` or
     /// `2026-01-01T10:30:00.250+02:00`.
     pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {
-        let bad = |why: &str| format!("`{text}` is not an RFC 3339 timestamp: {why}");
+        let bad = |why: &str| format!("`{}` is not an RFC 3339 timestamp: {why}", crate::excerpt::quote(text));
         let b = text.as_bytes();
         if !text.is_ascii() {
             return Err(bad("expected only ASCII digits, `-`, `:`, `T`, `.`, `Z` and `+`"));
@@ -123,9 +128,13 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 impl fmt::Display for Millis {
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, exactly as JavaScript's `toISOString`.
+    /// An instant outside the years 0000 to 9999 is written as [`FIRST`] or
+    /// [`LAST`], so every date sent stays RFC 3339 (the clock keeps a year
+    /// away from both; only a scenario's own huge durations get there).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = self.0.div_euclid(86_400_000);
-        let in_day = self.0.rem_euclid(86_400_000);
+        let ms = self.0.clamp(FIRST.0, LAST.0);
+        let days = ms.div_euclid(86_400_000);
+        let in_day = ms.rem_euclid(86_400_000);
         let (year, month, day) = civil_from_days(days);
         let (h, m, s, ms) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
         write!(f, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
@@ -197,6 +206,22 @@ mod tests {
         assert_eq!(Millis(1_735_689_605_000).to_string(), "2025-01-01T00:00:05.000Z");
         assert_eq!(Millis(951_782_400_123).to_string(), "2000-02-29T00:00:00.123Z");
         assert_eq!(Millis(-1).to_string(), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn every_instant_is_written_within_rfc_3339() {
+        assert_eq!(FIRST.to_string(), "0000-01-01T00:00:00.000Z");
+        assert_eq!(LAST.to_string(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Millis::parse_rfc3339("0000-01-01T00:00:00Z"), Ok(FIRST));
+        assert_eq!(Millis::parse_rfc3339("9999-12-31T23:59:59.999Z"), Ok(LAST));
+        for (ms, text) in [
+            (FIRST.0 - 1, "0000-01-01T00:00:00.000Z"),
+            (i64::MIN, "0000-01-01T00:00:00.000Z"),
+            (LAST.0 + 1, "9999-12-31T23:59:59.999Z"),
+            (i64::MAX, "9999-12-31T23:59:59.999Z"),
+        ] {
+            assert_eq!(Millis(ms).to_string(), text, "{ms}");
+        }
     }
 
     #[test]

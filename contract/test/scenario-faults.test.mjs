@@ -234,3 +234,52 @@ describe("fault scenarios through the SDK", () => {
     });
   });
 });
+
+describe("a rateLimit fault under an active token bucket (--rate-limit)", () => {
+  let server;
+  let scenarioFile;
+
+  before(async () => {
+    scenarioFile = writeScenarioFile(
+      {
+        version: 1,
+        description: "run_rl_bucket: the first retrieve gets a 429 with the fault's values (reset in 700 ms)",
+        runs: [{ id: "run_rl_bucket", status: "COMPLETED_SUCCESSFULLY", output: { ok: true } }],
+        faults: [
+          { runId: "run_rl_bucket", nth: 1, action: { type: "rateLimit", limit: 5, remaining: 0, resetMs: 700 } },
+        ],
+      },
+      "rate-limit-bucket.json",
+    );
+    server = await startServer(["--rate-limit", "--scenario", scenarioFile.path]);
+  });
+
+  after(async () => {
+    await server?.stop();
+    scenarioFile?.cleanup();
+  });
+
+  it("the SDK waits for the fault's reset (700 ms), not the bucket's refill (10 s)", async () => {
+    const key = freshKey("rl_bucket");
+    configure({ baseURL: server.url, accessToken: key });
+    const run = await runs.retrieve("run_rl_bucket", { retry: { maxAttempts: 3, minTimeoutInMs: 50 } });
+    assert.equal(run.status, "COMPLETED");
+    const records = await readJournal(server.url, { key });
+    assert.deepEqual(records.map((r) => r.status), [429, 200], `journal: ${JSON.stringify(records)}`);
+    // contract.md §4.3: the delay is reset − now + random(0–1000) ms.
+    const [gap] = wallGaps(records);
+    assert.ok(gap >= 600, `the SDK retried after ${gap} ms; the fault said 700 ms`);
+    assert.ok(gap < 2_500, `the SDK retried after ${gap} ms: it followed the bucket's reset, not the fault's`);
+  });
+
+  it("headers and body carry the fault's values", async () => {
+    const key = freshKey("rl_bucket_headers");
+    const res = await fetchRun(server.url, "run_rl_bucket", { key });
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get("x-ratelimit-limit"), "5");
+    assert.equal(res.headers.get("x-ratelimit-remaining"), "0");
+    assert.equal(res.body?.limit, 5);
+    assert.equal(res.body?.remaining, 0);
+    assert.equal(res.body?.reset, Number(res.headers.get("x-ratelimit-reset")));
+  });
+});

@@ -4,7 +4,7 @@
 //! clock decide. `Range` works as on S3 (206, 416).
 
 use super::App;
-use crate::body::{Body, file_body};
+use crate::body::{Body, file_body, open_regular};
 use crate::packet::{Content, Packet, UrlBehaviour};
 use crate::presign::{EXPIRES_SECS, Presigner, Refusal, s3_error, s3_time};
 use crate::time::Millis;
@@ -94,16 +94,22 @@ fn range(header: Option<&HeaderValue>, size: u64) -> Range {
     }
 }
 
-fn body_of(packet: &Packet, start: u64, end: u64) -> Body {
-    match &packet.content {
+/// The body of `[start, end)`; `None` when the packet's file is gone or is
+/// no longer a regular file.
+async fn body_of(packet: &Packet, start: u64, end: u64) -> Option<Body> {
+    Some(match &packet.content {
         Content::Bytes(bytes) => Body::full(bytes.slice(start as usize..end as usize)),
         Content::Generated(g) => Body::Generated { packet: Arc::new(g.clone()), pos: start, end },
-        Content::File { path, .. } => file_body(path.clone(), start, end),
-    }
+        Content::File { path, .. } => {
+            let path = path.clone();
+            let file = tokio::task::spawn_blocking(move || open_regular(&path)).await.ok()?.ok()?;
+            file_body(file, start, end)
+        }
+    })
 }
 
 /// Answers a packet request.
-pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
+pub async fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
     let state = app.state();
     let request_id = format!("{:016X}", state.journal.next_seq());
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -161,7 +167,9 @@ pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
                     "InvalidRange",
                     "The requested range is not satisfiable",
                     &format!("<RangeRequested>{}</RangeRequested><ActualObjectSize>{size}</ActualObjectSize>", {
-                        req.headers().get(header::RANGE).and_then(|h| h.to_str().ok()).unwrap_or("")
+                        let asked = req.headers().get(header::RANGE).and_then(|h| h.to_str().ok()).unwrap_or("");
+                        // Quoted as every error quotes input: a short prefix, and no markup.
+                        crate::excerpt::quote(asked).replace('&', "&amp;").replace('<', "&lt;")
                     }),
                     &request_id,
                 ),
@@ -172,7 +180,24 @@ pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
             return response;
         }
     };
-    let body = if req.method() == Method::HEAD { Body::Full(None) } else { body_of(&packet, start, end) };
+    let body = if req.method() == Method::HEAD {
+        Body::Full(None)
+    } else {
+        match body_of(&packet, start, end).await {
+            Some(body) => body,
+            None => {
+                return xml(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    s3_error(
+                        "InternalError",
+                        "The packet's file is missing or is not a regular file.",
+                        "",
+                        &request_id,
+                    ),
+                );
+            }
+        }
+    };
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();

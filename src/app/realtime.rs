@@ -82,17 +82,16 @@ impl App {
     /// A run as `key` sees it at `now`, with its offset and next due
     /// instant; scripted runs move by time, never by this read.
     fn observe(&self, world: &World, key: &str, id: &str, now: Millis) -> Option<Member> {
-        if let (Some(lifecycle), Some(base)) = (world.lifecycles.get(id), world.store.related(id)) {
+        // Built on first use, so before the key's lock is taken.
+        if let (Some(lifecycle), Some(base)) = (world.lifecycle(id), world.store.related(id)) {
             return self.state.keys.with(key, now, |ks| {
                 let epoch = ks.epoch;
-                if !ks.runs.contains_key(id) {
-                    ks.runs
-                        .insert(id.to_owned(), crate::lifecycle::Progress::start(base, lifecycle, world.anchor, epoch));
-                }
-                let progress = ks.runs.get_mut(id)?;
-                let run = progress.view(base, lifecycle, now);
-                let offset = Offset { updated_ms: run.updated_at.0, changes: progress.changes() as u64 };
-                Some(Member { offset, due: progress.next_due(lifecycle), run })
+                let start = || crate::lifecycle::Progress::start(base, lifecycle, world.anchor, epoch);
+                ks.with_progress(id, start, |progress| {
+                    let run = progress.view(base, lifecycle, now);
+                    let offset = Offset { updated_ms: run.updated_at.0, changes: progress.changes() as u64 };
+                    Some(Member { offset, due: progress.next_due(lifecycle), run })
+                })
             });
         }
         let run = match world.store.related(id) {

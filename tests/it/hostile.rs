@@ -21,38 +21,39 @@ use trigger_mock::config::{AdminAccess, Config, Limits};
 use trigger_mock::scenario::Source;
 
 /// The request every test ends with; the answer is a 200 whose status is COMPLETED.
-const NORMAL: &[u8] = b"GET /api/v3/runs/run_completed HTTP/1.1\r\nhost: x\r\nauthorization: Bearer tr_dev_x\r\n\
+pub(crate) const NORMAL: &[u8] =
+    b"GET /api/v3/runs/run_completed HTTP/1.1\r\nhost: x\r\nauthorization: Bearer tr_dev_x\r\n\
 x-trigger-api-version: 2025-07-16\r\nconnection: close\r\n\r\n";
 
 /// How long any single exchange may take before a test gives up.
-const PATIENCE: Duration = Duration::from_secs(5);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------
 // Raw HTTP/1.1 over sockets.
 
 /// A response as read off the wire.
-struct Raw {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
+pub(crate) struct Raw {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Raw {
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         format!("{}\r\n\r\n{}", self.head, String::from_utf8_lossy(&self.body))
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// A header of a response head, by case-insensitive name.
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().skip(1).find_map(|line| {
         let (k, v) = line.split_once(':')?;
         k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
@@ -62,7 +63,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 /// Reads the next response from `stream`. Bytes read past its end stay in
 /// `pending` for the next call (pipelining). `None` when the connection ends
 /// (orderly or reset) before a byte of a response arrived.
-async fn read_response(stream: &mut (impl AsyncRead + Unpin), pending: &mut Vec<u8>) -> Option<Raw> {
+pub(crate) async fn read_response(stream: &mut (impl AsyncRead + Unpin), pending: &mut Vec<u8>) -> Option<Raw> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut buf = vec![0u8; 64 * 1024];
     let mut ended = false;
@@ -104,7 +105,7 @@ async fn read_response(stream: &mut (impl AsyncRead + Unpin), pending: &mut Vec<
 }
 
 /// Sends `request` on a fresh connection and reads one response.
-async fn exchange(addr: SocketAddr, request: &[u8]) -> Option<Raw> {
+pub(crate) async fn exchange(addr: SocketAddr, request: &[u8]) -> Option<Raw> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     // The server may answer and close before it has read everything; what it answered is what counts.
     let _ = stream.write_all(request).await;
@@ -113,7 +114,7 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> Option<Raw> {
 
 /// Reads until the peer closes (or resets) the connection: every byte that
 /// came, and how long it took. Panics when the connection stays open.
-async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> (Vec<u8>, Duration) {
+pub(crate) async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> (Vec<u8>, Duration) {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + patience;
     let mut out = Vec::new();
@@ -129,7 +130,7 @@ async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> (Vec<u
 }
 
 /// The normal request gets its 200 quickly; returns how long it took.
-async fn assert_serves(addr: SocketAddr) -> Duration {
+pub(crate) async fn assert_serves(addr: SocketAddr) -> Duration {
     let started = Instant::now();
     let reply = exchange(addr, NORMAL).await.expect("an answer to the normal request");
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -138,7 +139,7 @@ async fn assert_serves(addr: SocketAddr) -> Duration {
 }
 
 /// The path and query of the presigned URL of a run's payload.
-async fn payload_path(addr: SocketAddr, run_id: &str) -> String {
+pub(crate) async fn payload_path(addr: SocketAddr, run_id: &str) -> String {
     let request = format!(
         "GET /api/v3/runs/{run_id} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer tr_dev_x\r\n\
          x-trigger-api-version: 2025-07-16\r\nconnection: close\r\n\r\n"
@@ -154,17 +155,17 @@ async fn payload_path(addr: SocketAddr, run_id: &str) -> String {
 // The real binary.
 
 /// A folder of its own under the system's temporary folder, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("trigger-mock-hostile-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -176,17 +177,17 @@ impl Drop for TempDir {
 }
 
 /// `trigger-mock` in its own process, killed on drop if a test fails first.
-struct Mock {
+pub(crate) struct Mock {
     child: Child,
     /// 127.0.0.1 and the port it announced.
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// The first line of its stdout.
-    announced: String,
+    pub(crate) announced: String,
     stderr: BufReader<ChildStderr>,
 }
 
 impl Mock {
-    fn spawn(args: &[&str]) -> Mock {
+    pub(crate) fn spawn(args: &[&str]) -> Mock {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_trigger-mock"));
         for (key, _) in std::env::vars() {
             if key.starts_with("TRIGGER_MOCK_") {
@@ -225,13 +226,13 @@ impl Mock {
         Mock { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), announced, stderr }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Sends SIGTERM, checks the process exits 0 within 5 s, and returns
     /// everything it wrote on stderr.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let pid = self.pid().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let mut exited = None;
@@ -260,7 +261,7 @@ impl Drop for Mock {
 }
 
 /// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok())
@@ -268,20 +269,20 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Open file descriptors of a process (its sockets among them).
-fn open_fds(pid: u32) -> usize {
+pub(crate) fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
 }
 
 // ---------------------------------------------------------------------------
 // 1. Slow-loris.
 
-fn slow_config() -> Config {
+pub(crate) fn slow_config() -> Config {
     Config { limits: Limits { header_timeout: Duration::from_millis(300), ..Limits::default() }, ..config() }
 }
 
 /// Waits for the server to close `stream`: the bytes it sent first and when
 /// it closed, or `None` when it is still open after `patience`.
-async fn closed_within(mut stream: TcpStream, patience: Duration) -> Option<(Vec<u8>, Instant)> {
+pub(crate) async fn closed_within(mut stream: TcpStream, patience: Duration) -> Option<(Vec<u8>, Instant)> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 4096];
@@ -412,7 +413,8 @@ async fn a_nine_mib_scenario_body_gets_413_and_the_previous_scenarios_keep_servi
     let reply = read_response(&mut rd, &mut Vec::new()).await.expect("an answer");
     assert_eq!(reply.status, 413, "{}", reply.text());
     assert!(header(&reply.head, "content-type").unwrap_or_default().starts_with("application/json"), "{}", reply.head);
-    assert!(reply.json()["error"].is_string(), "{}", reply.text());
+    let error = reply.json()["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("at most 8 MiB"), "the limit is named: {}", reply.text());
     drop(rd);
     tokio::time::timeout(PATIENCE, writer).await.expect("the writer finishes").unwrap();
 
@@ -546,13 +548,13 @@ async fn malformed_requests_get_400_or_a_closed_connection() {
 // ---------------------------------------------------------------------------
 // 6. HTTP/2.
 
-fn h2_get(addr: SocketAddr, id: &str) -> hyper::http::request::Builder {
+pub(crate) fn h2_get(addr: SocketAddr, id: &str) -> hyper::http::request::Builder {
     Request::get(format!("http://{addr}/api/v3/runs/{id}"))
         .header("authorization", "Bearer tr_dev_x")
         .header("x-trigger-api-version", "2025-07-16")
 }
 
-async fn h2_connect(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
+pub(crate) async fn h2_connect(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();

@@ -3,10 +3,15 @@
 //! One test binary (fewer links on a 2-core CI); modules by area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_openapi;
 mod binary;
+mod children;
+mod echo;
 mod errors;
 mod faults;
+mod fidelity;
 mod hostile;
+mod memory;
 mod packets;
 mod props;
 mod realtime;
@@ -16,3 +21,4 @@ mod scenarios;
 mod server;
 mod support;
 mod tokens;
+mod wire;

@@ -1,6 +1,6 @@
 //! The realtime feeds over real sockets: the Electric headers and messages,
 //! live polls woken by the clock, by retrieves and by shutdown, hold times,
-//! handles, scopes, CORS, and many polls over one HTTP/2 connection.
+//! handles, scopes, CORS, and many polls over a few HTTP/2 connections.
 
 use crate::support::{DEV_KEY, NOW, Reply, config, request, start};
 use bytes::Bytes;
@@ -293,17 +293,22 @@ async fn shutdown_answers_held_polls_at_once() {
 }
 
 #[tokio::test]
-async fn two_hundred_polls_on_one_http2_connection_wake_on_one_clock_move() {
+async fn two_hundred_polls_on_four_http2_connections_wake_on_one_clock_move() {
     let server = start(&rt_config(20_000)).await;
     let snap = feed(&server, "/realtime/v1/runs/run_rt_timed?offset=-1", DEV_KEY).await;
     let offset = header(&snap, "electric-offset").to_owned();
-    let stream = TcpStream::connect(server.addr()).await.unwrap();
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
+    // 50 streams per connection: the server allows 64.
+    let mut senders = Vec::new();
+    for _ in 0..4 {
+        let stream = TcpStream::connect(server.addr()).await.unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        senders.push(sender);
+    }
     let polls: Vec<_> = (0..200)
-        .map(|_| {
-            let mut sender = sender.clone();
+        .map(|i| {
+            let mut sender = senders[i % 4].clone();
             let req = Request::get(format!("http://{}{}", server.addr(), live("run_rt_timed", &offset)))
                 .header("authorization", format!("Bearer {DEV_KEY}"))
                 .header(ELECTRIC.0, ELECTRIC.1)

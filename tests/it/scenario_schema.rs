@@ -538,6 +538,66 @@ fn invalid_files(disk: &Disk) -> Vec<Refused> {
             "/faults/0/action/status",
         ),
         refused(
+            "status 101",
+            with_action(json!({ "type": "status", "status": 101 })),
+            "informational (1xx)",
+            "/faults/0/action/status",
+        ),
+        refused(
+            "status 199",
+            with_action(json!({ "type": "status", "status": 199 })),
+            "informational (1xx)",
+            "/faults/0/action/status",
+        ),
+        refused(
+            "a content-length header",
+            with_action(json!({ "type": "status", "status": 200, "headers": { "content-length": "5" } })),
+            "`content-length` frames the response",
+            "/faults/0/action/headers",
+        ),
+        refused(
+            "a Transfer-Encoding header",
+            with_action(json!({ "type": "status", "status": 200, "headers": { "Transfer-Encoding": "chunked" } })),
+            "`transfer-encoding` frames the response",
+            "/faults/0/action/headers",
+        ),
+        refused(
+            "a connection header",
+            with_action(json!({ "type": "status", "status": 503, "headers": { "CONNECTION": "close" } })),
+            "`connection` frames the response",
+            "/faults/0/action/headers",
+        ),
+        refused(
+            "a keep-alive header",
+            with_action(json!({ "type": "status", "status": 200, "headers": { "keep-alive": "timeout=5" } })),
+            "`keep-alive` frames",
+            "/faults/0/action/headers",
+        ),
+        refused(
+            "an upgrade header",
+            with_action(json!({ "type": "status", "status": 200, "headers": { "upgrade": "h2c" } })),
+            "`upgrade` frames",
+            "/faults/0/action/headers",
+        ),
+        refused(
+            "a te header",
+            with_action(json!({ "type": "status", "status": 200, "headers": { "TE": "trailers" } })),
+            "`te` frames",
+            "/faults/0/action/headers",
+        ),
+        refused(
+            "a trailer header",
+            with_action(json!({ "type": "status", "status": 200, "headers": { "trailer": "x-a" } })),
+            "`trailer` frames",
+            "/faults/0/action/headers",
+        ),
+        refused(
+            "a proxy-connection header",
+            with_action(json!({ "type": "status", "status": 200, "headers": { "Proxy-Connection": "close" } })),
+            "`proxy-connection` frames",
+            "/faults/0/action/headers",
+        ),
+        refused(
             "status 600",
             with_action(json!({ "type": "status", "status": 600 })),
             "not an HTTP status",
@@ -888,7 +948,14 @@ fn valid_files() -> Vec<(&'static str, Value)> {
                             "headers": { "X-Teapot": "yes", "retry-after": "5\t", "x-note": "café" }
                         }
                     },
-                    { "action": { "type": "status", "status": 100, "text": "not json" } },
+                    { "action": { "type": "status", "status": 200, "text": "not json" } },
+                    {
+                        "action": {
+                            "type": "status",
+                            "status": 204,
+                            "headers": { "content-type": "text/plain", "tea": "1", "x-upgrade": "1", "connection-id": "c", "trailers": "t" }
+                        }
+                    },
                     { "action": { "type": "status", "status": 599 } },
                     { "action": { "type": "notFound" } },
                     { "action": { "type": "notFound", "shouldRetry": false } },
