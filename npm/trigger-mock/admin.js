@@ -10,7 +10,7 @@ export const ROUTES = Object.freeze({
   reset: { method: "POST", path: "/_mock/reset", query: ["key"] },
   getClock: { method: "GET", path: "/_mock/clock" },
   changeClock: { method: "POST", path: "/_mock/clock", body: true },
-  getJournal: { method: "GET", path: "/_mock/journal", query: ["key", "runId", "limit"] },
+  getJournal: { method: "GET", path: "/_mock/journal", query: ["key", "runId", "limit", "after"] },
   clearJournal: { method: "DELETE", path: "/_mock/journal" },
   listScenarios: { method: "GET", path: "/_mock/scenarios" },
   putScenario: { method: "PUT", path: "/_mock/scenarios/{name}", body: true },
@@ -96,6 +96,17 @@ export function createAdminClient(baseUrl, options = {}) {
     freezeClock: (frozen = true) => changeClock({ freeze: frozen }),
     journal: (filter = {}) => call("getJournal", { query: filter }),
     records: async (filter = {}) => (await call("getJournal", { query: filter })).records,
+    allRecords: async (filter = {}) => {
+      // Pages forward with the server's cursor, so no page is larger than `limit` (or the server's 1000).
+      const out = [];
+      let after = filter.after ?? 0;
+      for (;;) {
+        const page = await call("getJournal", { query: { ...filter, after } });
+        out.push(...page.records);
+        if (page.next === undefined) return out;
+        after = page.next;
+      }
+    },
     clearJournal: () => call("clearJournal"),
     scenarios: () => call("listScenarios"),
     putScenario: (name, scenario) => call("putScenario", { params: { name }, body: scenario }),

@@ -15,12 +15,17 @@ export const SERVE_FLAGS = Object.freeze({
   notFoundRetry: ["--not-found-retry", "bool"],
   rateLimit: ["--rate-limit", "switch"],
   journalSize: ["--journal-size", "value"],
+  journalBytes: ["--journal-bytes", "value"],
+  keyStateBytes: ["--key-state-bytes", "value"],
   watch: ["--watch", "switch"],
   adminToken: ["--admin-token", "value"],
   noAdmin: ["--no-admin", "switch"],
   presignSecret: ["--presign-secret", "value"],
   offloadThreshold: ["--offload-threshold", "value"],
   headerTimeout: ["--header-timeout", "value"],
+  idleTimeout: ["--idle-timeout", "value"],
+  bodyTimeout: ["--body-timeout", "value"],
+  maxConnections: ["--max-connections", "value"],
 });
 
 /** The flags for `options` (unknown options are ignored here; the caller has checked them). */

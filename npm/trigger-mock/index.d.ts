@@ -38,6 +38,10 @@ export interface StartOptions {
   rateLimit?: boolean;
   /** --journal-size: requests the journal keeps (0 switches it off). */
   journalSize?: number;
+  /** --journal-bytes: the most bytes the journal's records take (8 MiB); the oldest go first. */
+  journalBytes?: number;
+  /** --key-state-bytes: the most bytes of per-key scenario state (32 MiB); least recently used keys are forgotten first. */
+  keyStateBytes?: number;
   /** --watch: reload scenario files when they change. */
   watch?: boolean;
   /** --admin-token: require it on the admin API (the returned `admin` client sends it). */
@@ -50,6 +54,12 @@ export interface StartOptions {
   offloadThreshold?: number;
   /** --header-timeout, in seconds. */
   headerTimeout?: number;
+  /** --idle-timeout, in seconds: close connections idle (or not reading their response) this long (60). */
+  idleTimeout?: number;
+  /** --body-timeout, in seconds: a request body not whole by then gets 408 (30). */
+  bodyTimeout?: number;
+  /** --max-connections: connections served at once (1000); more wait in the listen backlog. */
+  maxConnections?: number;
   /** Any other flags, appended last. */
   args?: string[];
   /** Extra environment for the server (merged over process.env). */
@@ -90,8 +100,10 @@ export function startTriggerMock(options?: StartOptions): Promise<TriggerMock>;
 export interface JournalFilter {
   key?: string;
   runId?: string;
-  /** At most this many records, the newest. */
+  /** At most this many records: the newest, or with `after`, the first after the cursor (1000 then by default). */
   limit?: number;
+  /** Only records with a larger `seq`, oldest first: 0, then the `next` of the previous page. */
+  after?: number;
 }
 
 /** One operation of the admin API's OpenAPI document. */
@@ -130,10 +142,12 @@ export interface AdminClient {
   advanceClock(by: number | string): Promise<Clock>;
   /** Stop (default) or restart the clock. */
   freezeClock(frozen?: boolean): Promise<Clock>;
-  /** GET /_mock/journal */
+  /** GET /_mock/journal: one page; with `after`, `next` is the cursor of the following one while more match. */
   journal(filter?: JournalFilter): Promise<Journal>;
   /** The journal's records alone, oldest first. */
   records(filter?: JournalFilter): Promise<JournalRecord[]>;
+  /** Every matching record, oldest first, fetched page by page with the server's cursor (`limit` is the page size). */
+  allRecords(filter?: JournalFilter): Promise<JournalRecord[]>;
   /** DELETE /_mock/journal */
   clearJournal(): Promise<JournalCleared>;
   /** GET /_mock/scenarios */

@@ -306,7 +306,7 @@ export interface Fault {
    */
   times?: number;
   /**
-   * The chance, from 0 to 1, that the fault fires on a request that matches. The draws are seeded, so a run of the tests is repeatable.
+   * The chance, from 0 to 1, that the fault fires on a request that matches. Each matching request draws anew, from the seed, the API key and the request's position, so a run of the tests is repeatable.
    */
   probability?: number;
   /**
