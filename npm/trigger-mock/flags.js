@@ -26,6 +26,7 @@ export const SERVE_FLAGS = Object.freeze({
   idleTimeout: ["--idle-timeout", "value"],
   bodyTimeout: ["--body-timeout", "value"],
   maxConnections: ["--max-connections", "value"],
+  realtimeHoldMs: ["--realtime-hold-ms", "value"],
 });
 
 /** The flags for `options` (unknown options are ignored here; the caller has checked them). */

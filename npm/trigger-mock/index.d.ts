@@ -60,6 +60,8 @@ export interface StartOptions {
   bodyTimeout?: number;
   /** --max-connections: connections served at once (1000); more wait in the listen backlog. */
   maxConnections?: number;
+  /** --realtime-hold-ms: how long a realtime live poll waits for a change (20 000); shorten it in tests. */
+  realtimeHoldMs?: number;
   /** Any other flags, appended last. */
   args?: string[];
   /** Extra environment for the server (merged over process.env). */
