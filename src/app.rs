@@ -41,11 +41,15 @@ mod admin;
 mod batches;
 mod drive;
 mod packets;
+mod realtime;
 mod reply;
 mod runs;
 mod tasks;
 mod tokens;
 mod uploads;
+
+/// Where the realtime feeds live (outside the `/api` rate limiter, as on the server).
+pub const REALTIME_PREFIX: &str = "/realtime/";
 
 /// The reserved prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_mock";
@@ -83,6 +87,10 @@ pub struct State {
     pub environments: Environments,
     /// The rate-limit windows of public access tokens.
     pub windows: Windows,
+    /// Wakes the realtime long-polls; the run ledger calls [`crate::notify::Hub::changed`].
+    pub hub: Arc<crate::notify::Hub>,
+    /// How long a realtime live poll waits for a change.
+    pub realtime_hold: Duration,
     /// The listen backlog the server asked for; 0 until it listens.
     backlog: std::sync::atomic::AtomicU32,
 }
@@ -132,6 +140,7 @@ impl std::error::Error for ResetConnection {}
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json; charset=utf-8");
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+const REALTIME_JSON: HeaderValue = HeaderValue::from_static("application/json");
 const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// The API routes the mock knows. Path segments are as sent (not decoded).
@@ -164,6 +173,12 @@ enum Route<'a> {
     JwtClaims,
     /// `POST /api/v1/auth/public-tokens`
     PublicTokens,
+    /// `GET /realtime/v1/runs/{runId}`
+    RealtimeRun(&'a str),
+    /// `GET /realtime/v1/runs?tags=…`
+    RealtimeRuns,
+    /// `GET /realtime/v1/batches/{batchId}`
+    RealtimeBatch(&'a str),
     NotFound,
 }
 
@@ -184,6 +199,9 @@ impl Route<'_> {
             | Route::ListRuns
             | Route::Cancel(_)
             | Route::UploadPacket(_)
+            | Route::RealtimeRun(_)
+            | Route::RealtimeRuns
+            | Route::RealtimeBatch(_)
             | Route::NotFound => RouteAuth::KeysAndTokens,
             Route::JwtClaims => RouteAuth::OwnCheck { refusal: KeyRefusal::Claims, exempt_from_limiter: true },
             Route::Reschedule(_) => RouteAuth::OwnCheck { refusal: KeyRefusal::Reschedule, exempt_from_limiter: false },
@@ -199,7 +217,7 @@ impl Route<'_> {
 
 fn route(path: &str) -> Route<'_> {
     type Make = for<'a> fn(&'a str) -> Route<'a>;
-    const TABLE: [(&str, &str, Make); 10] = [
+    const TABLE: [(&str, &str, Make); 12] = [
         ("/api/v3/runs/", "", |s| Route::RetrieveRun(s)),
         ("/api/v1/tasks/", "/trigger", |s| Route::Trigger(s)),
         ("/api/v2/packets/", "", |s| Route::UploadPacket(s)),
@@ -210,12 +228,15 @@ fn route(path: &str) -> Route<'_> {
         ("/api/v1/runs/", "/reschedule", |s| Route::Reschedule(s)),
         ("/api/v1/runs/", "/tags", |s| Route::Tags(s)),
         ("/api/v1/runs/", "/metadata", |s| Route::Metadata(s)),
+        ("/realtime/v1/runs/", "", |s| Route::RealtimeRun(s)),
+        ("/realtime/v1/batches/", "", |s| Route::RealtimeBatch(s)),
     ];
     match path {
         "/api/v1/auth/jwt/claims" => return Route::JwtClaims,
         "/api/v1/auth/public-tokens" => return Route::PublicTokens,
         "/api/v3/batches" => return Route::CreateBatch,
         "/api/v1/runs" => return Route::ListRuns,
+        "/realtime/v1/runs" => return Route::RealtimeRuns,
         _ => {}
     }
     TABLE.iter().find_map(|(prefix, suffix, make)| segment(path, prefix, suffix).map(make)).unwrap_or(Route::NotFound)
@@ -230,7 +251,8 @@ impl<'a> Route<'a> {
             | Route::Replay(id)
             | Route::Reschedule(id)
             | Route::Tags(id)
-            | Route::Metadata(id) => Some(id),
+            | Route::Metadata(id)
+            | Route::RealtimeRun(id) => Some(id),
             _ => None,
         }
     }
@@ -245,6 +267,7 @@ impl<'a> Route<'a> {
             Route::Cancel(_) => RouteName::Cancel,
             Route::Replay(_) => RouteName::Replay,
             Route::Reschedule(_) => RouteName::Reschedule,
+            Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_) => RouteName::Realtime,
             Route::UploadPacket(_)
             | Route::Tags(_)
             | Route::Metadata(_)
@@ -319,6 +342,8 @@ impl App {
                 ledger: crate::ledger::Ledger::new(config.seed, config.ledger),
                 environments,
                 windows: Windows::default(),
+                hub: Arc::default(),
+                realtime_hold: config.realtime_hold,
                 backlog: std::sync::atomic::AtomicU32::new(0),
             }),
         }
@@ -358,6 +383,7 @@ impl App {
         let old = std::mem::replace(&mut *self.state.world.write().unwrap_or_else(|p| p.into_inner()), world.clone());
         *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sources);
         self.state.keys.reset(None);
+        self.state.hub.everything_changed();
         // The old world is freed here, on this thread, unless a request still holds it.
         drop(old);
         Ok(world)
@@ -411,7 +437,7 @@ impl App {
             let response = packets::handle(self, &req).await;
             return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
         }
-        let api = path == "/api" || path.starts_with("/api/");
+        let api = path == "/api" || path.starts_with("/api/") || path.starts_with(REALTIME_PREFIX);
         if !api {
             return Ok(error_response(ApiError::RouteNotFound));
         }
@@ -447,7 +473,9 @@ impl App {
         let route_name = route.name();
         let run_id = route.run_id();
         let limiter = match (&route, principal.token()) {
-            (Route::JwtClaims, _) => Limiter::Exempt,
+            (Route::JwtClaims | Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_), _) => {
+                Limiter::Exempt
+            }
             (_, Some(t)) => Limiter::Window(t.fingerprint),
             (_, None) => Limiter::Bucket,
         };
@@ -488,6 +516,29 @@ impl App {
                     (Route::PublicTokens, &Method::POST) => tokens::public_token(self, &principal, body, now).await,
                     (Route::JwtClaims | Route::PublicTokens, _) => {
                         Err(error_response(ApiError::MethodNotAllowed { allow: tokens::ALLOW }))
+                    }
+                    (
+                        Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_),
+                        &Method::GET | &Method::HEAD,
+                    ) => {
+                        let feed = match route {
+                            Route::RealtimeRun(id) => realtime::Feed::Run(id),
+                            Route::RealtimeBatch(id) => realtime::Feed::Batch(id),
+                            _ => realtime::Feed::Tags,
+                        };
+                        match self.realtime(world.clone(), req, feed, &principal).await {
+                            Ok(answer) => {
+                                let mut response = shape(answer.status, answer.body, action);
+                                response.headers_mut().extend(answer.headers);
+                                response.headers_mut().insert(header::CONTENT_TYPE, REALTIME_JSON);
+                                let response = with_rate_headers(response, decided.verdict, now);
+                                return Ok(self.journaled(req, run_id, Some(key), token, response, fault_label));
+                            }
+                            Err(e) => Err(error_response(e)),
+                        }
+                    }
+                    (Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_), _) => {
+                        Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }))
                     }
                     (Route::NotFound, _) => Err(error_response(ApiError::RouteNotFound)),
                     (route, method) => {
@@ -609,8 +660,13 @@ impl App {
                     let run = progress.view(base, lifecycle, now);
                     // A token refused by its scopes does not move the run on.
                     let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
-                    if answered && permitted {
+                    // Only retrieves count: a realtime read never moves a retrieve-driven step.
+                    if answered && permitted && route_name == RouteName::Retrieve {
+                        let before = progress.changes();
                         progress.count_retrieve(lifecycle, now);
+                        if progress.changes() != before {
+                            self.state.hub.changed(key, id, &run.tags, run.batch_id.as_deref());
+                        }
                     }
                     run
                 })

@@ -50,7 +50,14 @@ pub struct Config {
     pub admin: AdminAccess,
     /// Limits of the ledger of created runs.
     pub ledger: crate::ledger::Caps,
+    /// How long a realtime live long-poll is held waiting for a change.
+    pub realtime_hold: std::time::Duration,
 }
+
+/// The server's realtime hold: 20 seconds.
+pub const DEFAULT_REALTIME_HOLD: std::time::Duration = std::time::Duration::from_secs(20);
+/// The longest `--realtime-hold` allowed.
+pub const MAX_REALTIME_HOLD_MS: u64 = 300_000;
 
 /// Limits on what a client may do to a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +135,7 @@ impl Default for Config {
             limits: Limits::default(),
             admin: AdminAccess::Open,
             ledger: crate::ledger::Caps::default(),
+            realtime_hold: DEFAULT_REALTIME_HOLD,
         }
     }
 }

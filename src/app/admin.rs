@@ -227,6 +227,7 @@ where
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
             state.ledger.reset(key.as_deref());
+            state.hub.everything_changed();
             reply(StatusCode::OK, &json!({ "reset": key.as_deref().unwrap_or("all") }))
         }
         (&Method::GET, "/_mock/clock") => reply(StatusCode::OK, &clock_state(app)),
@@ -245,7 +246,11 @@ where
                 }
             };
             match change_clock(&state.clock, &change) {
-                Ok(()) => reply(StatusCode::OK, &clock_state(app)),
+                Ok(()) => {
+                    // Waiting realtime polls look again: a time-driven step may be due.
+                    state.hub.clock_moved();
+                    reply(StatusCode::OK, &clock_state(app))
+                }
                 Err(e) => fail(StatusCode::BAD_REQUEST, e),
             }
         }

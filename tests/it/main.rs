@@ -14,6 +14,7 @@ mod hostile;
 mod memory;
 mod packets;
 mod props;
+mod realtime;
 mod retrieve;
 mod runs;
 mod scenario_schema;
