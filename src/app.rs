@@ -565,6 +565,10 @@ impl App {
                             }
                         };
                         let touched = reply.touched;
+                        if reply.status.is_success() && matches!(*req.method(), Method::POST | Method::PUT) {
+                            // Every ledger mutation answers with the runs it touched.
+                            self.changed_runs(&world, key, &touched);
+                        }
                         let mut response = shape(reply.status, reply.body, action);
                         for (name, value) in reply.headers {
                             response.headers_mut().insert(name, value);
@@ -583,6 +587,37 @@ impl App {
         };
         let response = with_rate_headers(response, decided.verdict, now);
         Ok(self.journaled(req, run_id, Some(key), token, response, fault_label))
+    }
+
+    /// Wakes the realtime polls watching the runs `ids` that a request of
+    /// `key` just created or changed, their tags and their batches.
+    fn changed_runs(&self, world: &World, key: &str, ids: &[String]) {
+        if ids.is_empty() {
+            return;
+        }
+        let hub = &self.state.hub;
+        let ledger = &self.state.ledger;
+        let env = ledger.env(key);
+        for id in ids {
+            let created = env.as_ref().filter(|_| ledger.is_run_id(id)).and_then(|env| {
+                env.with(|st| {
+                    let (tags, batch) = st.entry_mut(id)?.topics();
+                    hub.changed(key, id, tags, batch);
+                    Some(())
+                })
+            });
+            if created.is_none() {
+                // A run the environment did not create: its own tags, and those it added.
+                let mut tags = world.store.related(id).map(|r| r.tags.clone()).unwrap_or_default();
+                let batch = world.store.related(id).and_then(|r| r.batch_id.clone());
+                if let Some(env) = &env {
+                    env.with(|st| {
+                        tags.extend(st.overlays.get(id).into_iter().flat_map(|o| o.added_tags.iter().cloned()))
+                    });
+                }
+                hub.changed(key, id, &tags, batch.as_deref());
+            }
+        }
     }
 
     /// The routes of the run flow (everything but retrieve), by route.

@@ -374,6 +374,20 @@ impl Entry {
         self.progress.count_retrieve(&self.lifecycle, now);
     }
 
+    /// The run's tags (sorted) and batch: the topics a change of it wakes
+    /// on the realtime hub.
+    pub fn topics(&self) -> (&[String], Option<&str>) {
+        (&self.own.tags, self.own.rare.as_deref().and_then(|r| r.batch_id.as_deref()))
+    }
+
+    /// When time alone next changes the run, on the mock clock
+    /// ([`Progress::next_due`], after applying time up to `now`); `None`
+    /// when only a retrieve, a request or the admin API can.
+    pub fn next_due(&mut self, now: Millis) -> Option<Millis> {
+        self.progress.advance(&self.lifecycle, now);
+        self.progress.next_due(&self.lifecycle)
+    }
+
     /// The current status at `now`.
     pub fn status(&mut self, now: Millis) -> EngineStatus {
         self.progress.advance(&self.lifecycle, now);

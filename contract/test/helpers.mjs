@@ -454,3 +454,44 @@ export function resetScenarioState(baseUrl, key) {
 export function wallGaps(records) {
   return records.slice(1).map((r, i) => r.wallMs - records[i].wallMs);
 }
+
+const COLLECT_TIMEOUT = Symbol("timeout");
+
+/**
+ * Iterates the realtime subscription `makeIterable(signal)` until it ends or
+ * `limitMs` passes, calling `onYield(run, n)` after each yield; then aborts
+ * it. Resolves to `{ yields, ended }`. The deadline does not rely on the
+ * abort signal ending the iterator (the SDK does not always end it), since a
+ * hang is the failure mode of these APIs.
+ */
+export async function collectRealtime(makeIterable, { limitMs = 8000, onYield = async () => {} } = {}) {
+  const ac = new AbortController();
+  const iterator = makeIterable(ac.signal)[Symbol.asyncIterator]();
+  const deadline = Date.now() + limitMs;
+  const yields = [];
+  let ended = false;
+  try {
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      let timer;
+      const timeout = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(COLLECT_TIMEOUT), left);
+      });
+      const next = await Promise.race([iterator.next(), timeout]);
+      clearTimeout(timer);
+      if (next === COLLECT_TIMEOUT) break;
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      yields.push(next.value);
+      await onYield(next.value, yields.length);
+    }
+  } finally {
+    ac.abort();
+    // Not awaited: an iterator parked in a long-poll may never settle.
+    Promise.resolve(iterator.return?.()).catch(() => {});
+  }
+  return { yields, ended };
+}

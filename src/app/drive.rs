@@ -84,6 +84,7 @@ fn drive(app: &App, req: &Request<()>, id: &str, body: &Bytes) -> (Response<Body
     let key = Some(env.key.to_string());
     match outcome {
         Some(Ok(run)) => {
+            state.hub.changed(&env.key, id, &run.tags, run.batch_id.as_deref());
             let kind = KeyKind::of(&env.key).unwrap_or(KeyKind::Secret(Environment::Development));
             let body = app.render_run(&app.world(), &run, kind, ApiVersion::V20250716, &host_of(req), now);
             (super::json_response(StatusCode::OK, body), key)

@@ -79,9 +79,52 @@ fn skip_claim(principal: &Principal<'_>) -> Vec<String> {
 }
 
 impl App {
+    /// A run the environment of `key` created, as retrieve shows it at
+    /// `now` (time applied, no retrieve counted).
+    fn created(entry: &mut crate::ledger::Entry, now: Millis) -> Member {
+        let run = entry.view(now);
+        let offset = Offset { updated_ms: run.updated_at.0, changes: entry.progress.changes() as u64 };
+        Member { offset, due: entry.next_due(now), run }
+    }
+
+    /// The runs of `key`'s ledger that `keep` selects, as retrieve shows them at `now`.
+    fn created_where(&self, key: &str, now: Millis, keep: impl Fn(&[String], Option<&str>) -> bool) -> Vec<Member> {
+        let Some(env) = self.state.ledger.env(key) else { return Vec::new() };
+        env.with(|st| {
+            st.runs
+                .values_mut()
+                .filter(|e| {
+                    let (tags, batch) = e.topics();
+                    keep(tags, batch)
+                })
+                .map(|e| App::created(e, now))
+                .collect()
+        })
+    }
+
     /// A run as `key` sees it at `now`, with its offset and next due
-    /// instant; scripted runs move by time, never by this read.
+    /// instant; scripted runs move by time, never by this read. Runs the
+    /// environment created come from its ledger, and what it did to other
+    /// runs (a cancel, tags, metadata) is applied to them, as on retrieve.
     fn observe(&self, world: &World, key: &str, id: &str, now: Millis) -> Option<Member> {
+        let ledger = &self.state.ledger;
+        if ledger.is_run_id(id) {
+            return ledger.env(key)?.with(|st| st.entry_mut(id).map(|e| App::created(e, now)));
+        }
+        let mut member = self.observe_world(world, key, id, now)?;
+        if let Some(overlay) = ledger.env_with_overlays(key).and_then(|env| env.with(|st| st.overlays.get(id).cloned()))
+        {
+            overlay.apply(&mut member.run);
+            member.offset.updated_ms = member.run.updated_at.0;
+            if member.run.status.is_terminal() {
+                member.due = None;
+            }
+        }
+        Some(member)
+    }
+
+    /// A catalogue, scenario or generated run as `key` sees it at `now`.
+    fn observe_world(&self, world: &World, key: &str, id: &str, now: Millis) -> Option<Member> {
         // Built on first use, so before the key's lock is taken.
         if let (Some(lifecycle), Some(base)) = (world.lifecycle(id), world.store.related(id)) {
             return self.state.keys.with(key, now, |ks| {
@@ -101,7 +144,7 @@ impl App {
         Some(Member { offset: Offset { updated_ms: run.updated_at.0, changes: 0 }, due: None, run })
     }
 
-    /// The rows of `feed` now, sorted by id.
+    /// The rows of `feed` now: the catalogue's by id, then the created ones in creation order.
     fn members(&self, world: &World, key: &str, feed: Feed<'_>, q: &Query, now: Millis) -> Vec<Member> {
         match feed {
             Feed::Run(id) => self.observe(world, key, id, now).into_iter().collect(),
@@ -113,6 +156,7 @@ impl App {
                     .iter()
                     .filter(|e| world.store.related(&e.id).is_some_and(|r| q.tags.iter().all(|t| r.tags.contains(t))))
                     .filter_map(|e| self.observe(world, key, &e.id, now))
+                    .chain(self.created_where(key, now, |tags, _| q.tags.iter().all(|t| tags.contains(t))))
                     .filter(|m| m.run.created_at >= since)
                     .collect()
             }
@@ -122,8 +166,15 @@ impl App {
                 .iter()
                 .filter(|e| world.store.related(&e.id).is_some_and(|r| r.batch_id.as_deref() == Some(batch)))
                 .filter_map(|e| self.observe(world, key, &e.id, now))
+                .chain(self.created_where(key, now, |_, b| b == Some(batch)))
                 .collect(),
         }
+    }
+
+    /// True when `key`'s environment created the batch `id` (a batch feed
+    /// of a batch whose items have not arrived yet is empty, not missing).
+    fn created_batch(&self, key: &str, id: &str) -> bool {
+        self.state.ledger.env(key).is_some_and(|env| env.with(|st| st.batch_mut(id).is_some()))
     }
 
     /// Answers a realtime request (authentication, rate limits and faults
@@ -158,7 +209,7 @@ impl App {
                 r
             }
             Feed::Batch(id) => {
-                if first.is_empty() {
+                if first.is_empty() && !self.created_batch(key, id) {
                     return Err(not_found);
                 }
                 vec![Resource::batch(id), Resource::collection(ResourceType::Runs)]
