@@ -599,14 +599,11 @@ impl App {
         let ledger = &self.state.ledger;
         let env = ledger.env(key);
         for id in ids {
-            let created = env.as_ref().filter(|_| ledger.is_run_id(id)).and_then(|env| {
-                env.with(|st| {
-                    let (tags, batch) = st.entry_mut(id)?.topics();
-                    hub.changed(key, id, tags, batch);
-                    Some(())
-                })
-            });
-            if created.is_none() {
+            let created = env
+                .as_ref()
+                .filter(|_| ledger.is_run_id(id))
+                .is_some_and(|env| env.with(|st| st.stamp(id, |tags, batch| hub.changed(key, id, tags, batch))));
+            if !created {
                 // A run the environment did not create: its own tags, and those it added.
                 let mut tags = world.store.related(id).map(|r| r.tags.clone()).unwrap_or_default();
                 let batch = world.store.related(id).and_then(|r| r.batch_id.clone());
@@ -740,7 +737,17 @@ impl App {
         if ledger.is_run_id(id) {
             let run = ledger
                 .env(key)
-                .and_then(|env| env.with(|st| st.view_counting(id, now, |run| answered && may_read(run))))
+                .and_then(|env| {
+                    env.with(|st| {
+                        let before = st.entry_mut(id).map(|e| e.progress.changes());
+                        let run = st.view_counting(id, now, |run| answered && may_read(run))?;
+                        if st.entry_mut(id).map(|e| e.progress.changes()) != before {
+                            // The retrieve moved it on: its realtime subscribers see that now.
+                            st.stamp(id, |tags, batch| self.state.hub.changed(key, id, tags, batch));
+                        }
+                        Some(run)
+                    })
+                })
                 .ok_or(not_found)?;
             if !may_read(&run) {
                 return Err(ApiError::Forbidden);

@@ -193,6 +193,10 @@ pub struct Entry {
     request_key: Option<u64>,
     /// Bytes of payload, output and metadata this run holds.
     bytes: u64,
+    /// The environment's change number when a request last created or
+    /// changed the run ([`EnvState::stamp`]): orders realtime offsets of
+    /// runs changed within one millisecond.
+    seq: u64,
 }
 
 /// What a created run holds of its own: the fields most runs set, and the
@@ -380,6 +384,14 @@ impl Entry {
         (&self.own.tags, self.own.rare.as_deref().and_then(|r| r.batch_id.as_deref()))
     }
 
+    /// Where the run stands in a realtime feed: the environment's change
+    /// number of its last change by a request (high bits), then how many
+    /// status changes time and requests made (low 20 bits). Two runs changed
+    /// within one millisecond of a frozen clock are told apart by it.
+    pub fn realtime_changes(&self) -> u64 {
+        (self.seq << 20) | (self.progress.changes() as u64).min((1 << 20) - 1)
+    }
+
     /// When time alone next changes the run, on the mock clock
     /// ([`Progress::next_due`], after applying time up to `now`); `None`
     /// when only a retrieve, a request or the admin API can.
@@ -509,6 +521,8 @@ pub struct EnvState {
     /// Fingerprints of the one-time-use tokens that made a run, oldest first.
     spent_tokens: VecDeque<u64>,
     bytes: u64,
+    /// Counts the changes requests made to the environment's runs.
+    seq: u64,
 }
 
 /// An environment: one secret key's ledger and identity.
@@ -783,6 +797,19 @@ impl EnvState {
     pub fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
         let order = self.order_of(id)?;
         self.runs.get_mut(&order).map(|e| &mut **e)
+    }
+
+    /// A request created or changed the run `id`: gives it the next change
+    /// number (see [`Entry::realtime_changes`]) and calls `changed` with its
+    /// tags and batch, for the realtime hub. False when there is no such run.
+    pub fn stamp(&mut self, id: &str, changed: impl FnOnce(&[String], Option<&str>)) -> bool {
+        let Some(order) = self.order_of(id) else { return false };
+        let Some(entry) = self.runs.get_mut(&order) else { return false };
+        self.seq += 1;
+        entry.seq = self.seq;
+        let (tags, batch) = entry.topics();
+        changed(tags, batch);
+        true
     }
 
     /// The created run `id`, viewed at `now`; `count` counts a retrieve.
@@ -1170,6 +1197,7 @@ fn build_entry(
         echo: task.output == OutputRule::Echo,
         request_key: new.request_key.as_deref().map(|rk| request_hash(&new.task, rk)),
         bytes,
+        seq: 0,
     }
 }
 

@@ -79,12 +79,12 @@ fn drive(app: &App, req: &Request<()>, id: &str, body: &Bytes) -> (Response<Body
             entry.rare().error = Some(error.clone());
         }
         st.pin(id, drive.status, now)?.ok()?;
+        st.stamp(id, |tags, batch| state.hub.changed(&env.key, id, tags, batch));
         st.view(id, now, false).map(Ok)
     });
     let key = Some(env.key.to_string());
     match outcome {
         Some(Ok(run)) => {
-            state.hub.changed(&env.key, id, &run.tags, run.batch_id.as_deref());
             let kind = KeyKind::of(&env.key).unwrap_or(KeyKind::Secret(Environment::Development));
             let body = app.render_run(&app.world(), &run, kind, ApiVersion::V20250716, &host_of(req), now);
             (super::json_response(StatusCode::OK, body), key)

@@ -83,7 +83,7 @@ impl App {
     /// `now` (time applied, no retrieve counted).
     fn created(entry: &mut crate::ledger::Entry, now: Millis) -> Member {
         let run = entry.view(now);
-        let offset = Offset { updated_ms: run.updated_at.0, changes: entry.progress.changes() as u64 };
+        let offset = Offset { updated_ms: run.updated_at.0, changes: entry.realtime_changes() };
         Member { offset, due: entry.next_due(now), run }
     }
 

@@ -367,3 +367,156 @@ async fn hostile_queries_are_answered_not_panicked_on() {
     assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------
+// Runs the application creates
+
+const TASKS: &str = r#"{
+  "version": 1,
+  "tasks": [
+    { "id": "rt-waits", "lifecycle": [{ "status": "PENDING", "for": "1h" }, { "status": "EXECUTING" }] }
+  ]
+}"#;
+
+fn tasks_config(hold_ms: u64) -> Config {
+    let mut c = rt_config(hold_ms);
+    c.inline_scenarios.push(Source { name: "tasks.json".into(), text: TASKS.into(), path: None });
+    c
+}
+
+async fn post_json(server: &Server, path: &str, key: &str, body: &str) -> Reply {
+    let auth = format!("Bearer {key}");
+    let length = body.len().to_string();
+    let headers = [("authorization", auth.as_str()), ("content-type", "application/json"), ("content-length", &length)];
+    crate::support::request_with_body(server, "POST", path, &headers, body).await
+}
+
+async fn trigger_run(server: &Server, task: &str, body: &str) -> String {
+    let reply = post_json(server, &format!("/api/v1/tasks/{task}/trigger"), DEV_KEY, body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// A live poll of `path` that must still be waiting after `ms`.
+async fn still_waiting(server: &Server, path: &str, ms: u64) -> bool {
+    tokio::time::timeout(Duration::from_millis(ms), feed(server, path, DEV_KEY)).await.is_err()
+}
+
+#[tokio::test]
+async fn a_cancel_wakes_exactly_the_polls_of_that_created_run() {
+    let server = start(&tasks_config(20_000)).await;
+    let a = trigger_run(&server, "rt-waits", "{}").await;
+    let b = trigger_run(&server, "rt-waits", "{}").await;
+    let snap_a = feed(&server, &format!("/realtime/v1/runs/{a}?offset=-1"), DEV_KEY).await;
+    assert_eq!(rows(&snap_a)[0]["status"], "PENDING", "a created run is read from the caller's ledger");
+    let snap_b = feed(&server, &format!("/realtime/v1/runs/{b}?offset=-1"), DEV_KEY).await;
+    let (url_a, url_b) = (live(&a, header(&snap_a, "electric-offset")), live(&b, header(&snap_b, "electric-offset")));
+    // Another key's ledger has no such run.
+    let stranger = feed(&server, &format!("/realtime/v1/runs/{a}?offset=-1"), "tr_dev_someone_else").await;
+    assert_eq!(stranger.status, StatusCode::NOT_FOUND);
+
+    let started = Instant::now();
+    let (woken, b_waited) = tokio::join!(feed(&server, &url_a, DEV_KEY), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let cancel_path = format!("/api/v2/runs/{a}/cancel");
+        let cancel = post_json(&server, &cancel_path, DEV_KEY, "");
+        let (canceled, waited) = tokio::join!(cancel, still_waiting(&server, &url_b, 600));
+        assert_eq!(canceled.status, StatusCode::OK);
+        waited
+    });
+    assert!(started.elapsed() < Duration::from_secs(5), "woken by the cancel, not the 20 s hold");
+    assert_eq!(rows(&woken)[0]["status"], "CANCELED");
+    assert!(b_waited, "the other run's poll is not woken by this run's cancel");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn triggers_wake_the_tag_feed_and_are_told_apart_within_one_millisecond() {
+    let server = start(&tasks_config(20_000)).await;
+    let snap = feed(&server, "/realtime/v1/runs?tags=wake&offset=-1", DEV_KEY).await;
+    assert!(rows(&snap).is_empty());
+    let handle = header(&snap, "electric-handle").to_owned();
+    let poll = |offset: &str| format!("/realtime/v1/runs?tags=wake&handle={handle}&live=true&offset={offset}");
+    let mut offset = header(&snap, "electric-offset").to_owned();
+    let mut seen = Vec::new();
+    // The clock is frozen: both triggers happen in the same millisecond.
+    for _ in 0..2 {
+        let url = poll(&offset);
+        let started = Instant::now();
+        let (reply, id) = tokio::join!(feed(&server, &url, DEV_KEY), async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            // A run without the tag does not answer the poll.
+            trigger_run(&server, "rt-waits", r#"{"options":{"tags":["other"]}}"#).await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            trigger_run(&server, "rt-waits", r#"{"options":{"tags":["wake"]}}"#).await
+        });
+        assert!(started.elapsed() < Duration::from_secs(5), "woken by the trigger");
+        let got: Vec<String> = rows(&reply).iter().map(|r| r["friendlyId"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(got, vec![id.clone()], "exactly the new run with the tag");
+        seen.push(id);
+        offset = header(&reply, "electric-offset").to_owned();
+    }
+    assert_ne!(seen[0], seen[1]);
+    let all = feed(&server, "/realtime/v1/runs?tags=wake&offset=-1", DEV_KEY).await;
+    assert_eq!(rows(&all).len(), 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_batch_feed_of_a_created_batch_and_the_default_task_rule() {
+    let server = start(&tasks_config(400)).await;
+    let created = post_json(
+        &server,
+        "/api/v3/batches",
+        DEV_KEY,
+        r#"{"runCount":2,"taskIdentifiers":["rt-waits","not-in-a-file"]}"#,
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
+    let batch = created.json()["id"].as_str().unwrap().to_owned();
+    let empty = feed(&server, &format!("/realtime/v1/batches/{batch}?offset=-1"), DEV_KEY).await;
+    assert_eq!(empty.status, StatusCode::OK, "a created batch with no items yet is empty, not missing");
+    assert!(rows(&empty).is_empty());
+    let offset = header(&empty, "electric-offset").to_owned();
+    let items = concat!(
+        r#"{"index":0,"task":"rt-waits","payload":{}}"#,
+        "\n",
+        r#"{"index":1,"task":"not-in-a-file","payload":{}}"#,
+        "\n"
+    );
+    let url = format!("/realtime/v1/batches/{batch}?handle=batch-{batch}&live=true&offset={offset}");
+    let (reply, sent) = tokio::join!(feed(&server, &url, DEV_KEY), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let auth = format!("Bearer {DEV_KEY}");
+        let headers = [("authorization", auth.as_str()), ("content-type", "application/x-ndjson")];
+        crate::support::request_with_body(&server, "POST", &format!("/api/v3/batches/{batch}/items"), &headers, items)
+            .await
+    });
+    assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+    let made = rows(&reply);
+    assert_eq!(made.len(), 2, "the batch items woke the batch feed: {made:?}");
+
+    // The default task: realtime never moves it on; the first retrieve does, and wakes the poll.
+    let id = made.iter().find(|r| r["taskIdentifier"] == "not-in-a-file").unwrap()["friendlyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let snap = feed(&server, &format!("/realtime/v1/runs/{id}?offset=-1"), DEV_KEY).await;
+    assert_eq!(rows(&snap)[0]["status"], "EXECUTING");
+    let offset = header(&snap, "electric-offset").to_owned();
+    for _ in 0..2 {
+        let idle = feed(&server, &live(&id, &offset), DEV_KEY).await;
+        assert!(rows(&idle).is_empty(), "a realtime read is not a retrieve");
+    }
+    let started = Instant::now();
+    let url = live(&id, &offset);
+    let (woken, retrieved) = tokio::join!(feed(&server, &url, DEV_KEY), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let auth = format!("Bearer {DEV_KEY}");
+        request(&server, "GET", &format!("/api/v3/runs/{id}"), &[("authorization", &auth)]).await
+    });
+    assert_eq!(retrieved.json()["status"], "EXECUTING", "runs.poll's rule is unchanged");
+    assert_eq!(rows(&woken)[0]["status"], "COMPLETED_SUCCESSFULLY");
+    assert!(started.elapsed() < Duration::from_millis(390), "woken by the retrieve, not the hold");
+    server.shutdown().await;
+}
