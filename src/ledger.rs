@@ -15,6 +15,10 @@
 //! evicted whole; at most [`Caps::bytes_per_env`] bytes of offloaded
 //! packets per environment.
 //!
+//! Every request that creates or changes a run stamps it
+//! ([`EnvState::stamp`]): the stamp orders realtime offsets and wakes the
+//! run's realtime polls on the [`crate::notify::Hub`].
+//!
 //! Run ids are in the real format (`run_` + a 25-character cuid) and
 //! deterministic: they depend on the seed, the key and the order of creation
 //! only. Their last four characters are a check over the rest, so any key can

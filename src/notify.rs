@@ -14,9 +14,10 @@
 //! What wakes whom:
 //! - [`Hub::changed`] wakes exactly the watchers of that run, of each of its
 //!   tags and of its batch, in that key. The retrieve route calls it when a
-//!   retrieve moves a scripted run to its next step; **the run ledger calls
-//!   it after every mutation** (trigger, cancel, drive):
-//!   `hub.changed(key, run_id, &tags, batch_id)`.
+//!   retrieve moves a run to its next step; every run-flow request that
+//!   creates or changes a run of the ledger (trigger, replay, batch items,
+//!   cancel, reschedule, tags, metadata) and the admin drive route call it
+//!   through `EnvState::stamp`, for each run the request touched.
 //! - [`Hub::clock_moved`] (admin clock set, advance, freeze) wakes only the
 //!   polls whose runs have a time-driven next step; they recompute it and
 //!   wait again if nothing is due yet. Under a running clock each such poll

@@ -9,11 +9,17 @@
 //! resets state, or the hold time ([`crate::config::Config::realtime_hold`])
 //! runs out; then it answers `[up-to-date]`.
 //!
+//! Runs the caller's environment created are read from its ledger, rendered
+//! from the same [`Run`] retrieve shows; their offsets order by the
+//! environment's change number too ([`crate::ledger::Entry::realtime_changes`]).
+//!
 //! Realtime requests read a scripted run's lifecycle exactly as a retrieve by
 //! the same key would see it, and apply time-driven steps, but they are not
 //! retrieves: they never count towards a step that lasts a number of
 //! retrieves. Such a step moves on when the application retrieves the run
-//! (e.g. `runs.poll`), and that retrieve wakes the realtime watchers.
+//! (e.g. `runs.poll`), and that retrieve wakes the realtime watchers. The
+//! default task of a triggered run is such a step: its feed shows EXECUTING
+//! until a retrieve sees the run.
 
 use super::App;
 use crate::auth::{Environment, Principal};
