@@ -122,6 +122,8 @@ impl App {
         {
             overlay.apply(&mut member.run);
             member.offset.updated_ms = member.run.updated_at.0;
+            // A cancel is one more status change, even within the millisecond of the last.
+            member.offset.changes += u64::from(overlay.canceled_at.is_some());
             if member.run.status.is_terminal() {
                 member.due = None;
             }

@@ -520,3 +520,21 @@ async fn the_batch_feed_of_a_created_batch_and_the_default_task_rule() {
     assert!(started.elapsed() < Duration::from_millis(390), "woken by the retrieve, not the hold");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cancel_of_a_scripted_run_is_seen_and_woken_in_that_environment_only() {
+    let server = start(&tasks_config(20_000)).await;
+    let snap = feed(&server, "/realtime/v1/runs/run_rt_other?offset=-1", DEV_KEY).await;
+    let url = live("run_rt_other", header(&snap, "electric-offset"));
+    let started = Instant::now();
+    let (woken, canceled) = tokio::join!(feed(&server, &url, DEV_KEY), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        post_json(&server, "/api/v2/runs/run_rt_other/cancel", DEV_KEY, "").await
+    });
+    assert_eq!(canceled.status, StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(5), "woken by the cancel");
+    assert_eq!(rows(&woken)[0]["status"], "CANCELED", "the environment's cancel applies, as on retrieve");
+    let other_key = feed(&server, "/realtime/v1/runs/run_rt_other?offset=-1", "tr_dev_someone_else").await;
+    assert_eq!(rows(&other_key)[0]["status"], "PENDING", "another key does not see it");
+    server.shutdown().await;
+}
