@@ -355,6 +355,31 @@ impl App {
         }
     }
 
+    /// Loads the catalogue and the scenarios `config` names and builds the
+    /// application. Everything that can be done before the first request is
+    /// done here; the configuration itself is plain data.
+    pub fn from_config(config: &Config) -> Result<App, crate::server::StartError> {
+        let sources = config.sources()?;
+        let settings = Settings {
+            seed: config.seed,
+            anchor: config.clock.now(),
+            generate: config.generate,
+            rate_limit: config.rate_limit,
+            offload_threshold: config.offload_threshold,
+        };
+        let secret = match &config.presign_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                use rand::RngExt;
+                rand::rng().random::<[u8; 32]>().to_vec()
+            }
+        };
+        let world = World::build(&settings, &sources).map_err(|problems| {
+            crate::server::StartError::Invalid(problems.iter().map(ToString::to_string).collect())
+        })?;
+        Ok(App::new(config, world, settings, sources, crate::presign::Presigner::new(&secret)))
+    }
+
     /// The shared state.
     pub fn state(&self) -> &State {
         &self.state
