@@ -10,6 +10,7 @@
 //! many rows uses the largest of its rows' offsets, comparing the pairs in
 //! order.
 
+use crate::excerpt::percent_decode;
 use crate::model::{ApiVersion, EngineStatus, Run};
 use crate::time::Millis;
 use serde_json::{Map, Value};
@@ -130,29 +131,6 @@ impl Offset {
     pub fn render(self) -> String {
         if self == Offset::ZERO { "0_0".to_owned() } else { format!("{}_{}", self.updated_ms, self.changes) }
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn list(value: &str) -> Vec<String> {

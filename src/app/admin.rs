@@ -5,6 +5,7 @@
 use super::{App, Refusal, json_response};
 use crate::body::Body;
 use crate::clock::{Clock, EARLIEST, LATEST, OUT_OF_RANGE};
+use crate::excerpt::percent_decode;
 use crate::excerpt::{quote, shorten_quotes};
 use crate::journal::{Query, Record};
 use crate::scenario::Source;
@@ -41,29 +42,6 @@ fn param(query: Option<&str>, name: &str) -> Option<String> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| percent_decode(v))
     })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reads a whole request body: 413 over [`MAX_BODY`], 400 when it is
