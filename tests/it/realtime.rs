@@ -538,3 +538,21 @@ async fn a_cancel_of_a_scripted_run_is_seen_and_woken_in_that_environment_only()
     assert_eq!(rows(&other_key)[0]["status"], "PENDING", "another key does not see it");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn under_a_running_clock_a_created_run_wakes_its_poll_when_its_step_is_due() {
+    let tasks = r#"{ "version": 1, "tasks": [
+        { "id": "rt-fast", "lifecycle": [{ "status": "PENDING", "for": "1s" }, { "status": "EXECUTING" }] } ] }"#;
+    let mut c = Config { clock: Clock::system(), ..rt_config(10_000) };
+    c.inline_scenarios.push(Source { name: "fast.json".into(), text: tasks.into(), path: None });
+    let server = start(&c).await;
+    let id = trigger_run(&server, "rt-fast", "{}").await;
+    let snap = feed(&server, &format!("/realtime/v1/runs/{id}?offset=-1"), DEV_KEY).await;
+    assert_eq!(rows(&snap)[0]["status"], "PENDING");
+    let started = Instant::now();
+    let reply = feed(&server, &live(&id, header(&snap, "electric-offset")), DEV_KEY).await;
+    let took = started.elapsed();
+    assert_eq!(rows(&reply)[0]["status"], "EXECUTING");
+    assert!(took < Duration::from_secs(3), "woken when due (1 s), not at the 10 s hold: {took:?}");
+    server.shutdown().await;
+}
