@@ -12,7 +12,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { auth, configure, runs } from "@trigger.dev/sdk";
-import { moveClock, readJournal, runNodeScript, startServer, writeScenarioFile } from "./helpers.mjs";
+import {
+  collectRealtime as collect,
+  moveClock,
+  readJournal,
+  runNodeScript,
+  startServer,
+  writeScenarioFile,
+} from "./helpers.mjs";
 
 const TIMED = "run_rt_timed"; // PENDING 1m → EXECUTING 1m → COMPLETED_SUCCESSFULLY
 const CANCELED = "run_rt_canceled"; // PENDING 1m → CANCELED
@@ -71,46 +78,6 @@ let keyCounter = 0;
 function freshKey(label) {
   keyCounter += 1;
   return `tr_dev_rt_${label}_${process.pid}_${keyCounter}`;
-}
-
-const TIMEOUT = Symbol("timeout");
-
-/**
- * Iterates the subscription `makeIterable(signal)` until it ends or `limitMs`
- * passes, calling `onYield(run, n)` after each yield; then aborts it.
- * Resolves to `{ yields, ended }`. The deadline does not rely on the abort
- * signal ending the iterator (the SDK does not always end it).
- */
-async function collect(makeIterable, { limitMs = 8000, onYield = async () => {} } = {}) {
-  const ac = new AbortController();
-  const iterator = makeIterable(ac.signal)[Symbol.asyncIterator]();
-  const deadline = Date.now() + limitMs;
-  const yields = [];
-  let ended = false;
-  try {
-    for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      let timer;
-      const timeout = new Promise((resolve) => {
-        timer = setTimeout(() => resolve(TIMEOUT), left);
-      });
-      const next = await Promise.race([iterator.next(), timeout]);
-      clearTimeout(timer);
-      if (next === TIMEOUT) break;
-      if (next.done) {
-        ended = true;
-        break;
-      }
-      yields.push(next.value);
-      await onYield(next.value, yields.length);
-    }
-  } finally {
-    ac.abort();
-    // Not awaited: an iterator parked in a long-poll may never settle.
-    Promise.resolve(iterator.return?.()).catch(() => {});
-  }
-  return { yields, ended };
 }
 
 describe("realtime through the SDK", () => {
