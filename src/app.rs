@@ -24,6 +24,7 @@ use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
 use crate::packet::Packet;
 use crate::presign::Presigner;
 use crate::ratelimit::{Bucket, JWT_WINDOW, Verdict, Windows};
+use crate::reqlog;
 use crate::scenario::format::RouteName;
 use crate::scenario::{Diagnostic, Source};
 use crate::scope::{Action as ScopeAction, Resource};
@@ -217,14 +218,58 @@ impl App {
     }
 
     /// Answers one request. Every problem is a response, except a reset
-    /// fault, which closes the connection instead.
+    /// fault, which closes the connection instead. Writes the request's line
+    /// in the request log when it is on.
     pub async fn handle<B>(&self, req: Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection>
     where
         B: hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if !reqlog::enabled() {
+            return self.answer(req, conn).await;
+        }
+        let admin = is_admin(req.uri().path());
+        let verbose = reqlog::verbose();
+        if admin && !verbose {
+            return self.answer(req, conn).await;
+        }
+        let started = std::time::Instant::now();
+        let mut line = reqlog::Line {
+            at: self.state.clock.now(),
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            ..reqlog::Line::default()
+        };
+        if verbose {
+            line.http = Some(format!("{:?}", req.version()));
+            line.api_version =
+                req.headers().get(ApiVersion::HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            line.wall = Some(wall_now());
+        }
+        let result = self.answer(req, conn).await;
+        line.duration = started.elapsed();
+        match &result {
+            Ok(response) => {
+                line.status = response.status().as_u16();
+                if let Some(facts) = response.extensions().get::<reqlog::Facts>() {
+                    line.key = facts.key.as_deref().map(reqlog::key_prefix);
+                    line.run_status = facts.run_status.map(str::to_owned);
+                    line.fault.clone_from(&facts.fault);
+                }
+            }
+            Err(ResetConnection) => line.fault = Some("reset".to_owned()),
+        }
+        line.emit();
+        result
+    }
+
+    async fn answer<B>(&self, req: Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = req.uri().path();
-        if path == ADMIN_PREFIX || path.starts_with("/_mock/") {
+        if is_admin(path) {
             return Ok(match &self.state.admin {
                 AdminAccess::Open => admin::handle(self, req).await,
                 AdminAccess::Token(token)
@@ -297,6 +342,7 @@ impl App {
         {
             tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
         }
+        let scripted_status = decided.scripted.as_ref().map(|r| r.status);
         let action = decided.fault.and_then(|f| f.action.as_ref());
         if let Some(Action::Reset) = action {
             conn.reset();
@@ -325,7 +371,14 @@ impl App {
             }
         };
         let response = with_rate_headers(response, decided.verdict, now);
-        Ok(self.journaled(req, run_id, Some(key), token, response, fault_label))
+        let mut response = self.journaled(req, run_id, Some(key), token, response, fault_label);
+        if let (Route::RetrieveRun(id), Some(facts)) = (&route, response.extensions_mut().get_mut::<reqlog::Facts>())
+            && facts.fault.is_none()
+        {
+            // Only while the log is on: a run looked up again to name its status.
+            facts.run_status = scripted_status.or_else(|| world.store.get(id).map(|r| r.status)).map(|s| s.name());
+        }
+        Ok(response)
     }
 
     /// The decisions taken under the key's lock.
@@ -506,9 +559,19 @@ impl App {
         response: Response<Body>,
         fault: Option<String>,
     ) -> Response<Body> {
+        let mut response = response;
+        if reqlog::enabled() {
+            let facts = reqlog::Facts { key: key.map(str::to_owned), run_status: None, fault: fault.clone() };
+            response.extensions_mut().insert(facts);
+        }
         self.record(req, run_id, key, token, response.status().as_u16(), fault);
         response
     }
+}
+
+/// True for the admin API's paths.
+fn is_admin(path: &str) -> bool {
+    path == ADMIN_PREFIX || path.starts_with("/_mock/")
 }
 
 /// What a key of `kind` asking for `version` decides about a body.

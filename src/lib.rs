@@ -50,6 +50,7 @@ pub mod outgoing;
 pub mod packet;
 pub mod presign;
 pub mod ratelimit;
+pub mod reqlog;
 pub mod scenario;
 pub mod scope;
 pub mod server;

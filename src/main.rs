@@ -76,6 +76,8 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
             }
         );
     }
+    // Kept until the server has stopped: dropping it flushes the last lines.
+    let _log = trigger_mock::reqlog::install(args.verbosity(), args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -15,9 +15,10 @@ fn bin() -> Command {
     cmd
 }
 
-/// Starts `serve` and returns the child and the URL from its first line.
+/// Starts `serve` with its request log off (`-q`: stderr is the test's
+/// own) and returns the child and the URL from its first line.
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    let mut child = bin().args(args).envs(env.iter().copied()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = bin().args(args).arg("-q").envs(env.iter().copied()).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_default().to_owned();
@@ -340,4 +341,96 @@ fn render_shows_a_scripted_run_as_its_first_retrieve_does() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{body}\n"));
     assert!(body.contains("\"status\":\"QUEUED\""), "{body}");
     assert!(terminate(&mut child).success());
+}
+
+/// Starts `serve` with stderr piped, makes `requests`, stops it and returns
+/// (first stdout line, stderr).
+fn logged(args: &[&str], requests: &[(&str, &str)]) -> (String, String) {
+    let mut child = bin()
+        .args(["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z", "--scenario", "builtin:flaky-run"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    for (path, headers) in requests {
+        get(&url, path, headers);
+    }
+    // The log's writer thread runs beside the requests: give it a moment before the signal.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(terminate(&mut child).success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (line, stderr)
+}
+
+const KEYED: &str = "authorization: Bearer tr_dev_secret_abcdef\r\n";
+
+#[test]
+fn the_request_log_is_on_by_default_one_line_per_request() {
+    let (first, stderr) = logged(
+        &[],
+        &[
+            ("/api/v3/runs/run_completed", KEYED),
+            ("/api/v3/runs/run_flaky", KEYED),
+            ("/_mock/health", ""),
+            ("/api/v3/runs/run_x", ""),
+        ],
+    );
+    assert!(first.starts_with("trigger-mock listening on http://127.0.0.1:"), "{first}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "three API lines (not the admin one) and the shutdown: {stderr}");
+    let (ok, rest) = lines[0].rsplit_once(' ').unwrap();
+    assert_eq!(ok, "00:00:00.000 GET    200 /api/v3/runs/run_completed key=tr_dev_secr… run=COMPLETED_SUCCESSFULLY");
+    assert!(rest.ends_with("ms") && rest.trim_end_matches("ms").parse::<f64>().is_ok(), "{rest}");
+    assert!(
+        lines[1].starts_with(
+            "00:00:00.000 GET    500 /api/v3/runs/run_flaky key=tr_dev_secr… fault=\"builtin:flaky-run faults[0]: serverError\" "
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].starts_with("00:00:00.000 GET    401 /api/v3/runs/run_x "), "{}", lines[2]);
+    assert!(!stderr.contains("secret_abcdef"), "never the whole key");
+    assert_eq!(lines[3], "trigger-mock: shutting down");
+}
+
+#[test]
+fn quiet_silences_the_request_log_and_verbose_adds_admin_requests() {
+    let requests = [("/api/v3/runs/run_completed", KEYED), ("/_mock/health", "")];
+    let (_, quiet) = logged(&["-q"], &requests);
+    assert_eq!(quiet, "trigger-mock: shutting down\n");
+    let (_, quiet) = logged(&["--quiet"], &requests);
+    assert_eq!(quiet, "trigger-mock: shutting down\n");
+    let (_, verbose) = logged(&["-v"], &requests);
+    let lines: Vec<&str> = verbose.lines().collect();
+    assert_eq!(lines.len(), 3, "{verbose}");
+    assert!(lines[0].contains(" HTTP/1.1") && lines[0].contains(" wall=20"), "{}", lines[0]);
+    assert!(lines[1].starts_with("00:00:00.000 GET    200 /_mock/health "), "{}", lines[1]);
+}
+
+#[test]
+fn json_log_lines_parse() {
+    let (_, stderr) = logged(
+        &["--log-format", "json"],
+        &[("/api/v3/runs/run_flaky", KEYED), ("/api/v3/runs/run_flaky", KEYED), ("/api/v3/runs/run_flaky", KEYED)],
+    );
+    let records: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 3, "{stderr}");
+    for (record, status) in records.iter().zip([500, 500, 200]) {
+        assert_eq!(record["target"], "trigger_mock::request");
+        assert_eq!(record["method"], "GET");
+        assert_eq!(record["path"], "/api/v3/runs/run_flaky");
+        assert_eq!(record["key"], "tr_dev_secr…");
+        assert_eq!(record["at"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(record["status"], status);
+        assert!(record["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{record}");
+    }
+    assert_eq!(records[0]["fault"], "builtin:flaky-run faults[0]: serverError");
+    assert_eq!(records[2]["run_status"], "COMPLETED_SUCCESSFULLY");
+    assert!(records[2].get("fault").is_none());
 }
