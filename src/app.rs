@@ -17,7 +17,7 @@ use crate::conn::Control;
 use crate::environments::Environments;
 use crate::errors::{ApiError, KeyRefusal};
 use crate::faults::{Action, decide};
-use crate::journal::{Journal, Record};
+use crate::journal::{self, Journal, Record};
 use crate::keys::Keys;
 use crate::lifecycle::Progress;
 use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
@@ -176,8 +176,8 @@ impl App {
                 world: RwLock::new(Arc::new(world)),
                 settings,
                 sources: Mutex::new(sources),
-                keys: Keys::default(),
-                journal: Journal::new(config.journal_size),
+                keys: Keys::new(config.key_state_bytes),
+                journal: Journal::new(config.journal_size, config.journal_bytes),
                 clock: config.clock.clone(),
                 auth: config.auth.clone(),
                 not_found_retry: config.not_found_retry,
@@ -428,18 +428,16 @@ impl App {
                 let lifecycle = world.lifecycles.get(id)?;
                 let base = world.store.related(id)?;
                 let epoch = ks.epoch;
-                // Look up before inserting: the id is copied only the first time.
-                if !ks.runs.contains_key(id) {
-                    ks.runs.insert(id.to_owned(), Progress::start(base, lifecycle, world.anchor, epoch));
-                }
-                let progress = ks.runs.get_mut(id)?;
-                let run = progress.view(base, lifecycle, now);
-                // A token refused by its scopes does not move the run on.
-                let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
-                if answered && permitted {
-                    progress.count_retrieve(lifecycle, now);
-                }
-                Some(run)
+                let start = || Progress::start(base, lifecycle, world.anchor, epoch);
+                Some(ks.with_progress(id, start, |progress| {
+                    let run = progress.view(base, lifecycle, now);
+                    // A token refused by its scopes does not move the run on.
+                    let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
+                    if answered && permitted {
+                        progress.count_retrieve(lifecycle, now);
+                    }
+                    run
+                }))
             });
             Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
         })
@@ -536,18 +534,18 @@ impl App {
         if !journal.enabled() {
             return;
         }
-        journal.push(Record {
-            seq: journal.next_seq(),
+        let request = journal::Request {
             at: self.state.clock.now(),
             wall_ms: wall_now().0,
-            method: req.method().to_string(),
-            path: req.uri().path().to_owned(),
-            run_id: run_id.map(str::to_owned),
-            key: key.map(str::to_owned),
-            token: token.cloned(),
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            run_id,
+            key,
+            token,
             status,
-            fault,
-        });
+            fault: fault.as_deref(),
+        };
+        journal.push(Record::new(&request));
     }
 
     fn journaled<B>(

@@ -161,8 +161,9 @@ fn packet_of(spec: &PacketSpec, created_at: Millis) -> Result<Packet, (Option<&'
             if !path.is_absolute() {
                 return Err((Some("file"), "file packets are read relative to a scenario file on disk".into()));
             }
-            let size =
-                std::fs::metadata(&path).map_err(|e| (Some("file"), format!("cannot read `{file}`: {e}")))?.len();
+            let size = std::fs::metadata(&path)
+                .map_err(|e| (Some("file"), format!("cannot read `{}`: {e}", crate::excerpt::quote(file))))?
+                .len();
             Content::File { path, size }
         }
         _ => return Err((None, "give exactly one of `data`, `size` or `file`".into())),
@@ -306,9 +307,15 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
     let mut index_of: HashMap<&str, usize> = HashMap::new();
     for (i, spec) in specs.iter().enumerate() {
         if index_of.insert(spec.id.as_str(), i).is_some() {
-            return Err(SpecError::at(i, &[Key("id")], format!("run {} is defined twice", spec.id)));
+            return Err(SpecError::at(
+                i,
+                &[Key("id")],
+                format!("run {} is defined twice", crate::excerpt::quote(&spec.id)),
+            ));
         }
     }
+    // Children by parent, in compile order; attached once every run is built.
+    let mut children_of: HashMap<String, Vec<String>> = HashMap::new();
     // Compile in dependency order: a spec waits for its parent.
     let mut pending: Vec<usize> = (0..specs.len()).collect();
     while !pending.is_empty() {
@@ -318,16 +325,18 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
             let spec = &specs[i];
             match &spec.parent {
                 Some(p) if !index_of.contains_key(p.as_str()) => {
-                    return Err(SpecError::at(i, &[Key("parent")], format!("parent {p} is not defined")));
+                    return Err(SpecError::at(
+                        i,
+                        &[Key("parent")],
+                        format!("parent {} is not defined", crate::excerpt::quote(p)),
+                    ));
                 }
                 Some(p) if !defined.runs.contains_key(p) => waiting.push(i),
                 _ => {
                     let parent = spec.parent.as_ref().and_then(|p| defined.runs.get(p));
                     let run = build(i, spec, parent, seed, anchor, threshold)?;
-                    if let Some(p) = &spec.parent
-                        && let Some(parent) = defined.runs.get_mut(p)
-                    {
-                        parent.child_ids.push(run.id.clone());
+                    if let Some(p) = &spec.parent {
+                        children_of.entry(p.clone()).or_default().push(run.id.clone());
                     }
                     defined.entries.push(Entry {
                         id: run.id.clone(),
@@ -345,6 +354,11 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
             return Err(SpecError::at(last, &[Key("parent")], "the parents form a cycle"));
         }
         pending = waiting;
+    }
+    for (parent, children) in children_of {
+        if let Some(run) = defined.runs.get_mut(&parent) {
+            run.child_ids = children.into();
+        }
     }
     defined.entries.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(defined)
@@ -389,8 +403,9 @@ fn build(
         run.tags = tags;
     }
     if let Some(ttl) = &spec.ttl {
-        let ttl_ms = parse_duration_ms(ttl)
-            .ok_or_else(|| err("ttl", format!("`{ttl}` is not a duration such as 10m or 1h30m")))?;
+        let ttl_ms = parse_duration_ms(ttl).ok_or_else(|| {
+            err("ttl", format!("`{}` is not a duration such as 10m or 1h30m", crate::excerpt::quote(ttl)))
+        })?;
         if first_phase == Phase::Expired {
             run.created_at = run.expired_at.unwrap_or(run.created_at).plus(-ttl_ms);
         }
@@ -500,7 +515,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let (a, b, c) = (&d.runs["run_a"], &d.runs["run_b"], &d.runs["run_c"]);
-        assert_eq!(a.child_ids, ["run_b"]);
+        assert_eq!(*a.child_ids, ["run_b".to_owned()]);
         assert_eq!((b.depth, c.depth), (1, 2));
         assert_eq!(c.root_id.as_deref(), Some("run_a"));
         assert_eq!(c.parent_id.as_deref(), Some("run_b"));

@@ -107,6 +107,13 @@ pub struct ServeArgs {
     /// How many requests the journal keeps (GET /_mock/journal); 0 switches it off.
     #[arg(long, env = "TRIGGER_MOCK_JOURNAL_SIZE", default_value_t = crate::config::DEFAULT_JOURNAL_SIZE, value_name = "N")]
     pub journal_size: usize,
+    /// The most bytes the journal's records may take; the oldest go first.
+    #[arg(long, env = "TRIGGER_MOCK_JOURNAL_BYTES", default_value_t = crate::journal::DEFAULT_JOURNAL_BYTES, value_name = "BYTES")]
+    pub journal_bytes: usize,
+    /// The most bytes the per-key scenario state may take; the least recently used keys are
+    /// forgotten first (a forgotten key starts afresh, as a new key).
+    #[arg(long, env = "TRIGGER_MOCK_KEY_STATE_BYTES", default_value_t = crate::keys::DEFAULT_KEY_STATE_BYTES, value_name = "BYTES")]
+    pub key_state_bytes: usize,
     /// Reload scenario files when they change; an invalid edit is reported and the previous version keeps serving.
     #[arg(long, env = "TRIGGER_MOCK_WATCH")]
     pub watch: bool,
@@ -247,7 +254,11 @@ impl RunArgs {
         if let Some(clock) = &self.clock {
             let at = Millis::parse_rfc3339(clock).map_err(|e| format!("--clock: {e}"))?;
             if !(crate::clock::EARLIEST..=crate::clock::LATEST).contains(&at) {
-                return Err(format!("--clock: `{clock}` is out of range: {}", crate::clock::OUT_OF_RANGE));
+                return Err(format!(
+                    "--clock: `{}` is out of range: {}",
+                    crate::excerpt::quote(clock),
+                    crate::clock::OUT_OF_RANGE
+                ));
             }
             config.clock = Clock::frozen(at);
         }
@@ -263,13 +274,16 @@ impl ServeArgs {
             not_found_retry: self.not_found_retry,
             rate_limit: self.rate_limit,
             journal_size: self.journal_size,
+            journal_bytes: self.journal_bytes,
+            key_state_bytes: self.key_state_bytes,
             ..Config::default()
         };
         self.runs.apply(&mut config)?;
         for key in &self.secret_keys {
             if !matches!(KeyKind::of(key), Some(KeyKind::Secret(_))) {
                 return Err(format!(
-                    "--secret-key: `{key}` is not a secret key (tr_dev_…, tr_prod_…, tr_stg_… or tr_preview_…)"
+                    "--secret-key: `{}` is not a secret key (tr_dev_…, tr_prod_…, tr_stg_… or tr_preview_…)",
+                    crate::excerpt::quote(key)
                 ));
             }
         }

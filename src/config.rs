@@ -36,6 +36,10 @@ pub struct Config {
     pub rate_limit: bool,
     /// Records kept by the request journal; 0 switches it off.
     pub journal_size: usize,
+    /// The most bytes the journal's records take (see `Journal::bytes`).
+    pub journal_bytes: usize,
+    /// The most bytes the per-key state takes; least recently used keys are forgotten first.
+    pub key_state_bytes: usize,
     /// The secret that signs presigned URLs; a random one per process when absent.
     pub presign_secret: Option<String>,
     /// Packets of this many bytes or more are offloaded.
@@ -115,6 +119,8 @@ impl Default for Config {
             inline_scenarios: Vec::new(),
             rate_limit: false,
             journal_size: DEFAULT_JOURNAL_SIZE,
+            journal_bytes: crate::journal::DEFAULT_JOURNAL_BYTES,
+            key_state_bytes: crate::keys::DEFAULT_KEY_STATE_BYTES,
             presign_secret: None,
             offload_threshold: crate::world::DEFAULT_OFFLOAD_THRESHOLD,
             limits: Limits::default(),

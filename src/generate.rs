@@ -269,7 +269,7 @@ pub fn generate(seed: u64, id: &str, status: Option<EngineStatus>, anchor: Milli
         schedule,
         root_id: None,
         parent_id: None,
-        child_ids: Vec::new(),
+        child_ids: std::sync::Arc::from([]),
         attempt_count,
     }
 }

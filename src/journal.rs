@@ -1,11 +1,62 @@
-//! The request journal: a bounded ring buffer of compact request records, so
-//! a test can assert how many requests a client made and how far apart.
+//! The request journal: a ring buffer of compact request records, bounded in
+//! count and in bytes, so a test can assert how many requests a client made
+//! and how far apart.
+//!
+//! A record keeps at most [`FIELD_CHARS`] characters of the method, path,
+//! run id and fault, and only the first [`KEY_CHARS`] characters of the key
+//! (never a whole secret key); what was cut is listed in its `truncated`
+//! field. Filtering by key still compares whole keys, through their
+//! [`KeyId`].
 
+use crate::excerpt::prefix;
+use crate::keys::KeyId;
 use crate::time::Millis;
 use serde::Serialize;
+use serde::ser::SerializeSeq;
 use std::collections::VecDeque;
+use std::mem::size_of;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The most characters a record keeps of the method, path, run id and fault.
+pub const FIELD_CHARS: usize = 256;
+
+/// The most characters a record keeps of the key.
+pub const KEY_CHARS: usize = 16;
+
+/// The default byte budget of the journal: 8 MiB.
+pub const DEFAULT_JOURNAL_BYTES: usize = 8 << 20;
+
+/// The most records one page of a listing holds when `after` is given without `limit`.
+pub const PAGE_RECORDS: usize = 1000;
+
+/// The fields of a record that were cut, as a set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Truncated(u8);
+
+impl Truncated {
+    const NAMES: [&'static str; 5] = ["method", "path", "runId", "key", "fault"];
+
+    /// True when nothing was cut.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The names of the fields that were cut.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        Truncated::NAMES.iter().enumerate().filter(|(i, _)| self.0 & (1 << i) != 0).map(|(_, n)| *n)
+    }
+}
+
+impl Serialize for Truncated {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for name in self.names() {
+            seq.serialize_element(name)?;
+        }
+        seq.end()
+    }
+}
 
 /// One request, as recorded after it was answered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,14 +69,16 @@ pub struct Record {
     /// The wall clock when the request arrived, in epoch milliseconds: use it
     /// for the spacing of retries.
     pub wall_ms: i64,
-    pub method: String,
-    pub path: String,
+    pub method: Box<str>,
+    pub path: Box<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<String>,
-    /// The key, or for a public access token the secret key of its
-    /// environment (whose scenario state it shares).
+    pub run_id: Option<Box<str>>,
+    /// The first [`KEY_CHARS`] characters of the key.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+    pub key: Option<Box<str>>,
+    /// The whole key, for filtering.
+    #[serde(skip)]
+    pub key_id: Option<KeyId>,
     /// A public access token's environment and scopes (never the token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<crate::auth::TokenSummary>,
@@ -33,14 +86,90 @@ pub struct Record {
     pub status: u16,
     /// The fault applied (`label: action`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
+    pub fault: Option<Box<str>>,
+    /// The fields cut to their limit.
+    #[serde(skip_serializing_if = "Truncated::is_empty")]
+    pub truncated: Truncated,
+}
+
+/// What a request was, before it is cut to a record.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub at: Millis,
+    pub wall_ms: i64,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub run_id: Option<&'a str>,
+    pub key: Option<&'a str>,
+    /// A public access token's summary (already bounded: see [`crate::auth::TokenSummary`]).
+    pub token: Option<&'a crate::auth::TokenSummary>,
+    pub status: u16,
+    pub fault: Option<&'a str>,
+}
+
+impl Record {
+    /// The record of `request`, its fields cut to their limits; [`Journal::push`] numbers it.
+    pub fn new(request: &Request<'_>) -> Record {
+        let mut truncated = 0u8;
+        let mut cut = |bit: u8, text: &str, max: usize| -> Box<str> {
+            let (kept, was_cut) = prefix(text, max);
+            if was_cut {
+                truncated |= 1 << bit;
+            }
+            kept.into()
+        };
+        let method = cut(0, request.method, FIELD_CHARS);
+        let path = cut(1, request.path, FIELD_CHARS);
+        let run_id = request.run_id.map(|id| cut(2, id, FIELD_CHARS));
+        let key = request.key.map(|k| cut(3, k, KEY_CHARS));
+        let fault = request.fault.map(|f| cut(4, f, FIELD_CHARS));
+        Record {
+            seq: 0,
+            at: request.at,
+            wall_ms: request.wall_ms,
+            method,
+            path,
+            run_id,
+            key,
+            key_id: request.key.map(KeyId::of),
+            token: request.token.cloned(),
+            status: request.status,
+            fault,
+            truncated: Truncated(truncated),
+        }
+    }
+
+    /// The bytes this record takes: its own size, its strings and its token's.
+    pub fn bytes(&self) -> usize {
+        let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| s.len());
+        let token = self.token.as_ref().map_or(0, |t| {
+            t.environment.as_ref().map_or(0, String::capacity)
+                + t.scopes.capacity() * size_of::<String>()
+                + t.scopes.iter().map(String::capacity).sum::<usize>()
+        });
+        size_of::<Record>()
+            + self.method.len()
+            + self.path.len()
+            + text(&self.run_id)
+            + text(&self.key)
+            + text(&self.fault)
+            + token
+    }
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    records: VecDeque<Record>,
+    /// The sum of the records' [`Record::bytes`].
+    bytes: usize,
 }
 
 /// The journal. The lock is held only to push or copy records.
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
-    records: Mutex<VecDeque<Record>>,
+    budget: usize,
+    ring: Mutex<Ring>,
     seq: AtomicU64,
 }
 
@@ -48,20 +177,33 @@ pub struct Journal {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
     pub key: Option<String>,
+    /// Compared with the recorded run id, cut as records cut it.
     pub run_id: Option<String>,
-    /// At most this many, the newest.
+    /// At most this many: the newest, or without `after`, the first after it.
     pub limit: Option<usize>,
+    /// Only records with a larger `seq` (a cursor: the `next` of the previous page).
+    pub after: Option<u64>,
+}
+
+/// The answer to a query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// Oldest first.
+    pub records: Vec<Record>,
+    /// With `after`: the cursor of the next page, when more records match.
+    pub next: Option<u64>,
 }
 
 impl Journal {
-    /// A journal of at most `capacity` records; 0 switches it off.
-    pub fn new(capacity: usize) -> Journal {
-        Journal { capacity, records: Mutex::new(VecDeque::with_capacity(capacity.min(4096))), seq: AtomicU64::new(0) }
+    /// A journal of at most `capacity` records taking at most `budget` bytes;
+    /// a capacity or a budget of 0 switches it off.
+    pub fn new(capacity: usize, budget: usize) -> Journal {
+        Journal { capacity, budget, ring: Mutex::new(Ring::default()), seq: AtomicU64::new(0) }
     }
 
-    /// True when recording.
+    /// True when recording: neither the count nor the byte budget is 0.
     pub fn enabled(&self) -> bool {
-        self.capacity > 0
+        self.capacity > 0 && self.budget > 0
     }
 
     /// The next sequence number.
@@ -69,33 +211,87 @@ impl Journal {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Appends a record, dropping the oldest when full.
-    pub fn push(&self, record: Record) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if records.len() == self.capacity {
-            records.pop_front();
-        }
-        records.push_back(record);
+    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The matching records, oldest first.
-    pub fn query(&self, q: &Query) -> Vec<Record> {
-        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        let matching: Vec<&Record> = records
-            .iter()
-            .filter(|r| q.key.as_ref().is_none_or(|k| r.key.as_ref() == Some(k)))
-            .filter(|r| q.run_id.as_ref().is_none_or(|id| r.run_id.as_ref() == Some(id)))
-            .collect();
-        let skip = q.limit.map_or(0, |l| matching.len().saturating_sub(l));
-        matching.into_iter().skip(skip).cloned().collect()
+    /// Numbers a record and appends it, dropping the oldest while over the
+    /// count or the byte budget; returns its `seq` (0 when the journal is
+    /// off). The number is taken under the lock, so records are kept in
+    /// `seq` order, which paging relies on. A record larger than the budget
+    /// is numbered but not kept.
+    pub fn push(&self, mut record: Record) -> u64 {
+        if !self.enabled() {
+            return 0;
+        }
+        let mut ring = self.ring();
+        record.seq = self.next_seq();
+        let seq = record.seq;
+        if record.bytes() > self.budget {
+            return seq;
+        }
+        ring.bytes += record.bytes();
+        ring.records.push_back(record);
+        while ring.records.len() > self.capacity || ring.bytes > self.budget {
+            match ring.records.pop_front() {
+                Some(old) => ring.bytes -= old.bytes(),
+                None => break,
+            }
+        }
+        seq
     }
 
-    /// Forgets every record.
+    /// The matching records (see [`Query`]), oldest first.
+    pub fn query(&self, q: &Query) -> Page {
+        let key = q.key.as_deref().map(KeyId::of);
+        let run_id = q.run_id.as_deref().map(|id| prefix(id, FIELD_CHARS).0);
+        let matches = |r: &&Record| {
+            key.is_none_or(|k| r.key_id == Some(k)) && run_id.is_none_or(|id| r.run_id.as_deref() == Some(id))
+        };
+        let ring = self.ring();
+        match q.after {
+            None => {
+                let limit = q.limit.unwrap_or(usize::MAX);
+                let mut newest: Vec<Record> = ring.records.iter().rev().filter(matches).take(limit).cloned().collect();
+                newest.reverse();
+                Page { records: newest, next: None }
+            }
+            Some(after) => {
+                let limit = q.limit.unwrap_or(PAGE_RECORDS);
+                let start = ring.records.partition_point(|r| r.seq <= after);
+                let mut found = ring.records.range(start..).filter(matches);
+                let records: Vec<Record> = found.by_ref().take(limit).cloned().collect();
+                let more = found.next().is_some();
+                let next = records.last().map(|r| r.seq).filter(|_| more);
+                Page { records, next }
+            }
+        }
+    }
+
+    /// Forgets every record and releases their memory.
     pub fn clear(&self) {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let old = std::mem::take(&mut *self.ring());
+        drop(old);
+    }
+
+    /// How many records are kept.
+    pub fn len(&self) -> usize {
+        self.ring().records.len()
+    }
+
+    /// True when no record is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes the kept records take ([`Record::bytes`] summed): at most the budget.
+    pub fn bytes(&self) -> usize {
+        self.ring().bytes
+    }
+
+    /// The byte budget.
+    pub fn budget(&self) -> usize {
+        self.budget
     }
 }
 
@@ -103,41 +299,116 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn record(j: &Journal, key: &str) -> Record {
-        Record {
-            seq: j.next_seq(),
+    fn record(key: &str) -> Record {
+        let request = Request {
             at: Millis(0),
             wall_ms: 0,
-            method: "GET".into(),
-            path: "/".into(),
+            method: "GET",
+            path: "/",
             run_id: None,
-            key: Some(key.into()),
+            key: Some(key),
             token: None,
             status: 200,
             fault: None,
-        }
+        };
+        Record::new(&request)
+    }
+
+    fn seqs(page: &Page) -> Vec<u64> {
+        page.records.iter().map(|r| r.seq).collect()
     }
 
     #[test]
     fn keeps_the_newest_up_to_capacity() {
-        let j = Journal::new(3);
+        let j = Journal::new(3, DEFAULT_JOURNAL_BYTES);
         for k in ["a", "b", "a", "b", "a"] {
-            j.push(record(&j, k));
+            j.push(record(k));
         }
-        let all = j.query(&Query::default());
-        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(seqs(&j.query(&Query::default())), [3, 4, 5]);
         let a = j.query(&Query { key: Some("a".into()), ..Query::default() });
-        assert_eq!(a.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 5]);
+        assert_eq!(seqs(&a), [3, 5]);
         let last = j.query(&Query { limit: Some(1), ..Query::default() });
-        assert_eq!(last[0].seq, 5);
+        assert_eq!(seqs(&last), [5]);
         j.clear();
-        assert!(j.query(&Query::default()).is_empty());
+        assert!(j.query(&Query::default()).records.is_empty());
+        assert_eq!(j.bytes(), 0);
     }
 
     #[test]
     fn capacity_zero_records_nothing() {
-        let j = Journal::new(0);
-        j.push(record(&j, "a"));
-        assert!(!j.enabled() && j.query(&Query::default()).is_empty());
+        let j = Journal::new(0, DEFAULT_JOURNAL_BYTES);
+        j.push(record("a"));
+        assert!(!j.enabled() && j.query(&Query::default()).records.is_empty());
+    }
+
+    #[test]
+    fn pages_follow_the_cursor() {
+        let j = Journal::new(100, DEFAULT_JOURNAL_BYTES);
+        for k in ["a", "b", "a", "a", "b", "a"] {
+            j.push(record(k));
+        }
+        let q = |after, limit| Query { key: Some("a".into()), after: Some(after), limit, ..Query::default() };
+        let first = j.query(&q(0, Some(2)));
+        assert_eq!((seqs(&first), first.next), (vec![1, 3], Some(3)));
+        let second = j.query(&q(3, Some(2)));
+        assert_eq!((seqs(&second), second.next), (vec![4, 6], None));
+        assert_eq!(seqs(&j.query(&q(6, None))), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn long_fields_are_cut_and_marked_and_the_whole_key_still_filters() {
+        let j = Journal::new(10, DEFAULT_JOURNAL_BYTES);
+        let key = format!("tr_dev_{}", "k".repeat(30_000));
+        let path = format!("/api/v3/runs/run_{}", "é".repeat(30_000));
+        let request = Request {
+            at: Millis(0),
+            wall_ms: 0,
+            method: "GET",
+            path: &path,
+            run_id: Some(&path[13..]),
+            key: Some(&key),
+            token: None,
+            status: 404,
+            fault: None,
+        };
+        j.push(Record::new(&request));
+        let r = &j.query(&Query { key: Some(key.clone()), ..Query::default() }).records[0];
+        assert_eq!(r.key.as_deref(), Some(&key[..KEY_CHARS]));
+        assert_eq!(r.path.chars().count(), FIELD_CHARS);
+        assert_eq!(r.truncated.names().collect::<Vec<_>>(), ["path", "runId", "key"]);
+        let json = serde_json::to_value(r).unwrap_or_default();
+        assert_eq!(json["truncated"], serde_json::json!(["path", "runId", "key"]));
+        assert!(j.bytes() < 2048, "{}", j.bytes());
+        assert!(j.query(&Query { key: Some(format!("{key}x")), ..Query::default() }).records.is_empty());
+        let by_id = j.query(&Query { run_id: Some(path[13..].to_owned()), ..Query::default() });
+        assert_eq!(by_id.records.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_pushes_keep_seq_order_for_paging() {
+        let j = Journal::new(10_000, DEFAULT_JOURNAL_BYTES);
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let j = &j;
+                scope.spawn(move || {
+                    for _ in 0..500 {
+                        j.push(record(if t % 2 == 0 { "a" } else { "b" }));
+                    }
+                });
+            }
+        });
+        let all = seqs(&j.query(&Query::default()));
+        assert_eq!(all, (1..=2000).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn the_byte_budget_drops_the_oldest() {
+        let one = record("a").bytes();
+        let j = Journal::new(1000, 3 * one);
+        for k in ["a", "b", "c", "d", "e"] {
+            j.push(record(k));
+        }
+        assert_eq!(seqs(&j.query(&Query::default())), [3, 4, 5]);
+        assert_eq!(j.bytes(), 3 * one);
     }
 }

@@ -39,6 +39,7 @@ pub mod conn;
 pub mod convention;
 pub mod environments;
 pub mod errors;
+pub mod excerpt;
 pub mod faults;
 pub mod generate;
 pub mod journal;

@@ -115,6 +115,11 @@ impl Progress {
         }
     }
 
+    /// The bytes this progress holds on the heap (its transitions).
+    pub fn heap_bytes(&self) -> usize {
+        self.transitions.capacity() * std::mem::size_of::<(EngineStatus, Millis)>()
+    }
+
     /// The status now shown.
     pub fn status(&self, lifecycle: &Lifecycle) -> EngineStatus {
         if self.expired_at.is_some() { EngineStatus::Expired } else { lifecycle.steps[self.step].status }

@@ -172,7 +172,7 @@ fn render(args: &RenderArgs) -> Result<(), Failure> {
     let missing = || {
         Failure::Other(format!(
             "no run {}: ids are run_ and then lower-case letters, digits and underscores",
-            args.run_id
+            trigger_mock::excerpt::quote(&args.run_id)
         ))
     };
     // A scripted run is shown as a new key's first retrieve would see it.
@@ -201,7 +201,8 @@ fn scenarios(args: &ScenariosArgs) -> Result<(), Failure> {
         Some(name) => {
             let text = scenario::builtin(name).ok_or_else(|| {
                 Failure::Other(format!(
-                    "no built-in scenario `{name}`; there are: {}",
+                    "no built-in scenario `{}`; there are: {}",
+                    trigger_mock::excerpt::quote(name),
                     scenario::builtin_names().join(", ")
                 ))
             })?;

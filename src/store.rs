@@ -6,9 +6,10 @@
 use crate::catalogue::{Defined, Entry};
 use crate::convention;
 use crate::generate::generate;
-use crate::model::{PacketUrls, RenderOptions, Run, render_json};
+use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run, render_children, render_json_with};
 use crate::time::Millis;
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -46,6 +47,19 @@ pub struct Store {
     /// Generated payloads and outputs this large are offloaded.
     threshold: u64,
     cache: Vec<Mutex<HashMap<Box<str>, Arc<GeneratedRun>>>>,
+    /// `relatedRuns.children` of runs whose bodies are rendered per request,
+    /// rendered at start-up per [`children_index`].
+    children: HashMap<String, [Option<Box<RawValue>>; 4]>,
+}
+
+/// The children array depends only on the API version and the costs.
+fn children_index(options: RenderOptions) -> usize {
+    usize::from(options.version == ApiVersion::V20250716) * 2 + usize::from(options.zero_costs)
+}
+
+fn children_options(i: usize) -> RenderOptions {
+    let version = if i & 2 == 0 { ApiVersion::Unversioned } else { ApiVersion::V20250716 };
+    RenderOptions { version, zero_costs: i & 1 != 0, hide_packets: false }
 }
 
 impl Store {
@@ -53,7 +67,7 @@ impl Store {
     /// `anchor` when `generate` is on.
     pub fn new(defined: Defined, seed: u64, anchor: Millis, generate: bool, threshold: u64) -> Store {
         let cache = (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
-        Store { defined, seed, anchor, generate, threshold, cache }
+        Store { defined, seed, anchor, generate, threshold, cache, children: HashMap::new() }
     }
 
     fn make(&self, id: &str) -> Run {
@@ -97,7 +111,19 @@ impl Store {
 
     /// The retrieve body of `run`, its relations resolved against this store.
     pub fn render(&self, run: &Run, options: RenderOptions, urls: PacketUrls<'_>) -> Bytes {
-        Bytes::from(render_json(run, options, |id| self.related(id), urls))
+        let children = self.children.get(&run.id).and_then(|c| c[children_index(options)].as_deref());
+        Bytes::from(render_json_with(run, options, |id| self.related(id), urls, children))
+    }
+
+    /// Renders the children arrays of the defined runs `ids` (those with
+    /// children) once, so that a body rendered per request copies them
+    /// instead of rendering every child again.
+    pub fn prerender_children<'i>(&mut self, ids: impl IntoIterator<Item = &'i str>) {
+        for id in ids {
+            let Some(run) = self.defined.runs.get(id).filter(|r| !r.child_ids.is_empty()) else { continue };
+            let rendered = std::array::from_fn(|i| render_children(run, children_options(i), |id| self.related(id)));
+            self.children.insert(id.to_owned(), rendered);
+        }
     }
 
     /// A defined run, for resolving relations (generated runs have none).

@@ -25,7 +25,7 @@ impl Millis {
     /// Parses an RFC 3339 timestamp such as `2026-01-01T00:00:00Z` or
     /// `2026-01-01T10:30:00.250+02:00`.
     pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {
-        let bad = |why: &str| format!("`{text}` is not an RFC 3339 timestamp: {why}");
+        let bad = |why: &str| format!("`{}` is not an RFC 3339 timestamp: {why}", crate::excerpt::quote(text));
         let b = text.as_bytes();
         if !text.is_ascii() {
             return Err(bad("expected only ASCII digits, `-`, `:`, `T`, `.`, `Z` and `+`"));

@@ -107,7 +107,17 @@ impl World {
             }
         }
         let rate_limit = scenarios.rate_limit.or(settings.rate_limit.then(RateLimit::default));
-        let store = Store::new(defined, settings.seed, settings.anchor, settings.generate, settings.offload_threshold);
+        let mut store =
+            Store::new(defined, settings.seed, settings.anchor, settings.generate, settings.offload_threshold);
+        // Bodies rendered per request (scripted runs, signed packet URLs) copy their children.
+        let per_request: Vec<String> = store
+            .entries()
+            .iter()
+            .filter_map(|e| store.related(&e.id))
+            .filter(|r| lifecycles.contains_key(&r.id) || r.payload_packet.is_some() || r.output_packet.is_some())
+            .map(|r| r.id.clone())
+            .collect();
+        store.prerender_children(per_request.iter().map(String::as_str));
         let mut static_bodies = HashMap::new();
         for entry in store.entries() {
             let Some(run) = store.related(&entry.id) else { continue };
@@ -133,6 +143,29 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_rendered_at_start_up_give_the_body_rendered_whole() {
+        let mut runs = vec![r#"{"id": "run_root", "lifecycle": [{"status": "EXECUTING"}]}"#.to_owned()];
+        runs.extend((0..50).map(|i| format!(r#"{{"id": "run_kid_{i}", "parent": "run_root"}}"#)));
+        let text = format!(r#"{{"version": 1, "runs": [{}]}}"#, runs.join(","));
+        let source = Source { name: "kids".into(), text, path: None };
+        let settings = Settings {
+            seed: 3,
+            anchor: Millis(1_767_225_600_000),
+            generate: true,
+            rate_limit: false,
+            offload_threshold: DEFAULT_OFFLOAD_THRESHOLD,
+        };
+        let world = World::build(&settings, &[source]).unwrap_or_else(|e| panic!("{e:?}"));
+        let root = world.store.related("run_root").unwrap_or_else(|| panic!("no root"));
+        assert_eq!(root.child_ids.len(), 50);
+        for i in 0..Rendering::COUNT {
+            let options = Rendering::options(i);
+            let whole = crate::model::render_json(root, options, |id| world.store.related(id), PacketUrls::default());
+            assert_eq!(world.store.render(root, options, PacketUrls::default()), Bytes::from(whole), "rendering {i}");
+        }
+    }
 
     #[test]
     fn rendering_indices_round_trip() {

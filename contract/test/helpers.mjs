@@ -412,6 +412,14 @@ async function adminRequest(baseUrl, method, pathAndQuery, body) {
   }
 }
 
+/** The journal shows only the first 16 characters of a key (filtering by `key` still uses the whole key). */
+export const JOURNAL_KEY_CHARS = 16;
+
+/** A key as a journal record shows it. */
+export function journalKey(key) {
+  return key.slice(0, JOURNAL_KEY_CHARS);
+}
+
 /** `GET /_mock/journal` filtered by `key`, `runId`, `limit`; resolves to the records (oldest first). */
 export async function readJournal(baseUrl, { key, runId, limit } = {}) {
   const q = new URLSearchParams();

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { auth, configure, runs } from "@trigger.dev/sdk";
 import {
   BOOLEAN_HELPERS,
+  journalKey,
   moveClock,
   pickHelpers,
   readClock,
@@ -86,7 +87,7 @@ describe("lifecycle scenarios through the SDK", () => {
       assert.equal(r.method, "GET");
       assert.equal(r.path, "/api/v3/runs/run_poll_ok");
       assert.equal(r.runId, "run_poll_ok");
-      assert.equal(r.key, key);
+      assert.equal(r.key, journalKey(key));
       assert.equal(r.status, 200);
       assert.ok(!r.fault, `no fault expected: ${JSON.stringify(r)}`);
     }
@@ -200,8 +201,8 @@ describe("scenario state is per API key", () => {
     const recB = await readJournal(server.url, { key: keyB });
     assert.equal(recA.length, 4, `key A journal: ${JSON.stringify(recA)}`);
     assert.equal(recB.length, 4, `key B journal: ${JSON.stringify(recB)}`);
-    assert.ok(recA.every((r) => r.key === keyA && r.runId === "run_poll_ok"));
-    assert.ok(recB.every((r) => r.key === keyB && r.runId === "run_poll_ok"));
+    assert.ok(recA.every((r) => r.key === journalKey(keyA) && r.runId === "run_poll_ok"));
+    assert.ok(recB.every((r) => r.key === journalKey(keyB) && r.runId === "run_poll_ok"));
     // The calls really were interleaved (otherwise this would not test isolation).
     const lastA = Math.max(...recA.map((r) => r.seq));
     const firstB = Math.min(...recB.map((r) => r.seq));
@@ -210,7 +211,7 @@ describe("scenario state is per API key", () => {
     assert.ok(firstB < lastA && firstA < lastB, `requests of A and B did not interleave: A ${recA.map((r) => r.seq)} B ${recB.map((r) => r.seq)}`);
     // The global configuration's key made no request.
     const all = await readJournal(server.url, { runId: "run_poll_ok" });
-    assert.deepEqual(new Set(all.map((r) => r.key)), new Set([keyA, keyB]));
+    assert.deepEqual(new Set(all.map((r) => r.key)), new Set([journalKey(keyA), journalKey(keyB)]));
   });
 
   it("two SDK clients in separate Node processes, in parallel, each walk their own lifecycle", async () => {

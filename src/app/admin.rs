@@ -4,14 +4,18 @@
 use super::{App, json_response};
 use crate::body::Body;
 use crate::clock::{Clock, EARLIEST, LATEST, OUT_OF_RANGE};
-use crate::journal::Query;
+use crate::excerpt::{quote, shorten_quotes};
+use crate::journal::{Query, Record};
 use crate::scenario::Source;
 use crate::time::{Millis, parse_duration};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+/// The longest scenario name: every problem found in the scenario names it.
+const MAX_NAME_CHARS: usize = 128;
 
 /// The largest admin request body (a scenario file), in bytes.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -20,8 +24,11 @@ fn reply(status: StatusCode, value: &Value) -> Response<Body> {
     json_response(status, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
 }
 
+/// An error answer. Quoted input in `message` is cut to a short prefix
+/// (see [`crate::excerpt`]), so no error body grows with a request.
 fn fail(status: StatusCode, message: impl Into<String>) -> Response<Body> {
-    reply(status, &json!({ "error": message.into() }))
+    let message = message.into();
+    reply(status, &json!({ "error": shorten_quotes(&message) }))
 }
 
 /// A query parameter, percent-decoded.
@@ -88,6 +95,16 @@ where
     }
 }
 
+/// The answer to `GET /_mock/journal`, serialised straight from the records.
+#[derive(Serialize)]
+struct Listing<'a> {
+    enabled: bool,
+    records: &'a [Record],
+    /// The cursor of the next page, when one was asked for and more records match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<u64>,
+}
+
 /// `POST /_mock/clock` body.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -116,7 +133,7 @@ fn change_clock(clock: &Clock, change: &ClockChange) -> Result<(), String> {
         Some(d) if d.trim_start().starts_with('-') => return Err(BACKWARDS.into()),
         Some(d) => parse_duration(d)
             .and_then(|secs| i64::try_from(secs).ok()?.checked_mul(1000))
-            .ok_or_else(|| format!("`{d}` is not a duration such as 10m"))?,
+            .ok_or_else(|| format!("`{}` is not a duration such as 10m", quote(d)))?,
     };
     let advance_ms = change.advance_ms.unwrap_or(0);
     if advance_ms < 0 {
@@ -179,6 +196,14 @@ where
                 "now": state.clock.now(),
                 "scenarios": app.world().summaries,
                 "listenBacklog": state.listen_backlog(),
+                "memory": {
+                    "journalRecords": state.journal.len(),
+                    "journalBytes": state.journal.bytes(),
+                    "journalBudget": state.journal.budget(),
+                    "keys": state.keys.len(),
+                    "keyStateBytes": state.keys.bytes(),
+                    "keyStateBudget": state.keys.budget(),
+                },
             }),
         ),
         (&Method::POST, "/_mock/reset") => {
@@ -207,10 +232,22 @@ where
             }
         }
         (&Method::GET, "/_mock/journal") => {
-            let limit = param(query, "limit").and_then(|l| l.parse().ok());
-            let q = Query { key: param(query, "key"), run_id: param(query, "runId"), limit };
-            let records = state.journal.query(&q);
-            reply(StatusCode::OK, &json!({ "enabled": state.journal.enabled(), "records": records }))
+            let number = |name: &str| match param(query, name) {
+                None => Ok(None),
+                Some(text) => text
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| format!("{name}: `{}` is not a whole number", quote(&text))),
+            };
+            let (limit, after) = match (number("limit"), number("after")) {
+                (Ok(limit), Ok(after)) => (limit, after),
+                (Err(message), _) | (_, Err(message)) => return fail(StatusCode::BAD_REQUEST, message),
+            };
+            let limit = limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+            let q = Query { key: param(query, "key"), run_id: param(query, "runId"), limit, after };
+            let page = state.journal.query(&q);
+            let listing = Listing { enabled: state.journal.enabled(), records: &page.records, next: page.next };
+            json_response(StatusCode::OK, Bytes::from(serde_json::to_vec(&listing).unwrap_or_default()))
         }
         (&Method::DELETE, "/_mock/journal") => {
             state.journal.clear();
@@ -225,8 +262,11 @@ where
         }
         (method, p) if p.starts_with("/_mock/scenarios/") && (method == Method::PUT || method == Method::DELETE) => {
             let name = &p["/_mock/scenarios/".len()..];
-            if name.is_empty() || name.contains('/') {
-                return fail(StatusCode::BAD_REQUEST, "name the scenario: /_mock/scenarios/NAME");
+            if name.is_empty() || name.contains('/') || name.chars().count() > MAX_NAME_CHARS {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "name the scenario: /_mock/scenarios/NAME, a NAME of at most 128 characters without `/`",
+                );
             }
             let mut sources: Vec<Source> = app.sources().into_iter().filter(|s| s.name != name).collect();
             let existed = sources.len() != app.sources().len();
@@ -238,7 +278,7 @@ where
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 sources.push(Source { name: name.to_owned(), text, path: None });
             } else if !existed {
-                return fail(StatusCode::NOT_FOUND, format!("no scenario named {name}"));
+                return fail(StatusCode::NOT_FOUND, format!("no scenario named {}", quote(name)));
             }
             match app.reload(sources) {
                 Ok(()) => reply(StatusCode::OK, &json!({ "loaded": app.world().summaries })),
@@ -252,7 +292,7 @@ where
             }
         }
         (_, "/_mock/health" | "/_mock/reset" | "/_mock/clock" | "/_mock/journal" | "/_mock/scenarios") => {
-            fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", parts.method))
+            fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", quote(parts.method.as_str())))
         }
         _ => fail(
             StatusCode::NOT_FOUND,

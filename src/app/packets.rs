@@ -167,7 +167,9 @@ pub async fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
                     "InvalidRange",
                     "The requested range is not satisfiable",
                     &format!("<RangeRequested>{}</RangeRequested><ActualObjectSize>{size}</ActualObjectSize>", {
-                        req.headers().get(header::RANGE).and_then(|h| h.to_str().ok()).unwrap_or("")
+                        let asked = req.headers().get(header::RANGE).and_then(|h| h.to_str().ok()).unwrap_or("");
+                        // Quoted as every error quotes input: a short prefix, and no markup.
+                        crate::excerpt::quote(asked).replace('&', "&amp;").replace('<', "&lt;")
                     }),
                     &request_id,
                 ),

@@ -7,6 +7,7 @@ use super::run::{Run, Schedule, SerializedError, TriggerFunction};
 use super::status::{ApiStatus, ApiVersion};
 use crate::time::Millis;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// What a request decides about the rendering.
@@ -111,7 +112,16 @@ struct RelatedRuns<'a> {
     root: Option<CommonFields<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parent: Option<CommonFields<'a>>,
-    children: Vec<CommonFields<'a>>,
+    children: Children<'a>,
+}
+
+/// The children of a body: rendered now, or copied from a rendering made
+/// when the server started.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Children<'a> {
+    Runs(Vec<CommonFields<'a>>),
+    Rendered(&'a RawValue),
 }
 
 #[derive(Serialize)]
@@ -172,7 +182,38 @@ pub fn render<'a>(
     related: impl Fn(&str) -> Option<&'a Run>,
     urls: PacketUrls<'a>,
 ) -> impl Serialize + 'a {
+    render_with(run, opts, related, urls, None)
+}
+
+/// The `relatedRuns.children` array of `run`'s body, rendered once: it
+/// depends only on the API version and the costs of `opts`, and a body
+/// made with it by [`render_json_with`] is the body [`render_json`] makes.
+pub fn render_children<'a>(
+    run: &'a Run,
+    opts: RenderOptions,
+    related: impl Fn(&str) -> Option<&'a Run>,
+) -> Option<Box<RawValue>> {
+    let children: Vec<CommonFields<'_>> =
+        run.child_ids.iter().filter_map(|id| related(id)).map(|r| CommonFields::of(r, opts)).collect();
+    // Borrowed structs with string keys and finite numbers always serialise;
+    // were one not to, the body would render its children itself.
+    serde_json::value::to_raw_value(&children).ok()
+}
+
+fn render_with<'a>(
+    run: &'a Run,
+    opts: RenderOptions,
+    related: impl Fn(&str) -> Option<&'a Run>,
+    urls: PacketUrls<'a>,
+    children: Option<&'a RawValue>,
+) -> impl Serialize + 'a {
     let related_of = |id: &Option<String>| id.as_deref().and_then(&related).map(|r| CommonFields::of(r, opts));
+    let children = match children {
+        Some(rendered) => Children::Rendered(rendered),
+        None => Children::Runs(
+            run.child_ids.iter().filter_map(|id| related(id)).map(|r| CommonFields::of(r, opts)).collect(),
+        ),
+    };
     RetrieveBody {
         common: CommonFields::of(run, opts),
         payload: run.payload.as_ref().filter(|_| !opts.hide_packets),
@@ -181,11 +222,7 @@ pub fn render<'a>(
         output_presigned_url: urls.output.filter(|_| !opts.hide_packets),
         error: run.error.as_ref(),
         schedule: run.schedule.as_ref(),
-        related_runs: RelatedRuns {
-            root: related_of(&run.root_id),
-            parent: related_of(&run.parent_id),
-            children: run.child_ids.iter().filter_map(|id| related(id)).map(|r| CommonFields::of(r, opts)).collect(),
-        },
+        related_runs: RelatedRuns { root: related_of(&run.root_id), parent: related_of(&run.parent_id), children },
         attempt_count: run.attempt_count,
         attempts: [],
     }
@@ -198,10 +235,23 @@ pub fn render_json<'a>(
     related: impl Fn(&str) -> Option<&'a Run>,
     urls: PacketUrls<'a>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024);
+    render_json_with(run, opts, related, urls, None)
+}
+
+/// [`render_json`], with the children array given already rendered (by
+/// [`render_children`] for the same version and costs): the cost of the body
+/// no longer grows with the work of rendering each child.
+pub fn render_json_with<'a>(
+    run: &'a Run,
+    opts: RenderOptions,
+    related: impl Fn(&str) -> Option<&'a Run>,
+    urls: PacketUrls<'a>,
+    children: Option<&'a RawValue>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024 + children.map_or(0, |c| c.get().len()));
     // Serialising these borrowed structs cannot fail: every map key is a string
     // and every number is finite (costs come from finite arithmetic).
-    if serde_json::to_writer(&mut out, &render(run, opts, related, urls)).is_err() {
+    if serde_json::to_writer(&mut out, &render_with(run, opts, related, urls, children)).is_err() {
         out.clear();
     }
     out

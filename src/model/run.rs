@@ -54,7 +54,9 @@ pub struct Run {
     /// Ids of related runs, resolved against the run store when rendering.
     pub root_id: Option<String>,
     pub parent_id: Option<String>,
-    pub child_ids: Vec<String>,
+    /// Shared, so that a lifecycle's per-request copy of a run with many
+    /// children copies no ids.
+    pub child_ids: Arc<[String]>,
     pub attempt_count: u32,
 }
 

@@ -5,6 +5,7 @@
 use super::format::{ActionSpec, RouteName, ScenarioFile};
 use super::locate::{KeyPath, locate, locate_exact};
 use crate::catalogue::{FieldSeg, RunSpec, SpecError, StepSpec, statuses};
+use crate::excerpt::{quote, shorten_quotes};
 use crate::faults::{Action, Fault, Glob, status_body};
 use crate::lifecycle::{Lifecycle, Step, Until, check_transition};
 use crate::model::{EngineStatus, Phase};
@@ -40,7 +41,11 @@ impl Source {
                 file: arg.to_owned(),
                 line: 1,
                 column: 1,
-                message: format!("no built-in scenario `{name}`; there are: {}", super::builtin_names().join(", ")),
+                message: format!(
+                    "no built-in scenario `{}`; there are: {}",
+                    quote(name),
+                    super::builtin_names().join(", ")
+                ),
             })?;
             return Ok(Source { name: arg.to_owned(), text: text.to_owned(), path: None });
         }
@@ -72,7 +77,9 @@ impl std::fmt::Display for Diagnostic {
 impl Source {
     fn at(&self, path: &KeyPath, message: impl std::fmt::Display) -> Diagnostic {
         let (line, column) = locate(&self.text, path);
-        let message = if path.0.is_empty() { message.to_string() } else { format!("{path}: {message}") };
+        let message = message.to_string();
+        let message = shorten_quotes(&message);
+        let message = if path.0.is_empty() { message.into_owned() } else { format!("{path}: {message}") };
         Diagnostic { file: self.name.clone(), line, column, message }
     }
 
@@ -103,7 +110,9 @@ impl Source {
         let (line, column) = at.or(serde_at).unwrap_or((1, 1));
         // serde_json says column 0 at the end of the input or right after a newline.
         let (line, column) = (line.max(1), column.max(1));
-        let message = if path.is_empty() { message.to_owned() } else { format!("{path}: {message}") };
+        // serde quotes the offending key or value whole: cut it.
+        let message = shorten_quotes(message);
+        let message = if path.is_empty() { message.into_owned() } else { format!("{path}: {message}") };
         Diagnostic { file: self.name.clone(), line, column, message }
     }
 }
@@ -190,7 +199,8 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
         for (i, spec) in file.runs.iter().enumerate() {
             let here = root.key("runs").index(i);
             if let Some(other) = first_seen.insert(spec.id.clone(), source.name.clone()) {
-                problems.push(source.at(&here.key("id"), format!("run {} is already defined in {other}", spec.id)));
+                problems
+                    .push(source.at(&here.key("id"), format!("run {} is already defined in {other}", quote(&spec.id))));
                 continue;
             }
             let mut spec = spec.clone();

@@ -32,8 +32,9 @@ impl std::fmt::Display for KeyPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (i, seg) in self.0.iter().enumerate() {
             match seg {
-                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
-                Seg::Key(k) => write!(f, ".{k}")?,
+                // A key from the file (a header name, say) is cut as errors quote input.
+                Seg::Key(k) if i == 0 => write!(f, "{}", crate::excerpt::quote(k))?,
+                Seg::Key(k) => write!(f, ".{}", crate::excerpt::quote(k))?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }
         }

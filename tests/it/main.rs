@@ -4,10 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod binary;
+mod children;
+mod echo;
 mod errors;
 mod faults;
 mod fidelity;
 mod hostile;
+mod memory;
 mod packets;
 mod props;
 mod retrieve;

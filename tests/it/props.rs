@@ -4,7 +4,9 @@
 //! authority say; sessions that move the mock clock anywhere get bodies that
 //! match the schemas; arbitrary and near-valid scenario files never panic and
 //! every problem points into its file; every generated run, in both API
-//! versions and for every kind of key, matches the project's JSON Schemas.
+//! versions and for every kind of key, matches the project's JSON Schemas;
+//! the journal and the per-key state never exceed their byte budgets and
+//! keep the most recent.
 //!
 //! Case counts are bounded so the module stays fast in a debug build on two
 //! cores; `PROPTEST_CASES` raises them all for a longer local run. No failure
@@ -1294,6 +1296,116 @@ fn catalogue_runs_with_their_relations_match_the_schemas() {
             let run = world.store.related(&entry.id).unwrap();
             for opts in all_options() {
                 assert_valid(&render(run, opts, |id| world.store.related(id), anchor), opts.version);
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Text of 0 to `max` characters, some of them multi-byte.
+fn text(max: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec(select(vec!['a', 'z', '_', '/', 'é', '字', '🦀']), 0..=max)
+        .prop_map(|chars| chars.into_iter().collect())
+}
+
+#[test]
+fn the_journal_keeps_the_newest_records_within_its_byte_budget() {
+    use std::collections::VecDeque;
+    use trigger_mock::journal::{FIELD_CHARS, Journal, KEY_CHARS, Query, Record, Request};
+    let scopes = proptest::option::of(proptest::collection::vec(text(60), 0..6));
+    let request = (text(300), text(600), proptest::option::of(text(40)), proptest::option::of(text(300)), scopes);
+    let strategy = (1usize..40, 0usize..12_000, proptest::collection::vec(request, 1..50));
+    check(64, strategy, |(capacity, budget, requests)| {
+        let journal = Journal::new(capacity, budget);
+        let mut model: VecDeque<Record> = VecDeque::new();
+        for (method, path, key, fault, scopes) in &requests {
+            let token = scopes.as_ref().map(|scopes| trigger_mock::auth::TokenSummary {
+                environment: Some("env_props".into()),
+                scopes: scopes.clone(),
+                valid: true,
+            });
+            let request = Request {
+                at: NOW,
+                wall_ms: 0,
+                method,
+                path,
+                run_id: Some(path),
+                key: key.as_deref(),
+                token: token.as_ref(),
+                status: 200,
+                fault: fault.as_deref(),
+            };
+            let mut record = Record::new(&request);
+            // Every field is cut to its limit, and marked when it was.
+            let chars = |s: &str| s.chars().count();
+            let cut_path: String = path.chars().take(FIELD_CHARS).collect();
+            prop_assert_eq!(&*record.path, cut_path.as_str());
+            prop_assert_eq!(record.truncated.names().any(|n| n == "path"), chars(path) > FIELD_CHARS);
+            if let Some(key) = key {
+                prop_assert!(key.starts_with(record.key.as_deref().unwrap_or("")));
+                prop_assert_eq!(record.truncated.names().any(|n| n == "key"), chars(key) > KEY_CHARS);
+            }
+            record.seq = journal.push(record.clone());
+            prop_assert_eq!(record.seq > 0, budget > 0, "a record is numbered when the journal is on");
+            if record.bytes() <= budget {
+                model.push_back(record.clone());
+                while model.len() > capacity || model.iter().map(Record::bytes).sum::<usize>() > budget {
+                    model.pop_front();
+                }
+            }
+            prop_assert!(journal.bytes() <= budget, "{} bytes over a budget of {budget}", journal.bytes());
+            prop_assert!(journal.len() <= capacity);
+            let kept = journal.query(&Query::default()).records;
+            prop_assert_eq!(&kept, &Vec::from(model.clone()), "the newest records that fit, oldest first");
+        }
+        // Filtering by a whole key finds exactly that key's records.
+        if let Some(key) = requests.iter().find_map(|r| r.2.clone()) {
+            let found = journal.query(&Query { key: Some(key.clone()), ..Query::default() }).records;
+            let expected: Vec<u64> =
+                model.iter().filter(|r| r.key_id == Some(trigger_mock::keys::KeyId::of(&key))).map(|r| r.seq).collect();
+            prop_assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), expected);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn key_state_keeps_the_most_recent_keys_within_its_byte_budget() {
+    use trigger_mock::keys::Keys;
+    // Keys that share long prefixes: over 32 bytes they are kept by digest and must stay distinct.
+    let long = "tr_dev_".to_owned() + &"x".repeat(40);
+    let names: Vec<String> =
+        (0..12).map(|i| if i % 2 == 0 { format!("tr_dev_{i}") } else { format!("{long}{i}") }).collect();
+    let op = (0..names.len(), 0usize..64);
+    let strategy = (1usize..8, 0usize..12_000, proptest::collection::vec(op, 1..80));
+    check(64, strategy, |(shards, budget, ops)| {
+        let keys = Keys::with_shards(budget, shards);
+        // Recency order, most recent last, of the keys used so far.
+        let mut recency: Vec<usize> = Vec::new();
+        let mut epochs: Vec<Option<Millis>> = vec![None; names.len()];
+        for (step, (k, counters)) in ops.into_iter().enumerate() {
+            let now = Millis(step as i64);
+            let was_kept = keys.contains(&names[k]);
+            let epoch = keys.with(&names[k], now, |s| {
+                s.fault_counters.resize(counters, 0);
+                s.fault_counters.shrink_to_fit();
+                s.epoch
+            });
+            // A kept key keeps its timeline; a new or forgotten one starts now.
+            let expected = if was_kept { epochs[k] } else { Some(now) };
+            prop_assert_eq!(Some(epoch), expected, "key {}", k);
+            epochs[k] = Some(epoch);
+            recency.retain(|&r| r != k);
+            recency.push(k);
+            prop_assert!(keys.contains(&names[k]), "the key in use is kept");
+            if shards == 1 {
+                // One shard: exactly least recently used. Kept keys are the most recent ones.
+                let kept: Vec<bool> = recency.iter().map(|&r| keys.contains(&names[r])).collect();
+                prop_assert!(kept.windows(2).all(|w| !w[0] || w[1]), "an older key outlived a newer one: {:?}", kept);
+                prop_assert!(keys.bytes() <= budget || keys.len() == 1, "{} bytes, budget {budget}", keys.bytes());
+            } else {
+                // Each shard holds its share, plus at most the key in use.
+                prop_assert!(keys.bytes() <= budget || keys.len() <= shards, "{} bytes, budget {budget}", keys.bytes());
             }
         }
         Ok(())

@@ -318,7 +318,8 @@ async fn the_journal_names_a_tokens_environment_and_scopes_never_the_token() {
         [
             (
                 json!(200),
-                json!(DEV_KEY),
+                // The journal shows a key's first characters only.
+                json!(&DEV_KEY[..trigger_mock::journal::KEY_CHARS]),
                 json!({"environment": environment_id(DEV_KEY), "scopes": ["read:runs:run_completed"], "valid": true})
             ),
             (
