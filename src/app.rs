@@ -39,6 +39,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 mod admin;
+mod dashboard;
+pub use admin::redact;
 mod packets;
 mod tokens;
 
@@ -70,6 +72,11 @@ pub struct State {
     pub windows: Windows,
     /// The listen backlog the server asked for; 0 until it listens.
     backlog: std::sync::atomic::AtomicU32,
+    /// Tells open dashboards what changed.
+    pub feed: crate::feed::Feed,
+    /// The problems of the last refused scenario reload, with when it was
+    /// refused (mock clock); cleared by a reload that succeeds.
+    reload_problems: Mutex<Option<(Millis, Vec<String>)>>,
 }
 
 impl State {
@@ -187,6 +194,8 @@ impl App {
                 environments,
                 windows: Windows::default(),
                 backlog: std::sync::atomic::AtomicU32::new(0),
+                feed: crate::feed::Feed::default(),
+                reload_problems: Mutex::new(None),
             }),
         }
     }
@@ -210,6 +219,19 @@ impl App {
         *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
         self.state.keys.reset(None);
         Ok(())
+    }
+
+    /// Notes the problems of a refused reload (`None` after one that
+    /// succeeded), for the dashboard, and tells it.
+    pub fn note_reload(&self, problems: Option<Vec<String>>) {
+        let noted = problems.map(|p| (self.state.clock.now(), p));
+        *self.state.reload_problems.lock().unwrap_or_else(|p| p.into_inner()) = noted;
+        self.state.feed.changed(crate::feed::Change::Scenarios);
+    }
+
+    /// The problems of the last refused reload, if the last reload was refused.
+    pub fn reload_problems(&self) -> Option<(Millis, Vec<String>)> {
+        self.state.reload_problems.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The scenario sources now serving.
@@ -277,6 +299,8 @@ impl App {
                 {
                     admin::handle(self, req).await
                 }
+                // The page itself is static and shows nothing without the token, which it asks for.
+                AdminAccess::Token(_) if dashboard::is_shell(path) => admin::handle(self, req).await,
                 AdminAccess::Token(_) => admin::unauthorized(),
                 AdminAccess::Off => error_response(ApiError::RouteNotFound),
             });
@@ -546,6 +570,7 @@ impl App {
             fault: fault.as_deref(),
         };
         journal.push(Record::new(&request));
+        self.state.feed.changed(crate::feed::Change::Journal);
     }
 
     fn journaled<B>(

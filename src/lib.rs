@@ -41,6 +41,7 @@ pub mod environments;
 pub mod errors;
 pub mod excerpt;
 pub mod faults;
+pub mod feed;
 pub mod generate;
 pub mod journal;
 pub mod jwt;

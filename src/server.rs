@@ -242,8 +242,11 @@ impl Server {
     pub fn on(listener: TcpListener, app: App) -> Result<Server, StartError> {
         let addr = listener.local_addr().map_err(|e| StartError::Bind(SocketAddr::from(([0, 0, 0, 0], 0)), e))?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let feed_of = app.clone();
         let task = tokio::spawn(run(listener, app, async move {
             let _ = stopped.await;
+            // Open dashboards end their event streams, so draining is quick.
+            feed_of.state().feed.close();
         }));
         Ok(Server { addr, stop: Some(stop), task })
     }

@@ -47,12 +47,17 @@ fn reload(app: &App, sources: Vec<Source>) {
             None => fresh.push(source),
         }
     }
+    let shown = app.sources();
     match app.reload(fresh) {
-        Ok(()) => eprintln!("trigger-mock: scenarios reloaded"),
+        Ok(()) => {
+            app.note_reload(None);
+            eprintln!("trigger-mock: scenarios reloaded");
+        }
         Err(problems) => {
-            for p in problems {
+            for p in &problems {
                 eprintln!("{p}");
             }
+            app.note_reload(Some(problems.iter().map(|p| crate::app::redact(p, &shown)).collect()));
             eprintln!("trigger-mock: the edit is invalid; the previous version keeps serving");
         }
     }

@@ -32,7 +32,7 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Response<Body> {
 }
 
 /// A query parameter, percent-decoded.
-fn param(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| percent_decode(v))
@@ -160,7 +160,7 @@ fn clock_state(app: &App) -> Value {
 }
 
 /// A problem as shown over HTTP: files by their name only, never a local path.
-fn redact(problem: &crate::scenario::Diagnostic, sources: &[Source]) -> String {
+pub fn redact(problem: &crate::scenario::Diagnostic, sources: &[Source]) -> String {
     let mut text = problem.to_string();
     for source in sources.iter().filter(|s| s.path.is_some()) {
         text = text.replace(&source.name, source.display_name());
@@ -181,6 +181,13 @@ where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let path = req.uri().path().trim_end_matches('/');
+    if super::dashboard::owns(path) {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method()));
+        }
+        return super::dashboard::handle(app, path, req.uri().query(), &super::host_of(&req));
+    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().trim_end_matches('/');
     let query = parts.uri.query();
@@ -207,8 +214,18 @@ where
             }),
         ),
         (&Method::POST, "/_mock/reset") => {
+            if let Some(handle) = param(query, "env") {
+                // The dashboard names an environment by its handle, not its key.
+                let Some(id) = super::dashboard::find_id(app, &handle) else {
+                    return fail(StatusCode::NOT_FOUND, "no environment by that handle in the journal");
+                };
+                state.keys.reset_id(&id);
+                state.feed.changed(crate::feed::Change::Runs);
+                return reply(StatusCode::OK, &json!({ "reset": handle }));
+            }
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
+            state.feed.changed(crate::feed::Change::Runs);
             reply(StatusCode::OK, &json!({ "reset": key.as_deref().unwrap_or("all") }))
         }
         (&Method::GET, "/_mock/clock") => reply(StatusCode::OK, &clock_state(app)),
@@ -227,7 +244,10 @@ where
                 }
             };
             match change_clock(&state.clock, &change) {
-                Ok(()) => reply(StatusCode::OK, &clock_state(app)),
+                Ok(()) => {
+                    state.feed.changed(crate::feed::Change::Clock);
+                    reply(StatusCode::OK, &clock_state(app))
+                }
                 Err(e) => fail(StatusCode::BAD_REQUEST, e),
             }
         }
@@ -258,7 +278,11 @@ where
             let world = app.world();
             let mut runs: Vec<&String> = world.lifecycles.keys().collect();
             runs.sort();
-            reply(StatusCode::OK, &json!({ "sources": sources, "summaries": world.summaries, "runs": runs }))
+            let refused = app.reload_problems().map(|(at, problems)| json!({ "at": at, "problems": problems }));
+            reply(
+                StatusCode::OK,
+                &json!({ "sources": sources, "summaries": world.summaries, "runs": runs, "reloadRefused": refused }),
+            )
         }
         (method, p) if p.starts_with("/_mock/scenarios/") && (method == Method::PUT || method == Method::DELETE) => {
             let name = &p["/_mock/scenarios/".len()..];
@@ -280,7 +304,9 @@ where
             } else if !existed {
                 return fail(StatusCode::NOT_FOUND, format!("no scenario named {}", quote(name)));
             }
-            match app.reload(sources) {
+            let result = app.reload(sources);
+            state.feed.changed(crate::feed::Change::Scenarios);
+            match result {
                 Ok(()) => reply(StatusCode::OK, &json!({ "loaded": app.world().summaries })),
                 Err(problems) => reply(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -296,7 +322,7 @@ where
         }
         _ => fail(
             StatusCode::NOT_FOUND,
-            "admin routes: GET health, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME",
+            "admin routes: GET health, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME, GET environments, GET runs?key=, GET runs/ID, GET events, GET ui",
         ),
     }
 }
