@@ -52,8 +52,16 @@ pub const ADMIN_PREFIX: &str = "/_mock";
 pub struct State {
     world: RwLock<Arc<World>>,
     settings: Settings,
-    /// The scenario sources the world was built from, in order.
-    sources: Mutex<Vec<Source>>,
+    /// The scenario sources the world was built from, in order (shared, so
+    /// that reading them never copies the files' text).
+    sources: Mutex<Arc<Vec<Source>>>,
+    /// Held by the one change to the scenarios under way (see [`App::update`]).
+    writer: Mutex<()>,
+    /// Admin changes to the scenarios whose body is being read or whose world
+    /// is being built, at most [`CHANGES_IN_FLIGHT`]; the others wait their
+    /// turn before reading their body, so a flood of large PUTs holds a
+    /// bounded amount of memory.
+    pub changes: tokio::sync::Semaphore,
     pub keys: Keys,
     pub journal: Journal,
     pub clock: Clock,
@@ -95,6 +103,18 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct App {
     state: Arc<State>,
+}
+
+/// Admin changes to the scenarios read or built at a time (see [`State::changes`]).
+pub const CHANGES_IN_FLIGHT: usize = 4;
+
+/// Why a change to the scenarios was not made.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The scenario to remove is not loaded.
+    Missing,
+    /// The set it would produce is invalid; the previous set keeps serving.
+    Invalid(Vec<Diagnostic>),
 }
 
 /// Returned instead of a response when a fault resets the connection.
@@ -182,7 +202,9 @@ impl App {
             state: Arc::new(State {
                 world: RwLock::new(Arc::new(world)),
                 settings,
-                sources: Mutex::new(sources),
+                sources: Mutex::new(Arc::new(sources)),
+                writer: Mutex::new(()),
+                changes: tokio::sync::Semaphore::new(CHANGES_IN_FLIGHT),
                 keys: Keys::new(config.key_state_bytes),
                 journal: Journal::new(config.journal_size, config.journal_bytes),
                 clock: config.clock.clone(),
@@ -214,11 +236,42 @@ impl App {
     /// and every key's scenario state starts afresh; on failure nothing
     /// changes and the problems are returned.
     pub fn reload(&self, sources: Vec<Source>) -> Result<(), Vec<Diagnostic>> {
-        let world = World::build(&self.state.settings, &sources)?;
-        *self.state.world.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(world);
-        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = sources;
+        match self.update(|_| Ok(sources)) {
+            Ok(_) => Ok(()),
+            Err(Refusal::Invalid(problems)) => Err(problems),
+            Err(Refusal::Missing) => Ok(()),
+        }
+    }
+
+    /// Changes the set of scenario sources as the only writer: `next` sees
+    /// the sources now serving and returns the set to build; the world built
+    /// from it replaces the old one whole, or nothing changes. Concurrent
+    /// changes (admin requests, `--watch`) wait for each other, so none is
+    /// lost and each is checked against the set it produces. This parses and
+    /// builds: call it off the request threads ([`App::update_off_thread`]).
+    pub fn update(&self, next: impl FnOnce(&[Source]) -> Result<Vec<Source>, Refusal>) -> Result<Arc<World>, Refusal> {
+        let _one_writer = self.state.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = next(&self.sources())?;
+        let world = Arc::new(World::build(&self.state.settings, &sources).map_err(Refusal::Invalid)?);
+        let old = std::mem::replace(&mut *self.state.world.write().unwrap_or_else(|p| p.into_inner()), world.clone());
+        *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sources);
         self.state.keys.reset(None);
-        Ok(())
+        // The old world is freed here, on this thread, unless a request still holds it.
+        drop(old);
+        Ok(world)
+    }
+
+    /// [`App::update`] on tokio's blocking threads, so that parsing a large
+    /// scenario never stalls the requests of other clients.
+    pub async fn update_off_thread(
+        &self,
+        next: impl FnOnce(&[Source]) -> Result<Vec<Source>, Refusal> + Send + 'static,
+    ) -> Result<Arc<World>, Refusal> {
+        let app = self.clone();
+        match tokio::task::spawn_blocking(move || app.update(next)).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(Refusal::Invalid(vec![Diagnostic::whole("(admin)", format!("the change failed: {e}"))])),
+        }
     }
 
     /// Notes the problems of a refused reload (`None` after one that
@@ -235,7 +288,7 @@ impl App {
     }
 
     /// The scenario sources now serving.
-    pub fn sources(&self) -> Vec<Source> {
+    pub fn sources(&self) -> Arc<Vec<Source>> {
         self.state.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -352,6 +405,9 @@ impl App {
             (_, None) => Limiter::Bucket,
         };
         let world = self.world();
+        if let Some(id) = run_id {
+            build_family(&world, id).await;
+        }
         let ability = principal.token().map(|t| &t.ability);
         let decided = self.decide(&world, key, now, route_name, run_id, req.method(), limiter, ability);
         let now = decided.now;
@@ -433,6 +489,9 @@ impl App {
         if window.is_some_and(|v| !v.allowed) {
             return Decided { now, verdict: window, fault: None, scripted: None };
         }
+        let reads = method == Method::GET || method == Method::HEAD;
+        // Built on first use, so before the key's lock is taken.
+        let script = run_id.filter(|_| reads).and_then(|id| Some((id, world.lifecycle(id)?, world.store.related(id)?)));
         self.state.keys.with(key, now, |ks| {
             let now = self.state.clock.now();
             let verdict = match limiter {
@@ -447,13 +506,10 @@ impl App {
             }
             let decision = decide(&world.faults, &mut ks.fault_counters, route_name, run_id, seed, key);
             let answered = decision.is_none_or(|d| matches!(d.fault.action, None | Some(Action::Dribble { .. })));
-            let reads = method == Method::GET || method == Method::HEAD;
-            let scripted = run_id.filter(|_| reads).and_then(|id| {
-                let lifecycle = world.lifecycles.get(id)?;
-                let base = world.store.related(id)?;
+            let scripted = script.map(|(id, lifecycle, base)| {
                 let epoch = ks.epoch;
                 let start = || Progress::start(base, lifecycle, world.anchor, epoch);
-                Some(ks.with_progress(id, start, |progress| {
+                ks.with_progress(id, start, |progress| {
                     let run = progress.view(base, lifecycle, now);
                     // A token refused by its scopes does not move the run on.
                     let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
@@ -461,7 +517,7 @@ impl App {
                         progress.count_retrieve(lifecycle, now);
                     }
                     run
-                }))
+                })
             });
             Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
         })
@@ -595,6 +651,21 @@ impl App {
 /// True for the admin API's paths.
 fn is_admin(path: &str) -> bool {
     path == ADMIN_PREFIX || path.starts_with("/_mock/")
+}
+
+/// Defined runs built on a request thread when first asked for; a run whose
+/// retrieve shows more unbuilt relatives than this (a parent of thousands of
+/// children) has them built on a blocking thread instead.
+const BUILT_INLINE: usize = 64;
+
+/// Builds a defined run and its relatives before its first retrieve, off the
+/// request threads when there are many (see [`BUILT_INLINE`]).
+async fn build_family(world: &Arc<World>, id: &str) {
+    if world.store.unbuilt_family(id, BUILT_INLINE + 1) > BUILT_INLINE {
+        let (world, id) = (world.clone(), id.to_owned());
+        // A failure to join leaves the runs to be built on first use, as usual.
+        let _ = tokio::task::spawn_blocking(move || world.store.build_family(&id)).await;
+    }
 }
 
 /// What a key of `kind` asking for `version` decides about a body.

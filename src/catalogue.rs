@@ -67,6 +67,167 @@ pub struct RunSpec {
     pub output_packet: Option<PacketSpec>,
 }
 
+/// A [`RunSpec`] as kept after parsing. Most runs of a large file set only
+/// an id, a status or lifecycle, perhaps a TTL, a parent and a description:
+/// those are kept in a few words; any other spec is kept whole, boxed. It is
+/// parsed through a whole `RunSpec` one run at a time, so a file never holds
+/// more than one uncompacted spec.
+#[derive(Debug, Clone)]
+pub struct CompactSpec(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Lean {
+        id: Arc<str>,
+        status: Option<EngineStatus>,
+        lifecycle: Option<Box<[StepSpec]>>,
+        /// The rarer lean fields, boxed so that a run without them costs nothing.
+        more: Option<Box<LeanMore>>,
+    },
+    Full {
+        id: Arc<str>,
+        spec: Box<RunSpec>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct LeanMore {
+    ttl: Option<Box<str>>,
+    parent: Option<Box<str>>,
+    description: Option<Box<str>>,
+}
+
+impl From<RunSpec> for CompactSpec {
+    fn from(spec: RunSpec) -> CompactSpec {
+        let id = Arc::from(spec.id.as_str());
+        if !is_lean(&spec) {
+            return CompactSpec(Repr::Full { id, spec: Box::new(spec) });
+        }
+        let more = (spec.ttl.is_some() || spec.parent.is_some() || spec.description.is_some()).then(|| {
+            Box::new(LeanMore {
+                ttl: spec.ttl.map(String::into_boxed_str),
+                parent: spec.parent.map(String::into_boxed_str),
+                description: spec.description.map(String::into_boxed_str),
+            })
+        });
+        CompactSpec(Repr::Lean { id, status: spec.status, lifecycle: spec.lifecycle.map(Vec::into_boxed_slice), more })
+    }
+}
+
+impl<'de> Deserialize<'de> for CompactSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CompactSpec, D::Error> {
+        RunSpec::deserialize(d).map(CompactSpec::from)
+    }
+}
+
+impl CompactSpec {
+    /// The run's id.
+    pub fn id(&self) -> &str {
+        match &self.0 {
+            Repr::Lean { id, .. } | Repr::Full { id, .. } => id,
+        }
+    }
+
+    /// The run's id, shared: indexes hold it without copying it.
+    pub fn shared_id(&self) -> Arc<str> {
+        match &self.0 {
+            Repr::Lean { id, .. } | Repr::Full { id, .. } => id.clone(),
+        }
+    }
+
+    /// The id of the run's parent.
+    pub fn parent(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Lean { more, .. } => more.as_ref()?.parent.as_deref(),
+            Repr::Full { spec, .. } => spec.parent.as_deref(),
+        }
+    }
+
+    /// The whole spec: borrowed when kept whole, rebuilt (a few small
+    /// allocations) when kept lean.
+    pub fn spec(&self) -> std::borrow::Cow<'_, RunSpec> {
+        match &self.0 {
+            Repr::Full { spec, .. } => std::borrow::Cow::Borrowed(spec),
+            Repr::Lean { id, status, lifecycle, more } => {
+                let text = |field: Option<&Box<str>>| field.map(ToString::to_string);
+                std::borrow::Cow::Owned(RunSpec {
+                    id: id.to_string(),
+                    status: *status,
+                    lifecycle: lifecycle.as_ref().map(|l| l.to_vec()),
+                    ttl: more.as_ref().and_then(|m| text(m.ttl.as_ref())),
+                    parent: more.as_ref().and_then(|m| text(m.parent.as_ref())),
+                    description: more.as_ref().and_then(|m| text(m.description.as_ref())),
+                    ..RunSpec::default()
+                })
+            }
+        }
+    }
+
+    /// The spec for editing, when it is kept whole (specs with packets are).
+    pub fn full_mut(&mut self) -> Option<&mut RunSpec> {
+        match &mut self.0 {
+            Repr::Full { spec, .. } => Some(spec),
+            Repr::Lean { .. } => None,
+        }
+    }
+
+    /// True when building the run reads files: it is built once, at load.
+    fn reads_files(&self) -> bool {
+        matches!(&self.0, Repr::Full { spec, .. } if spec.payload_packet.is_some() || spec.output_packet.is_some())
+    }
+}
+
+/// True when `spec` sets nothing a lean [`CompactSpec`] cannot hold. The
+/// destructuring makes a new field a compile error here until it is sorted.
+fn is_lean(spec: &RunSpec) -> bool {
+    let RunSpec {
+        id: _,
+        description: _,
+        status: _,
+        lifecycle: _,
+        ttl: _,
+        parent: _,
+        task_identifier,
+        idempotency_key,
+        version,
+        is_test,
+        tags,
+        metadata,
+        payload,
+        output,
+        error,
+        schedule,
+        batch_id,
+        region,
+        trigger_function,
+        attempt_count,
+        cost_in_cents,
+        base_cost_in_cents,
+        duration_ms,
+        payload_packet,
+        output_packet,
+    } = spec;
+    task_identifier.is_none()
+        && idempotency_key.is_none()
+        && version.is_none()
+        && is_test.is_none()
+        && tags.is_none()
+        && metadata.is_none()
+        && payload.is_none()
+        && output.is_none()
+        && error.is_none()
+        && schedule.is_none()
+        && batch_id.is_none()
+        && region.is_none()
+        && trigger_function.is_none()
+        && attempt_count.is_none()
+        && cost_in_cents.is_none()
+        && base_cost_in_cents.is_none()
+        && duration_ms.is_none()
+        && payload_packet.is_none()
+        && output_packet.is_none()
+}
+
 /// A payload or output packet as a file declares it: exactly one of `data`,
 /// `size` (generated) or `file`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -264,11 +425,143 @@ pub struct Entry {
     pub description: String,
 }
 
-/// Runs defined by files, keyed by id, with their listing.
-#[derive(Debug, Default)]
+/// Runs defined by files, keyed by id, with their listing. A run is kept
+/// as its spec and its place among its relatives, and built the first time
+/// it is asked for (building is deterministic: the same run every time);
+/// runs whose packets read files are built at load. So a file of many small
+/// runs costs about its own size, not the size of the runs it describes.
+#[derive(Debug)]
 pub struct Defined {
-    pub runs: HashMap<String, Run>,
+    index: HashMap<Arc<str>, u32>,
+    runs: Vec<DefinedRun>,
     pub entries: Vec<Entry>,
+    seed: u64,
+    anchor: Millis,
+    threshold: u64,
+}
+
+#[derive(Debug)]
+struct DefinedRun {
+    id: Arc<str>,
+    spec: CompactSpec,
+    lineage: Option<Box<Lineage>>,
+    children: Box<[u32]>,
+    built: std::sync::OnceLock<Option<Box<Run>>>,
+    /// Set once the run and all its relatives are built.
+    family_built: std::sync::atomic::AtomicBool,
+}
+
+/// Where a child run stands: its parent and root (indices), its depth, the
+/// instant it may not be created before (its parent's start) and whether its
+/// parent waits for it.
+#[derive(Debug, Clone, Copy)]
+struct Lineage {
+    parent: u32,
+    root: u32,
+    depth: u32,
+    not_before: Millis,
+    and_wait: bool,
+}
+
+impl Defined {
+    /// The run `id`, built on first use.
+    pub fn get(&self, id: &str) -> Option<&Run> {
+        let i = *self.index.get(id)?;
+        self.at(i as usize)
+    }
+
+    /// True when `id` is defined and is the parent of other defined runs.
+    pub fn has_children(&self, id: &str) -> bool {
+        self.index.get(id).and_then(|&i| self.runs.get(i as usize)).is_some_and(|r| !r.children.is_empty())
+    }
+
+    /// True when `id` is defined.
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// The spec of the run `id`.
+    pub fn spec(&self, id: &str) -> Option<&CompactSpec> {
+        Some(&self.runs[*self.index.get(id)? as usize].spec)
+    }
+
+    /// How many runs are defined.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// True when no run is defined.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// How many of the run `id` and the relatives a retrieve of it shows
+    /// (root, parent, children) are not built yet, counting up to `enough`.
+    pub fn unbuilt_family(&self, id: &str, enough: usize) -> usize {
+        let Some(&i) = self.index.get(id) else { return 0 };
+        let run = &self.runs[i as usize];
+        if run.family_built.load(std::sync::atomic::Ordering::Acquire) {
+            return 0;
+        }
+        let unbuilt = self
+            .family(run, i)
+            .filter(|&j| self.runs.get(j as usize).is_some_and(|r| r.built.get().is_none()))
+            .take(enough)
+            .count();
+        if unbuilt == 0 {
+            run.family_built.store(true, std::sync::atomic::Ordering::Release);
+        }
+        unbuilt
+    }
+
+    /// Builds the run `id` and the relatives a retrieve of it shows.
+    pub fn build_family(&self, id: &str) {
+        let Some(&i) = self.index.get(id) else { return };
+        let run = &self.runs[i as usize];
+        for j in self.family(run, i) {
+            self.at(j as usize);
+        }
+        run.family_built.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The indices of run `i`, its root, its parent and its children.
+    fn family<'a>(&'a self, run: &'a DefinedRun, i: u32) -> impl Iterator<Item = u32> + 'a {
+        let lineage = run.lineage.as_deref();
+        std::iter::once(i)
+            .chain(lineage.map(|l| l.root))
+            .chain(lineage.map(|l| l.parent))
+            .chain(run.children.iter().copied())
+    }
+
+    fn at(&self, i: usize) -> Option<&Run> {
+        let run = self.runs.get(i)?;
+        run.built.get_or_init(|| self.build_at(i).ok().map(Box::new)).as_deref()
+    }
+
+    /// Builds run `i` from its spec and lineage, as [`compile`] checked it.
+    fn build_at(&self, i: usize) -> Result<Run, SpecError> {
+        let entry = &self.runs[i];
+        let lineage = entry.lineage.as_deref().map(|l| Parent {
+            id: &self.runs[l.parent as usize].id,
+            root_id: &self.runs[l.root as usize].id,
+            depth: l.depth,
+            not_before: l.not_before,
+            and_wait: l.and_wait,
+        });
+        let mut run = build(i, &entry.spec.spec(), lineage, self.seed, self.anchor, self.threshold)?;
+        run.child_ids = entry.children.iter().map(|&c| self.runs[c as usize].id.to_string()).collect();
+        Ok(run)
+    }
+}
+
+/// What building a child needs to know of its parent.
+#[derive(Debug, Clone, Copy)]
+struct Parent<'a> {
+    id: &'a str,
+    root_id: &'a str,
+    depth: u32,
+    not_before: Millis,
+    and_wait: bool,
 }
 
 /// Parses the embedded default catalogue.
@@ -298,53 +591,77 @@ pub fn statuses(spec: &RunSpec) -> Vec<EngineStatus> {
     }
 }
 
-/// Builds runs from specs. Parents are compiled before their children; an
-/// unknown parent, a cycle or a field that contradicts the status is an error
-/// naming the spec and the field.
-pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> Result<Defined, SpecError> {
+/// Checks and indexes runs from specs. Parents are built before their
+/// children; an unknown parent, a cycle or a field that contradicts the status
+/// is an error naming the spec and the field. Every run is built once here, to
+/// check it, and then dropped unless its packets read files.
+pub fn compile(specs: Vec<CompactSpec>, seed: u64, anchor: Millis, threshold: u64) -> Result<Defined, SpecError> {
     use FieldSeg::Key;
-    let mut defined = Defined::default();
-    let mut index_of: HashMap<&str, usize> = HashMap::new();
-    for (i, spec) in specs.iter().enumerate() {
-        if index_of.insert(spec.id.as_str(), i).is_some() {
-            return Err(SpecError::at(
-                i,
-                &[Key("id")],
-                format!("run {} is defined twice", crate::excerpt::quote(&spec.id)),
-            ));
+    let mut index: HashMap<Arc<str>, u32> = HashMap::with_capacity(specs.len());
+    let ids: Vec<Arc<str>> = specs.iter().map(CompactSpec::shared_id).collect();
+    for (i, id) in ids.iter().enumerate() {
+        if index.insert(id.clone(), i as u32).is_some() {
+            return Err(SpecError::at(i, &[Key("id")], format!("run {} is defined twice", crate::excerpt::quote(id))));
         }
     }
-    // Children by parent, in compile order; attached once every run is built.
-    let mut children_of: HashMap<String, Vec<String>> = HashMap::new();
-    // Compile in dependency order: a spec waits for its parent.
+    let parent_of: Vec<Option<u32>> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| match spec.parent() {
+            None => Ok(None),
+            Some(p) => index.get(p).map(|&p| Some(p)).ok_or_else(|| {
+                SpecError::at(i, &[Key("parent")], format!("parent {} is not defined", crate::excerpt::quote(p)))
+            }),
+        })
+        .collect::<Result<_, _>>()?;
+    // What a built parent passes to its children: (depth, root, its start, started).
+    let mut as_parent: Vec<Option<(u32, u32, Millis, bool)>> = vec![None; specs.len()];
+    let mut lineages: Vec<Option<Box<Lineage>>> = vec![None; specs.len()];
+    let mut kept: Vec<Option<Box<Run>>> = vec![None; specs.len()];
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); specs.len()];
+    let mut entries = Vec::with_capacity(specs.len());
+    // Build in dependency order: a spec waits for its parent.
     let mut pending: Vec<usize> = (0..specs.len()).collect();
     while !pending.is_empty() {
         let before = pending.len();
         let mut waiting = Vec::new();
         for i in pending {
-            let spec = &specs[i];
-            match &spec.parent {
-                Some(p) if !index_of.contains_key(p.as_str()) => {
-                    return Err(SpecError::at(
-                        i,
-                        &[Key("parent")],
-                        format!("parent {} is not defined", crate::excerpt::quote(p)),
-                    ));
-                }
-                Some(p) if !defined.runs.contains_key(p) => waiting.push(i),
-                _ => {
-                    let parent = spec.parent.as_ref().and_then(|p| defined.runs.get(p));
-                    let run = build(i, spec, parent, seed, anchor, threshold)?;
-                    if let Some(p) = &spec.parent {
-                        children_of.entry(p.clone()).or_default().push(run.id.clone());
+            let parent = match parent_of[i] {
+                Some(p) => match as_parent[p as usize] {
+                    None => {
+                        waiting.push(i);
+                        continue;
                     }
-                    defined.entries.push(Entry {
-                        id: run.id.clone(),
-                        status: run.status,
-                        description: spec.description.clone().unwrap_or_default(),
-                    });
-                    defined.runs.insert(run.id.clone(), run);
-                }
+                    Some((depth, root, not_before, and_wait)) => {
+                        Some(Lineage { parent: p, root, depth: depth + 1, not_before, and_wait })
+                    }
+                },
+                None => None,
+            };
+            let spec = specs[i].spec();
+            let view = parent.map(|l| Parent {
+                id: &ids[l.parent as usize],
+                root_id: &ids[l.root as usize],
+                depth: l.depth,
+                not_before: l.not_before,
+                and_wait: l.and_wait,
+            });
+            let run = build(i, &spec, view, seed, anchor, threshold)?;
+            let root = parent.map_or(i as u32, |l| l.root);
+            let depth = parent.map_or(0, |l| l.depth);
+            let started = run.status.phase() == Phase::Started;
+            as_parent[i] = Some((depth, root, run.started_at.unwrap_or(run.created_at), started));
+            if let Some(l) = parent {
+                children[l.parent as usize].push(i as u32);
+            }
+            lineages[i] = parent.map(Box::new);
+            entries.push(Entry {
+                id: run.id.clone(),
+                status: run.status,
+                description: spec.description.clone().unwrap_or_default(),
+            });
+            if specs[i].reads_files() {
+                kept[i] = Some(Box::new(run));
             }
         }
         if waiting.len() == before {
@@ -355,19 +672,35 @@ pub fn compile(specs: &[RunSpec], seed: u64, anchor: Millis, threshold: u64) -> 
         }
         pending = waiting;
     }
-    for (parent, children) in children_of {
-        if let Some(run) = defined.runs.get_mut(&parent) {
-            run.child_ids = children.into();
+    entries.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut runs: Vec<DefinedRun> = specs
+        .into_iter()
+        .zip(ids)
+        .zip(lineages)
+        .zip(children)
+        .map(|(((spec, id), lineage), children)| DefinedRun {
+            id,
+            spec,
+            lineage,
+            children: children.into_boxed_slice(),
+            built: std::sync::OnceLock::new(),
+            family_built: std::sync::atomic::AtomicBool::new(false),
+        })
+        .collect();
+    for (i, run) in kept.into_iter().enumerate() {
+        if let Some(mut run) = run {
+            run.child_ids = runs[i].children.iter().map(|&c| runs[c as usize].id.to_string()).collect();
+            let _ = runs[i].built.set(Some(run));
         }
     }
-    defined.entries.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(defined)
+    runs.shrink_to_fit();
+    Ok(Defined { index, runs, entries, seed, anchor, threshold })
 }
 
 fn build(
     i: usize,
     spec: &RunSpec,
-    parent: Option<&Run>,
+    parent: Option<Parent<'_>>,
     seed: u64,
     anchor: Millis,
     threshold: u64,
@@ -383,7 +716,7 @@ fn build(
     let all = statuses(spec);
     let first = all.first().copied();
     let last = all.last().copied();
-    let not_before = parent.map(|p| p.started_at.unwrap_or(p.created_at));
+    let not_before = parent.map(|p| p.not_before);
     let mut run = generate(seed, &spec.id, first, anchor, not_before);
     let first_phase = run.status.phase();
     let last_phase = last.unwrap_or(run.status).phase();
@@ -457,11 +790,11 @@ fn build(
         }
     }
     if let Some(p) = parent {
-        run.parent_id = Some(p.id.clone());
-        run.root_id = Some(p.root_id.clone().unwrap_or_else(|| p.id.clone()));
-        run.depth = p.depth + 1;
+        run.parent_id = Some(p.id.to_owned());
+        run.root_id = Some(p.root_id.to_owned());
+        run.depth = p.depth;
     }
-    let and_wait = parent.is_some_and(|p| p.status.phase() == Phase::Started);
+    let and_wait = parent.is_some_and(|p| p.and_wait);
     run.trigger_function =
         spec.trigger_function.unwrap_or_else(|| TriggerFunction::of(run.batch_id.is_some(), and_wait));
     if run.trigger_function.is_batch() != run.batch_id.is_some() {
@@ -481,16 +814,21 @@ mod tests {
 
     const ANCHOR: Millis = Millis(1_767_225_600_000);
 
+    fn compact(specs: Vec<RunSpec>) -> Vec<CompactSpec> {
+        specs.into_iter().map(CompactSpec::from).collect()
+    }
+
     #[test]
     fn the_embedded_catalogue_loads_and_covers_every_status() {
         let file = default_catalogue().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(file.version, 1);
-        let defined = compile(&file.runs, 0, ANCHOR, 524_288).unwrap_or_else(|e| panic!("{e}"));
+        let defined = compile(compact(file.runs), 0, ANCHOR, 524_288).unwrap_or_else(|e| panic!("{e}"));
         for status in EngineStatus::ALL {
             assert!(defined.entries.iter().any(|e| e.status == status), "{status:?} missing");
         }
         assert!(defined.entries.iter().all(|e| !e.description.is_empty()));
-        let runs = &defined.runs;
+        let runs: HashMap<&str, &Run> =
+            defined.entries.iter().map(|e| (e.id.as_str(), defined.get(&e.id).unwrap())).collect();
         assert!(runs.values().any(|r| r.schedule.is_some()), "a scheduled run");
         assert!(runs.values().any(|r| r.parent_id.is_some() && r.root_id != r.parent_id), "a grandchild");
         assert!(runs.values().any(|r| r.is_test), "a test run");
@@ -508,13 +846,13 @@ mod tests {
             ..RunSpec::default()
         };
         let d = compile(
-            &[spec("run_c", Some("run_b")), spec("run_b", Some("run_a")), spec("run_a", None)],
+            compact(vec![spec("run_c", Some("run_b")), spec("run_b", Some("run_a")), spec("run_a", None)]),
             1,
             ANCHOR,
             524_288,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let (a, b, c) = (&d.runs["run_a"], &d.runs["run_b"], &d.runs["run_c"]);
+        let (a, b, c) = (d.get("run_a").unwrap(), d.get("run_b").unwrap(), d.get("run_c").unwrap());
         assert_eq!(*a.child_ids, ["run_b".to_owned()]);
         assert_eq!((b.depth, c.depth), (1, 2));
         assert_eq!(c.root_id.as_deref(), Some("run_a"));
@@ -527,16 +865,21 @@ mod tests {
     fn contradictions_are_refused() {
         let base = RunSpec { id: "run_a".into(), status: Some(EngineStatus::Pending), ..RunSpec::default() };
         let with_output = RunSpec { output: Some(Value::Bool(true)), ..base.clone() };
-        assert!(compile(&[with_output], 0, ANCHOR, 524_288).unwrap_err().to_string().contains("output"));
+        assert!(compile(compact(vec![with_output]), 0, ANCHOR, 524_288).unwrap_err().to_string().contains("output"));
         let orphan = RunSpec { parent: Some("run_zz".into()), ..base.clone() };
-        assert!(compile(&[orphan], 0, ANCHOR, 524_288).unwrap_err().to_string().contains("not defined"));
+        assert!(compile(compact(vec![orphan]), 0, ANCHOR, 524_288).unwrap_err().to_string().contains("not defined"));
         let cycle = [
             RunSpec { id: "run_a".into(), parent: Some("run_b".into()), ..RunSpec::default() },
             RunSpec { id: "run_b".into(), parent: Some("run_a".into()), ..RunSpec::default() },
         ];
-        assert!(compile(&cycle, 0, ANCHOR, 524_288).unwrap_err().to_string().contains("cycle"));
-        assert!(compile(&[base.clone(), base.clone()], 0, ANCHOR, 524_288).unwrap_err().to_string().contains("twice"));
+        assert!(compile(compact(cycle.to_vec()), 0, ANCHOR, 524_288).unwrap_err().to_string().contains("cycle"));
+        assert!(
+            compile(compact(vec![base.clone(), base.clone()]), 0, ANCHOR, 524_288)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
         let bad_ttl = RunSpec { ttl: Some("ten".into()), ..base };
-        assert!(compile(&[bad_ttl], 0, ANCHOR, 524_288).unwrap_err().to_string().contains("ttl"));
+        assert!(compile(compact(vec![bad_ttl]), 0, ANCHOR, 524_288).unwrap_err().to_string().contains("ttl"));
     }
 }

@@ -59,8 +59,10 @@ impl Serialize for Truncated {
 }
 
 /// One request, as recorded after it was answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// Its texts (method, path, run id, key prefix, fault) share one allocation:
+/// a record costs one `malloc` on the request path, not one per field.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// 1, 2, 3… in arrival order; never reused, even after a clear.
     pub seq: u64,
@@ -69,27 +71,33 @@ pub struct Record {
     /// The wall clock when the request arrived, in epoch milliseconds: use it
     /// for the spacing of retries.
     pub wall_ms: i64,
-    pub method: Box<str>,
-    pub path: Box<str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<Box<str>>,
-    /// The first [`KEY_CHARS`] characters of the key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<Box<str>>,
+    /// The texts, one after the other; `ends[i]` is where text `i` ends.
+    text: Box<str>,
+    ends: [u32; Text::COUNT],
+    /// Which of the optional texts (run id, key, fault) are present.
+    present: u8,
     /// The whole key, for filtering.
-    #[serde(skip)]
     pub key_id: Option<KeyId>,
     /// A public access token's environment and scopes (never the token).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<crate::auth::TokenSummary>,
     /// The status sent, or 0 when the connection was reset instead.
     pub status: u16,
-    /// The fault applied (`label: action`), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<Box<str>>,
     /// The fields cut to their limit.
-    #[serde(skip_serializing_if = "Truncated::is_empty")]
     pub truncated: Truncated,
+}
+
+/// The texts of a record, in the order they are stored.
+#[derive(Debug, Clone, Copy)]
+enum Text {
+    Method,
+    Path,
+    RunId,
+    Key,
+    Fault,
+}
+
+impl Text {
+    const COUNT: usize = 5;
 }
 
 /// What a request was, before it is cut to a record.
@@ -110,50 +118,117 @@ pub struct Request<'a> {
 impl Record {
     /// The record of `request`, its fields cut to their limits; [`Journal::push`] numbers it.
     pub fn new(request: &Request<'_>) -> Record {
-        let mut truncated = 0u8;
-        let mut cut = |bit: u8, text: &str, max: usize| -> Box<str> {
-            let (kept, was_cut) = prefix(text, max);
-            if was_cut {
-                truncated |= 1 << bit;
+        let fields = [
+            Some((request.method, FIELD_CHARS)),
+            Some((request.path, FIELD_CHARS)),
+            request.run_id.map(|id| (id, FIELD_CHARS)),
+            request.key.map(|k| (k, KEY_CHARS)),
+            request.fault.map(|f| (f, FIELD_CHARS)),
+        ];
+        let (mut truncated, mut present) = (0u8, 0u8);
+        let mut kept = [""; Text::COUNT];
+        for (i, field) in fields.iter().enumerate() {
+            if let Some((text, max)) = field {
+                let (cut, was_cut) = prefix(text, *max);
+                kept[i] = cut;
+                present |= 1 << i;
+                if was_cut {
+                    truncated |= 1 << i;
+                }
             }
-            kept.into()
-        };
-        let method = cut(0, request.method, FIELD_CHARS);
-        let path = cut(1, request.path, FIELD_CHARS);
-        let run_id = request.run_id.map(|id| cut(2, id, FIELD_CHARS));
-        let key = request.key.map(|k| cut(3, k, KEY_CHARS));
-        let fault = request.fault.map(|f| cut(4, f, FIELD_CHARS));
+        }
+        let mut text = String::with_capacity(kept.iter().map(|k| k.len()).sum());
+        let mut ends = [0u32; Text::COUNT];
+        for (i, k) in kept.iter().enumerate() {
+            text.push_str(k);
+            // Each text is at most FIELD_CHARS characters: the sum fits.
+            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
         Record {
             seq: 0,
             at: request.at,
             wall_ms: request.wall_ms,
-            method,
-            path,
-            run_id,
-            key,
+            text: text.into_boxed_str(),
+            ends,
+            present,
             key_id: request.key.map(KeyId::of),
             token: request.token.cloned(),
             status: request.status,
-            fault,
             truncated: Truncated(truncated),
         }
     }
 
-    /// The bytes this record takes: its own size, its strings and its token's.
+    fn text(&self, which: Text) -> Option<&str> {
+        let i = which as usize;
+        if self.present & (1 << i) == 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..self.ends[i] as usize)
+    }
+
+    /// The request's method (cut to [`FIELD_CHARS`]).
+    pub fn method(&self) -> &str {
+        self.text(Text::Method).unwrap_or_default()
+    }
+
+    /// The request's path (cut to [`FIELD_CHARS`]).
+    pub fn path(&self) -> &str {
+        self.text(Text::Path).unwrap_or_default()
+    }
+
+    /// The run the request named, if any (cut to [`FIELD_CHARS`]).
+    pub fn run_id(&self) -> Option<&str> {
+        self.text(Text::RunId)
+    }
+
+    /// The first [`KEY_CHARS`] characters of the key.
+    pub fn key(&self) -> Option<&str> {
+        self.text(Text::Key)
+    }
+
+    /// The fault applied (`label: action`), if any (cut to [`FIELD_CHARS`]).
+    pub fn fault(&self) -> Option<&str> {
+        self.text(Text::Fault)
+    }
+
+    /// The bytes this record takes: its own size, its texts and its token's.
     pub fn bytes(&self) -> usize {
-        let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| s.len());
         let token = self.token.as_ref().map_or(0, |t| {
             t.environment.as_ref().map_or(0, String::capacity)
                 + t.scopes.capacity() * size_of::<String>()
                 + t.scopes.iter().map(String::capacity).sum::<usize>()
         });
-        size_of::<Record>()
-            + self.method.len()
-            + self.path.len()
-            + text(&self.run_id)
-            + text(&self.key)
-            + text(&self.fault)
-            + token
+        size_of::<Record>() + self.text.len() + token
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("seq", &self.seq)?;
+        map.serialize_entry("at", &self.at)?;
+        map.serialize_entry("wallMs", &self.wall_ms)?;
+        map.serialize_entry("method", self.method())?;
+        map.serialize_entry("path", self.path())?;
+        if let Some(id) = self.run_id() {
+            map.serialize_entry("runId", id)?;
+        }
+        if let Some(key) = self.key() {
+            map.serialize_entry("key", key)?;
+        }
+        if let Some(token) = &self.token {
+            map.serialize_entry("token", token)?;
+        }
+        map.serialize_entry("status", &self.status)?;
+        if let Some(fault) = self.fault() {
+            map.serialize_entry("fault", fault)?;
+        }
+        if !self.truncated.is_empty() {
+            map.serialize_entry("truncated", &self.truncated)?;
+        }
+        map.end()
     }
 }
 
@@ -245,9 +320,8 @@ impl Journal {
     pub fn query(&self, q: &Query) -> Page {
         let key = q.key.as_deref().map(KeyId::of);
         let run_id = q.run_id.as_deref().map(|id| prefix(id, FIELD_CHARS).0);
-        let matches = |r: &&Record| {
-            key.is_none_or(|k| r.key_id == Some(k)) && run_id.is_none_or(|id| r.run_id.as_deref() == Some(id))
-        };
+        let matches =
+            |r: &&Record| key.is_none_or(|k| r.key_id == Some(k)) && run_id.is_none_or(|id| r.run_id() == Some(id));
         let ring = self.ring();
         match q.after {
             None => {
@@ -373,8 +447,8 @@ mod tests {
         };
         j.push(Record::new(&request));
         let r = &j.query(&Query { key: Some(key.clone()), ..Query::default() }).records[0];
-        assert_eq!(r.key.as_deref(), Some(&key[..KEY_CHARS]));
-        assert_eq!(r.path.chars().count(), FIELD_CHARS);
+        assert_eq!(r.key(), Some(&key[..KEY_CHARS]));
+        assert_eq!(r.path().chars().count(), FIELD_CHARS);
         assert_eq!(r.truncated.names().collect::<Vec<_>>(), ["path", "runId", "key"]);
         let json = serde_json::to_value(r).unwrap_or_default();
         assert_eq!(json["truncated"], serde_json::json!(["path", "runId", "key"]));

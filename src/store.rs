@@ -1,5 +1,6 @@
 //! The run store: runs defined by files, and generation for every other
-//! well-formed id. Defined runs are read-only after start-up; generated runs
+//! well-formed id. Defined runs are read-only after start-up (each built on
+//! first use, see [`crate::catalogue::Defined`]); generated runs
 //! are kept in a small bounded cache (sharded, locked only to look up or
 //! insert), each with its bodies rendered on first use.
 
@@ -78,7 +79,7 @@ impl Store {
 
     /// True when a file defines `id`.
     pub fn is_defined(&self, id: &str) -> bool {
-        self.defined.runs.contains_key(id)
+        self.defined.contains(id)
     }
 
     /// The generated run `id`, from the cache or made now; `None` when
@@ -103,7 +104,7 @@ impl Store {
 
     /// The run `id`: defined, generated, or `None` (a 404).
     pub fn get(&self, id: &str) -> Option<Cow<'_, Run>> {
-        if let Some(run) = self.defined.runs.get(id) {
+        if let Some(run) = self.defined.get(id) {
             return Some(Cow::Borrowed(run));
         }
         (self.generate && convention::is_well_formed(id)).then(|| Cow::Owned(self.make(id)))
@@ -120,15 +121,40 @@ impl Store {
     /// instead of rendering every child again.
     pub fn prerender_children<'i>(&mut self, ids: impl IntoIterator<Item = &'i str>) {
         for id in ids {
-            let Some(run) = self.defined.runs.get(id).filter(|r| !r.child_ids.is_empty()) else { continue };
+            if !self.defined.has_children(id) {
+                continue;
+            }
+            let Some(run) = self.defined.get(id) else { continue };
             let rendered = std::array::from_fn(|i| render_children(run, children_options(i), |id| self.related(id)));
             self.children.insert(id.to_owned(), rendered);
         }
     }
 
-    /// A defined run, for resolving relations (generated runs have none).
+    /// True when the defined run `id` has children.
+    pub fn has_children(&self, id: &str) -> bool {
+        self.defined.has_children(id)
+    }
+
+    /// A defined run (built on first use), also for resolving relations
+    /// (generated runs have none).
     pub fn related(&self, id: &str) -> Option<&Run> {
-        self.defined.runs.get(id)
+        self.defined.get(id)
+    }
+
+    /// How many of a defined run and the relatives its retrieve shows are
+    /// not built yet, counting up to `enough`.
+    pub fn unbuilt_family(&self, id: &str, enough: usize) -> usize {
+        self.defined.unbuilt_family(id, enough)
+    }
+
+    /// Builds a defined run and the relatives its retrieve shows.
+    pub fn build_family(&self, id: &str) {
+        self.defined.build_family(id);
+    }
+
+    /// The spec of a defined run.
+    pub fn spec(&self, id: &str) -> Option<&crate::catalogue::CompactSpec> {
+        self.defined.spec(id)
     }
 
     /// The defined runs, sorted by id.

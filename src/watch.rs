@@ -2,7 +2,7 @@
 //! times (portable, no extra crate); an invalid edit is reported on stderr
 //! and the previous version keeps serving.
 
-use crate::app::App;
+use crate::app::{App, Refusal};
 use crate::scenario::Source;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -23,40 +23,40 @@ pub async fn watch(app: App) {
         let now: Vec<(PathBuf, Option<(SystemTime, u64)>)> =
             sources.iter().filter_map(|s| s.path.clone()).map(|p| (p.clone(), stamp(&p))).collect();
         if !last.is_empty() && now != last {
-            reload(&app, sources);
+            reload(&app).await;
         }
         last = now;
         tokio::time::sleep(INTERVAL).await;
     }
 }
 
-fn reload(app: &App, sources: Vec<Source>) {
-    let mut fresh = Vec::with_capacity(sources.len());
-    for source in sources {
-        match &source.path {
-            Some(path) => match std::fs::read_to_string(path) {
-                Ok(text) => fresh.push(Source { text, ..source }),
-                Err(e) => {
-                    eprintln!(
-                        "trigger-mock: {}: cannot read the file: {e}; the previous version keeps serving",
-                        source.name
-                    );
-                    return;
-                }
-            },
-            None => fresh.push(source),
-        }
-    }
-    let shown = app.sources();
-    match app.reload(fresh) {
-        Ok(()) => {
+/// Re-reads every file-backed source and rebuilds, as one writer with the
+/// admin API (see [`App::update`]), on a blocking thread.
+async fn reload(app: &App) {
+    let outcome = app
+        .update_off_thread(|current| {
+            let mut fresh = Vec::with_capacity(current.len());
+            for source in current {
+                // The same loader as at start-up: size limit, UTF-8 and all.
+                fresh.push(match &source.path {
+                    Some(_) => Source::load(&source.name).map_err(|d| Refusal::Invalid(vec![d]))?,
+                    None => source.clone(),
+                });
+            }
+            Ok(fresh)
+        })
+        .await;
+    match outcome {
+        Ok(_) => {
             app.note_reload(None);
             eprintln!("trigger-mock: scenarios reloaded");
         }
-        Err(problems) => {
+        Err(Refusal::Missing) => {}
+        Err(Refusal::Invalid(problems)) => {
             for p in &problems {
                 eprintln!("{p}");
             }
+            let shown = app.sources();
             app.note_reload(Some(problems.iter().map(|p| crate::app::redact(p, &shown)).collect()));
             eprintln!("trigger-mock: the edit is invalid; the previous version keeps serving");
         }

@@ -2,7 +2,7 @@
 //! from, built once from the catalogue and the scenario files. It is
 //! immutable; loading new scenarios builds a new world and swaps it in whole.
 
-use crate::catalogue::{RunSpec, compile as compile_specs, default_catalogue};
+use crate::catalogue::{CompactSpec, compile as compile_specs, default_catalogue};
 use crate::faults::Fault;
 use crate::lifecycle::{Lifecycle, Step, Until};
 use crate::model::{ApiVersion, EngineStatus, PacketUrls, RenderOptions};
@@ -11,7 +11,8 @@ use crate::scenario::{self, Diagnostic, Source};
 use crate::store::Store;
 use crate::time::Millis;
 use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 /// What a world is built with besides the files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,9 @@ pub const DEFAULT_OFFLOAD_THRESHOLD: u64 = 512 * 1024;
 #[derive(Debug)]
 pub struct World {
     pub store: Store,
-    pub lifecycles: HashMap<String, Lifecycle>,
+    /// The scripted runs (every scenario run), each lifecycle built on first
+    /// use ([`World::lifecycle`]): a large file costs little until it is used.
+    pub lifecycles: HashMap<Arc<str>, OnceLock<Option<Box<Lifecycle>>>>,
     pub faults: Vec<Fault>,
     pub rate_limit: Option<RateLimit>,
     pub anchor: Millis,
@@ -74,9 +77,31 @@ impl World {
     /// A scripted run as a key seen for the first time at `now` would see
     /// it; `None` for runs without a lifecycle.
     pub fn first_view(&self, id: &str, now: Millis) -> Option<crate::model::Run> {
-        let lifecycle = self.lifecycles.get(id)?;
+        let lifecycle = self.lifecycle(id)?;
         let base = self.store.related(id)?;
         Some(crate::lifecycle::Progress::start(base, lifecycle, self.anchor, now).view(base, lifecycle, now))
+    }
+
+    /// The lifecycle of the scripted run `id`, built on first use.
+    pub fn lifecycle(&self, id: &str) -> Option<&Lifecycle> {
+        self.lifecycles.get(id)?.get_or_init(|| self.build_lifecycle(id).map(Box::new)).as_deref()
+    }
+
+    fn build_lifecycle(&self, id: &str) -> Option<Lifecycle> {
+        let spec = self.store.spec(id)?.spec();
+        // Checked when the file was loaded.
+        let mut lifecycle = scenario::compile::lifecycle_of(&spec).ok()?;
+        // A run with neither status nor lifecycle keeps the status it was generated with.
+        if lifecycle.steps.is_empty()
+            && let Some(run) = self.store.related(id)
+        {
+            lifecycle.steps.push(Step { status: run.status, until: Until::Forever });
+            if run.status == EngineStatus::Delayed {
+                lifecycle.steps[0].until = Until::Elapsed(3_600_000);
+                lifecycle.steps.push(Step { status: EngineStatus::Pending, until: Until::Forever });
+            }
+        }
+        Some(lifecycle)
     }
 
     /// Builds a world from the embedded catalogue and `sources`. A scenario
@@ -85,43 +110,46 @@ impl World {
         let one =
             |message: String| vec![Diagnostic { file: "fixtures/catalogue.json".into(), line: 1, column: 1, message }];
         let catalogue = default_catalogue().map_err(one)?;
-        let scenarios = scenario::compile(sources)?;
-        let shadowed: HashSet<&str> = scenarios.specs.iter().map(|s| s.id.as_str()).collect();
-        let mut specs: Vec<RunSpec> =
-            catalogue.runs.into_iter().filter(|s| !shadowed.contains(s.id.as_str())).collect();
+        let scenario::Scenarios { specs: scenario_specs, origins, faults, rate_limit, summaries } =
+            scenario::compile(sources)?;
+        let lifecycles: HashMap<Arc<str>, _> =
+            scenario_specs.iter().map(|s| (s.shared_id(), OnceLock::new())).collect();
+        let mut specs: Vec<CompactSpec> = catalogue
+            .runs
+            .into_iter()
+            .filter(|s| !lifecycles.contains_key(s.id.as_str()))
+            .map(CompactSpec::from)
+            .collect();
         let offset = specs.len();
-        specs.extend(scenarios.specs.iter().cloned());
-        let defined = compile_specs(&specs, settings.seed, settings.anchor, settings.offload_threshold)
-            .map_err(|e| vec![scenarios.locate_spec_error(sources, offset, &e)])?;
-        let mut lifecycles = scenarios.lifecycles;
-        for (id, lifecycle) in &mut lifecycles {
-            // A run with neither status nor lifecycle keeps the status it was generated with.
-            if lifecycle.steps.is_empty()
-                && let Some(run) = defined.runs.get(id)
-            {
-                lifecycle.steps.push(Step { status: run.status, until: Until::Forever });
-                if run.status == EngineStatus::Delayed {
-                    lifecycle.steps[0].until = Until::Elapsed(3_600_000);
-                    lifecycle.steps.push(Step { status: EngineStatus::Pending, until: Until::Forever });
-                }
-            }
-        }
+        specs.extend(scenario_specs);
+        let locator = scenario::Scenarios { origins, ..scenario::Scenarios::default() };
+        let defined = compile_specs(specs, settings.seed, settings.anchor, settings.offload_threshold)
+            .map_err(|e| vec![locator.locate_spec_error(sources, offset, &e)])?;
+        let scenarios = scenario::Scenarios { faults, rate_limit, summaries, ..locator };
         let rate_limit = scenarios.rate_limit.or(settings.rate_limit.then(RateLimit::default));
         let mut store =
             Store::new(defined, settings.seed, settings.anchor, settings.generate, settings.offload_threshold);
-        // Bodies rendered per request (scripted runs, signed packet URLs) copy their children.
+        // Bodies rendered per request (scripted runs, signed packet URLs) copy
+        // their children. Only parents are built here: every other run is
+        // built on first use.
         let per_request: Vec<String> = store
             .entries()
             .iter()
+            .filter(|e| store.has_children(&e.id))
             .filter_map(|e| store.related(&e.id))
-            .filter(|r| lifecycles.contains_key(&r.id) || r.payload_packet.is_some() || r.output_packet.is_some())
+            .filter(|r| {
+                lifecycles.contains_key(r.id.as_str()) || r.payload_packet.is_some() || r.output_packet.is_some()
+            })
             .map(|r| r.id.clone())
             .collect();
         store.prerender_children(per_request.iter().map(String::as_str));
         let mut static_bodies = HashMap::new();
         for entry in store.entries() {
+            if lifecycles.contains_key(entry.id.as_str()) {
+                continue;
+            }
             let Some(run) = store.related(&entry.id) else { continue };
-            if lifecycles.contains_key(&run.id) || run.payload_packet.is_some() || run.output_packet.is_some() {
+            if run.payload_packet.is_some() || run.output_packet.is_some() {
                 continue;
             }
             let bodies: [Bytes; Rendering::COUNT] =

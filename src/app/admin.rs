@@ -1,7 +1,7 @@
 //! The admin API under `/_mock/`: health, reset, clock, journal and scenarios.
 //! Its answers are JSON; its errors are `{"error": "..."}`.
 
-use super::{App, json_response};
+use super::{App, Refusal, json_response};
 use crate::body::Body;
 use crate::clock::{Clock, EARLIEST, LATEST, OUT_OF_RANGE};
 use crate::excerpt::{quote, shorten_quotes};
@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 /// The longest scenario name: every problem found in the scenario names it.
 const MAX_NAME_CHARS: usize = 128;
 
-/// The largest admin request body (a scenario file), in bytes.
-const MAX_BODY: usize = 8 * 1024 * 1024;
+/// The largest admin request body: a scenario file, so the scenario files' limit.
+const MAX_BODY: usize = crate::scenario::MAX_FILE_BYTES;
 
 fn reply(status: StatusCode, value: &Value) -> Response<Body> {
     json_response(status, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
@@ -72,9 +72,10 @@ where
 {
     match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(fail(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {} MiB", MAX_BODY >> 20)))
-        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body has more than {MAX_BODY} bytes; an admin body (a scenario file) has at most 8 MiB"),
+        )),
         Ok(Err(e)) => {
             let mut message = format!("the body is malformed: {e}");
             let mut source = e.source();
@@ -168,6 +169,17 @@ pub fn redact(problem: &crate::scenario::Diagnostic, sources: &[Source]) -> Stri
     text
 }
 
+/// The 422 of a change that would leave an invalid set: the previous set keeps serving.
+fn invalid(problems: &[crate::scenario::Diagnostic], sources: &[Source]) -> Response<Body> {
+    reply(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &json!({
+            "error": "the scenario is invalid; the previous scenarios keep serving",
+            "problems": problems.iter().map(|p| redact(p, sources)).collect::<Vec<_>>(),
+        }),
+    )
+}
+
 /// The answer to an admin request without the `--admin-token`.
 pub fn unauthorized() -> Response<Body> {
     let mut response = fail(StatusCode::UNAUTHORIZED, "the admin API needs Authorization: Bearer <--admin-token>");
@@ -186,7 +198,7 @@ where
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method()));
         }
-        return super::dashboard::handle(app, path, req.uri().query(), &super::host_of(&req));
+        return super::dashboard::handle(app, path, req.uri().query(), super::host_of(&req)).await;
     }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().trim_end_matches('/');
@@ -274,15 +286,21 @@ where
             reply(StatusCode::OK, &json!({ "cleared": true }))
         }
         (&Method::GET, "/_mock/scenarios") => {
-            let sources: Vec<String> = app.sources().iter().map(|s| s.display_name().to_owned()).collect();
-            let world = app.world();
-            let mut runs: Vec<&String> = world.lifecycles.keys().collect();
-            runs.sort();
+            let (sources, world) = (app.sources(), app.world());
             let refused = app.reload_problems().map(|(at, problems)| json!({ "at": at, "problems": problems }));
-            reply(
-                StatusCode::OK,
-                &json!({ "sources": sources, "summaries": world.summaries, "runs": runs, "reloadRefused": refused }),
-            )
+            // Sorting and rendering every scripted id (up to 180 000 a file) is done off the request threads.
+            let listing = tokio::task::spawn_blocking(move || {
+                let names: Vec<&str> = sources.iter().map(Source::display_name).collect();
+                let mut runs: Vec<&str> = world.lifecycles.keys().map(AsRef::as_ref).collect();
+                runs.sort_unstable();
+                reply(
+                    StatusCode::OK,
+                    &json!({ "sources": names, "summaries": world.summaries, "runs": runs, "reloadRefused": refused }),
+                )
+            });
+            listing
+                .await
+                .unwrap_or_else(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, format!("the listing failed: {e}")))
         }
         (method, p) if p.starts_with("/_mock/scenarios/") && (method == Method::PUT || method == Method::DELETE) => {
             let name = &p["/_mock/scenarios/".len()..];
@@ -292,29 +310,41 @@ where
                     "name the scenario: /_mock/scenarios/NAME, a NAME of at most 128 characters without `/`",
                 );
             }
-            let mut sources: Vec<Source> = app.sources().into_iter().filter(|s| s.name != name).collect();
-            let existed = sources.len() != app.sources().len();
-            if method == Method::PUT {
+            // Waits its turn before reading the body (see `State::changes`); never closed.
+            let Ok(_turn) = state.changes.acquire().await else {
+                return fail(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down");
+            };
+            let name = name.to_owned();
+            let put_name = name.clone();
+            let outcome = if method == Method::PUT {
                 let bytes = match read_body(body, state.limits.body_timeout).await {
                     Ok(b) => b,
                     Err(r) => return r,
                 };
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                sources.push(Source { name: name.to_owned(), text, path: None });
-            } else if !existed {
-                return fail(StatusCode::NOT_FOUND, format!("no scenario named {}", quote(name)));
-            }
-            let result = app.reload(sources);
+                // The same loader as files on the command line: one verdict for the same bytes.
+                let source = match Source::from_bytes(put_name.clone(), bytes.into(), None) {
+                    Ok(source) => source,
+                    Err(problem) => return invalid(&[problem], &app.sources()),
+                };
+                app.update_off_thread(move |current| {
+                    let mut next: Vec<Source> = current.iter().filter(|s| s.name != put_name).cloned().collect();
+                    next.push(source);
+                    Ok(next)
+                })
+                .await
+            } else {
+                let name = name.clone();
+                app.update_off_thread(move |current| {
+                    let next: Vec<Source> = current.iter().filter(|s| s.name != name).cloned().collect();
+                    if next.len() == current.len() { Err(Refusal::Missing) } else { Ok(next) }
+                })
+                .await
+            };
             state.feed.changed(crate::feed::Change::Scenarios);
-            match result {
-                Ok(()) => reply(StatusCode::OK, &json!({ "loaded": app.world().summaries })),
-                Err(problems) => reply(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &json!({
-                        "error": "the scenario is invalid; the previous scenarios keep serving",
-                        "problems": problems.iter().map(|p| redact(p, &app.sources())).collect::<Vec<_>>(),
-                    }),
-                ),
+            match outcome {
+                Ok(world) => reply(StatusCode::OK, &json!({ "loaded": world.summaries })),
+                Err(Refusal::Missing) => fail(StatusCode::NOT_FOUND, format!("no scenario named {}", quote(&name))),
+                Err(Refusal::Invalid(problems)) => invalid(&problems, &app.sources()),
             }
         }
         (_, "/_mock/health" | "/_mock/reset" | "/_mock/clock" | "/_mock/journal" | "/_mock/scenarios") => {

@@ -26,6 +26,12 @@ const INDEX: &str = include_str!("ui/index.html");
 const SCRIPT: &str = include_str!("ui/app.js");
 const STYLE: &str = include_str!("ui/app.css");
 
+/// The most runs `GET /_mock/runs` looks at (the key's own first).
+pub const MAX_EXAMINED: usize = 2000;
+
+/// The most runs `GET /_mock/runs` lists.
+pub const MAX_LISTED: usize = 500;
+
 /// The page may load and connect to nothing but the mock itself.
 const POLICY: HeaderValue = HeaderValue::from_static(
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
@@ -62,14 +68,24 @@ fn fail(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, Bytes::from(serde_json::to_vec(&json!({ "error": message })).unwrap_or_default()))
 }
 
-/// Answers a GET (or HEAD) of one of [`owns`]'s paths.
-pub fn handle(app: &App, path: &str, query: Option<&str>, host: &str) -> Response<Body> {
+/// Answers a GET (or HEAD) of one of [`owns`]'s paths. The views read the
+/// whole journal and build runs: they are computed on a blocking thread.
+pub async fn handle(app: &App, path: &str, query: Option<&str>, host: String) -> Response<Body> {
+    match path {
+        "/_mock/ui" | "/_mock/ui/" => return asset(INDEX, "text/html; charset=utf-8"),
+        "/_mock/ui/app.js" => return asset(SCRIPT, "text/javascript; charset=utf-8"),
+        "/_mock/ui/app.css" => return asset(STYLE, "text/css; charset=utf-8"),
+        "/_mock/events" => return events(app),
+        _ => {}
+    }
+    let (app, path, query) = (app.clone(), path.to_owned(), query.map(str::to_owned));
+    let view = tokio::task::spawn_blocking(move || compute(&app, &path, query.as_deref(), &host));
+    view.await.unwrap_or_else(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, "the view failed"))
+}
+
+fn compute(app: &App, path: &str, query: Option<&str>, host: &str) -> Response<Body> {
     let param = |name: &str| super::admin::param(query, name).filter(|v| !v.is_empty());
     match path {
-        "/_mock/ui" | "/_mock/ui/" => asset(INDEX, "text/html; charset=utf-8"),
-        "/_mock/ui/app.js" => asset(SCRIPT, "text/javascript; charset=utf-8"),
-        "/_mock/ui/app.css" => asset(STYLE, "text/css; charset=utf-8"),
-        "/_mock/events" => events(app),
         "/_mock/environments" => reply(&environments(app)),
         "/_mock/runs" => match param("env").map(|handle| find(app, &handle)) {
             Some(Some(env)) => reply(&runs(app, &env, param("status").as_deref(), param("task").as_deref())),
@@ -100,7 +116,7 @@ struct Env {
 fn find(app: &App, handle: &str) -> Option<Env> {
     journal(app, None, None).into_iter().find_map(|r| {
         let id = r.key_id.filter(|id| id.handle() == handle)?;
-        Some(Env { id, shown: r.key.as_deref().unwrap_or_default().to_owned() })
+        Some(Env { id, shown: r.key().unwrap_or_default().to_owned() })
     })
 }
 
@@ -139,14 +155,14 @@ fn environments(app: &App) -> Value {
     }
     let mut seen: BTreeMap<String, (Env, Seen)> = BTreeMap::new();
     for record in journal(app, None, None) {
-        let (Some(key), Some(id)) = (record.key.as_deref(), record.key_id) else { continue };
+        let (Some(key), Some(id)) = (record.key(), record.key_id) else { continue };
         let (_, entry) =
             seen.entry(id.handle()).or_insert_with(|| (Env { id, shown: key.to_owned() }, Seen::default()));
         entry.requests += 1;
         entry.errors += u64::from(failed(&record));
-        entry.faults += u64::from(record.fault.is_some());
+        entry.faults += u64::from(record.fault().is_some());
         entry.last = entry.last.max(record.at);
-        if let Some(id) = record.run_id.as_deref() {
+        if let Some(id) = record.run_id() {
             entry.runs.insert(id.to_owned());
         }
     }
@@ -215,7 +231,7 @@ fn kind_of(env: &Env) -> KeyKind {
 /// A run as `env` sees it now: (run, its timeline when scripted and seen by the key).
 fn view(app: &App, id: &str, env: Option<&Env>, now: Millis) -> Option<(Run, Option<Timeline>)> {
     let world = app.world();
-    if let (Some(lifecycle), Some(base)) = (world.lifecycles.get(id), world.store.related(id)) {
+    if let (Some(lifecycle), Some(base)) = (world.lifecycle(id), world.store.related(id)) {
         let seen = env.and_then(|env| {
             app.state().keys.peek(&env.id, |ks| {
                 ks.progress(id).map(|p| {
@@ -247,7 +263,7 @@ fn dated_steps(run: &Run) -> Value {
 
 fn row(app: &App, run: &Run, timeline: Option<&Timeline>, scripted: bool) -> Value {
     let world = app.world();
-    let plan = world.lifecycles.get(&run.id).map(|l| {
+    let plan = world.lifecycle(&run.id).map(|l| {
         l.steps.iter().map(|s| json!({ "status": s.status.name(), "until": until_text(s.until) })).collect::<Vec<_>>()
     });
     json!({
@@ -259,7 +275,7 @@ fn row(app: &App, run: &Run, timeline: Option<&Timeline>, scripted: bool) -> Val
         "tags": run.tags,
         "source": if scripted { "scenario" } else { "catalogue" },
         "plan": plan,
-        "ttlMs": world.lifecycles.get(&run.id).and_then(|l| l.ttl_ms),
+        "ttlMs": world.lifecycle(&run.id).and_then(|l| l.ttl_ms),
         "timeline": timeline.map_or_else(|| dated_steps(run), timeline_json),
         "seen": timeline.is_some(),
     })
@@ -271,34 +287,55 @@ fn row(app: &App, run: &Run, timeline: Option<&Timeline>, scripted: bool) -> Val
 fn runs(app: &App, env: &Env, status: Option<&str>, task: Option<&str>) -> Value {
     let world = app.world();
     let now = app.state().clock.now();
-    let mut ids: Vec<String> = world.lifecycles.keys().cloned().collect();
-    ids.sort();
-    for entry in world.store.entries() {
-        if !ids.contains(&entry.id) {
-            ids.push(entry.id.clone());
+    // The key's own runs first (those it retrieved), then the scripted ones, then the catalogue.
+    let mut ids: Vec<String> = Vec::new();
+    let mut known = std::collections::HashSet::new();
+    for record in journal(app, Some(&env.id), None) {
+        if let Some(id) = record.run_id()
+            && known.insert(id.to_owned())
+        {
+            ids.push(id.to_owned());
         }
     }
-    for record in journal(app, Some(&env.id), None) {
-        if let Some(id) = record.run_id.as_deref()
-            && !ids.iter().any(|known| known == id)
-        {
+    let mut scripted: Vec<&str> = world.lifecycles.keys().map(AsRef::as_ref).collect();
+    scripted.sort_unstable();
+    let catalogue = world.store.entries().iter().map(|e| e.id.as_str());
+    let mut more = false;
+    for id in scripted.into_iter().chain(catalogue) {
+        if ids.len() >= MAX_EXAMINED {
+            more = true;
+            break;
+        }
+        if known.insert(id.to_owned()) {
             ids.push(id.to_owned());
         }
     }
     let mut tasks = std::collections::BTreeSet::new();
     let mut statuses = std::collections::BTreeSet::new();
-    let rows: Vec<Value> = ids
-        .iter()
-        .filter_map(|id| view(app, id, Some(env), now).map(|(run, timeline)| (id, run, timeline)))
-        .inspect(|(_, run, _)| {
-            tasks.insert(run.task_identifier.clone());
-            statuses.insert(run.status.name());
-        })
-        .filter(|(_, run, _)| status.is_none_or(|s| run.status.name() == s))
-        .filter(|(_, run, _)| task.is_none_or(|t| run.task_identifier == t))
-        .map(|(id, run, timeline)| row(app, &run, timeline.as_ref(), world.lifecycles.contains_key(id.as_str())))
-        .collect();
-    json!({ "env": env.id.handle(), "key": env.shown, "now": now, "tasks": tasks, "statuses": statuses, "runs": rows })
+    let mut rows: Vec<Value> = Vec::new();
+    for id in &ids {
+        let Some((run, timeline)) = view(app, id, Some(env), now) else { continue };
+        tasks.insert(run.task_identifier.clone());
+        statuses.insert(run.status.name());
+        if status.is_some_and(|s| run.status.name() != s) || task.is_some_and(|t| run.task_identifier != t) {
+            continue;
+        }
+        if rows.len() == MAX_LISTED {
+            more = true;
+            continue;
+        }
+        rows.push(row(app, &run, timeline.as_ref(), world.lifecycles.contains_key(id.as_str())));
+    }
+    rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    json!({
+        "env": env.id.handle(),
+        "key": env.shown,
+        "now": now,
+        "tasks": tasks,
+        "statuses": statuses,
+        "runs": rows,
+        "more": more,
+    })
 }
 
 /// `GET /_mock/runs/{id}[?env=HANDLE]`: the run as the environment sees it (a new key without one), its body

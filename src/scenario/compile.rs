@@ -4,7 +4,7 @@
 
 use super::format::{ActionSpec, RouteName, ScenarioFile};
 use super::locate::{KeyPath, locate, locate_exact};
-use crate::catalogue::{FieldSeg, RunSpec, SpecError, StepSpec, statuses};
+use crate::catalogue::{CompactSpec, FieldSeg, RunSpec, SpecError, StepSpec, statuses};
 use crate::excerpt::{quote, shorten_quotes};
 use crate::faults::{Action, Fault, Glob, status_body};
 use crate::lifecycle::{Lifecycle, Step, Until, check_transition};
@@ -34,7 +34,8 @@ impl Source {
         }
     }
 
-    /// Reads `arg`: a path, or `builtin:NAME` for an embedded scenario.
+    /// Reads `arg`: a path, or `builtin:NAME` for an embedded scenario. A
+    /// file over [`MAX_FILE_BYTES`] is refused before it is read.
     pub fn load(arg: &str) -> Result<Source, Diagnostic> {
         if let Some(name) = arg.strip_prefix("builtin:") {
             let text = super::builtin(name).ok_or_else(|| Diagnostic {
@@ -49,14 +50,50 @@ impl Source {
             })?;
             return Ok(Source { name: arg.to_owned(), text: text.to_owned(), path: None });
         }
-        let text = std::fs::read_to_string(arg).map_err(|e| Diagnostic {
-            file: arg.to_owned(),
-            line: 1,
-            column: 1,
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Ok(Source { name: arg.to_owned(), text, path: Some(PathBuf::from(arg)) })
+        let unreadable = |e: std::io::Error| Diagnostic::whole(arg, format!("cannot read the file: {e}"));
+        let size = std::fs::metadata(arg).map_err(unreadable)?.len();
+        if size > MAX_FILE_BYTES as u64 {
+            return Err(Diagnostic::whole(arg, too_large(size)));
+        }
+        // Read at most one byte more than allowed: the file may grow meanwhile.
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(arg).map_err(unreadable)?, MAX_FILE_BYTES as u64 + 1),
+            &mut bytes,
+        )
+        .map_err(unreadable)?;
+        Source::from_bytes(arg.to_owned(), bytes, Some(PathBuf::from(arg)))
     }
+
+    /// The one way bytes become a scenario source, for files on the command
+    /// line, `--watch` reloads and `PUT /_mock/scenarios/NAME` alike: at most
+    /// [`MAX_FILE_BYTES`], and UTF-8 (an invalid byte is reported where it is).
+    pub fn from_bytes(name: String, bytes: Vec<u8>, path: Option<PathBuf>) -> Result<Source, Diagnostic> {
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(Diagnostic::whole(&name, too_large(bytes.len() as u64)));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source { name, text, path }),
+            Err(e) => {
+                let bytes = e.as_bytes();
+                let valid = e.utf8_error().valid_up_to();
+                // The prefix is valid UTF-8 by definition.
+                let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+                let (line, column) = super::locate::line_col(prefix, prefix.len());
+                let byte = bytes.get(valid).copied().unwrap_or_default();
+                let message = format!("the file is not UTF-8 text: byte 0x{byte:02X} at offset {valid} is invalid");
+                Err(Diagnostic { file: name, line, column, message })
+            }
+        }
+    }
+}
+
+/// The largest scenario file, on the command line and over the admin API
+/// alike: 8 MiB (about 180 000 minimal runs).
+pub const MAX_FILE_BYTES: usize = 8 << 20;
+
+fn too_large(size: u64) -> String {
+    format!("the file has {size} bytes; a scenario file has at most {MAX_FILE_BYTES} bytes (8 MiB)")
 }
 
 /// One problem in one file.
@@ -66,6 +103,13 @@ pub struct Diagnostic {
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl Diagnostic {
+    /// A problem with a file as a whole, reported at its start.
+    pub fn whole(file: &str, message: String) -> Diagnostic {
+        Diagnostic { file: file.to_owned(), line: 1, column: 1, message }
+    }
 }
 
 impl std::fmt::Display for Diagnostic {
@@ -148,12 +192,11 @@ fn key_path(path: &serde_path_to_error::Path) -> KeyPath {
 /// Everything the scenario files declare, checked.
 #[derive(Debug, Clone, Default)]
 pub struct Scenarios {
-    /// Run specs of all files, in order.
-    pub specs: Vec<RunSpec>,
+    /// Run specs of all files, in order; every one is scripted (its
+    /// lifecycle is checked here and built on first use, [`lifecycle_of`]).
+    pub specs: Vec<CompactSpec>,
     /// For each spec, its file and index there (for positions).
     pub origins: Vec<(usize, usize)>,
-    /// The lifecycle of every scenario run.
-    pub lifecycles: HashMap<String, Lifecycle>,
     pub faults: Vec<Fault>,
     pub rate_limit: Option<RateLimit>,
     /// One line per file: name and what it holds.
@@ -177,12 +220,45 @@ impl Scenarios {
     }
 }
 
+/// How many problems in a file's runs and faults are located and reported;
+/// the rest are counted on one line.
+const MAX_LOCATED: usize = 50;
+
+/// Checks one run of a file: its id is new, its files resolve, its lifecycle
+/// holds. Building it comes later, with all files together.
+fn check_run(
+    spec: &mut CompactSpec,
+    here: &KeyPath,
+    source: &Source,
+    file_index: usize,
+    sources: &[Source],
+    first_seen: &mut HashMap<std::sync::Arc<str>, usize>,
+) -> Result<(), (KeyPath, String)> {
+    if let Some(other) = first_seen.insert(spec.shared_id(), file_index) {
+        let other = &sources[other].name;
+        return Err((here.key("id"), format!("run {} is already defined in {other}", quote(spec.id()))));
+    }
+    if let Some(full) = spec.full_mut() {
+        resolve_files(full, source).map_err(|(field, message)| (here.key(field).key("file"), message))?;
+    }
+    steps_of(&spec.spec()).map_err(|(field, message)| {
+        let path = field.0.iter().fold(here.clone(), |p, s| match s {
+            super::locate::Seg::Key(k) => p.key(k),
+            super::locate::Seg::Index(n) => p.index(*n),
+        });
+        (path, message)
+    })?;
+    Ok(())
+}
+
 /// Parses and checks every source. All problems are reported, not just the
-/// first (one per file at most for syntax errors).
+/// first (one per file at most for syntax errors; at most [`MAX_LOCATED`]
+/// in a file's runs and faults, then a count).
 pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
     let mut out = Scenarios::default();
     let mut problems = Vec::new();
-    let mut first_seen: HashMap<String, String> = HashMap::new();
+    // Each run id and the index of the file that defines it first.
+    let mut first_seen: HashMap<std::sync::Arc<str>, usize> = HashMap::new();
     for (file_index, source) in sources.iter().enumerate() {
         let file = match source.parse() {
             Ok(file) => file,
@@ -196,43 +272,39 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
             problems.push(source.at(&root.key("version"), format!("version {} is not known; use 1", file.version)));
             continue;
         }
-        for (i, spec) in file.runs.iter().enumerate() {
+        let run_count = file.runs.len();
+        // Locating a problem scans the file: only the first few are located.
+        let (mut located, mut hidden) = (0usize, 0usize);
+        let mut report = |problems: &mut Vec<Diagnostic>, path: KeyPath, message: String| {
+            if located < MAX_LOCATED {
+                located += 1;
+                problems.push(source.at(&path, message));
+            } else {
+                hidden += 1;
+            }
+        };
+        for (i, mut spec) in file.runs.into_iter().enumerate() {
             let here = root.key("runs").index(i);
-            if let Some(other) = first_seen.insert(spec.id.clone(), source.name.clone()) {
-                problems
-                    .push(source.at(&here.key("id"), format!("run {} is already defined in {other}", quote(&spec.id))));
-                continue;
-            }
-            let mut spec = spec.clone();
-            if let Err((field, message)) = resolve_files(&mut spec, source) {
-                problems.push(source.at(&here.key(field).key("file"), message));
-                continue;
-            }
-            let spec = &spec;
-            match lifecycle_of(spec) {
-                Ok(lc) => {
-                    out.lifecycles.insert(spec.id.clone(), lc);
+            match check_run(&mut spec, &here, source, file_index, sources, &mut first_seen) {
+                Ok(()) => {
+                    out.specs.push(spec);
+                    out.origins.push((file_index, i));
                 }
-                Err((field, message)) => {
-                    problems.push(source.at(
-                        &field.0.iter().fold(here.clone(), |p, s| match s {
-                            super::locate::Seg::Key(k) => p.key(k),
-                            super::locate::Seg::Index(n) => p.index(*n),
-                        }),
-                        message,
-                    ));
-                    continue;
-                }
+                Err((path, message)) => report(&mut problems, path, message),
             }
-            out.specs.push(spec.clone());
-            out.origins.push((file_index, i));
         }
         for (i, spec) in file.faults.iter().enumerate() {
             let here = root.key("faults").index(i);
             match fault_of(spec, format!("{} faults[{i}]", source.display_name())) {
                 Ok(f) => out.faults.push(f),
-                Err((field, message)) => problems.push(source.at(&here.key(field), message)),
+                Err((field, message)) => report(&mut problems, here.key(field), message),
             }
+        }
+        if hidden > 0 {
+            problems.push(Diagnostic::whole(
+                &source.name,
+                format!("and {hidden} more problem(s) in runs and faults; fix the ones above first"),
+            ));
         }
         if let Some(spec) = &file.rate_limit {
             let here = root.key("rateLimit");
@@ -259,7 +331,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
         out.summaries.push(format!(
             "{}: {} run(s), {} fault(s){}{}",
             source.display_name(),
-            file.runs.len(),
+            run_count,
             file.faults.len(),
             if file.rate_limit.is_some() { ", a rate limit" } else { "" },
             file.description.map(|d| format!(" - {d}")).unwrap_or_default(),
@@ -305,8 +377,26 @@ fn at(segs: &[super::locate::Seg], message: impl Into<String>) -> Problem {
 }
 
 /// The lifecycle of a spec: its steps, or its one status (a delayed run
-/// becomes queued when its delay ends).
-fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
+/// becomes queued when its delay ends), with what it shows once it starts,
+/// succeeds or fails.
+pub fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
+    let (steps, ttl_ms) = steps_of(spec)?;
+    let seed_output =
+        crate::generate::generate(0, &spec.id, Some(EngineStatus::CompletedSuccessfully), crate::time::Millis(0), None);
+    let final_status = steps.last().map_or(EngineStatus::Pending, |s| s.status);
+    let seed_error = crate::generate::generate(0, &spec.id, Some(final_status), crate::time::Millis(0), None);
+    Ok(Lifecycle {
+        steps,
+        ttl_ms,
+        output: seed_output.output,
+        error: spec.error.clone().or(seed_error.error),
+        deploy: crate::generate::Deploy::draw(&spec.id),
+    })
+}
+
+/// The checked steps and TTL of a spec's lifecycle: what loading a file
+/// checks, without building what the run shows.
+fn steps_of(spec: &RunSpec) -> Result<(Vec<Step>, Option<i64>), Problem> {
     use super::locate::Seg::{Index, Key};
     let ttl_ms = match &spec.ttl {
         Some(ttl) => Some(
@@ -366,17 +456,7 @@ fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
     {
         return Err(at(&[Key("ttl".into())], "an EXPIRED step needs the run's `ttl`"));
     }
-    let seed_output =
-        crate::generate::generate(0, &spec.id, Some(EngineStatus::CompletedSuccessfully), crate::time::Millis(0), None);
-    let final_status = steps.last().map_or(EngineStatus::Pending, |s| s.status);
-    let seed_error = crate::generate::generate(0, &spec.id, Some(final_status), crate::time::Millis(0), None);
-    Ok(Lifecycle {
-        steps,
-        ttl_ms,
-        output: seed_output.output,
-        error: spec.error.clone().or(seed_error.error),
-        deploy: crate::generate::Deploy::draw(&spec.id),
-    })
+    Ok((steps, ttl_ms))
 }
 
 fn fault_of(spec: &super::format::FaultSpec, label: String) -> Result<Fault, (&'static str, String)> {

@@ -2,7 +2,7 @@
 //! typos are caught. `schemas/scenario.schema.json` describes the same format
 //! for editors.
 
-use crate::catalogue::RunSpec;
+use crate::catalogue::CompactSpec;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -18,9 +18,10 @@ pub struct ScenarioFile {
     pub version: u32,
     /// What the scenario is for.
     pub description: Option<String>,
-    /// Runs: any field may be set, the rest is generated.
+    /// Runs: any field may be set, the rest is generated. Kept compact as
+    /// they are parsed (see [`CompactSpec`]).
     #[serde(default)]
-    pub runs: Vec<RunSpec>,
+    pub runs: Vec<CompactSpec>,
     /// Faults, tried in order; the first that fires applies.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,

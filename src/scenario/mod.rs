@@ -7,7 +7,7 @@ pub mod compile;
 pub mod format;
 pub mod locate;
 
-pub use compile::{Diagnostic, Scenarios, Source, compile};
+pub use compile::{Diagnostic, MAX_FILE_BYTES, Scenarios, Source, compile};
 
 use include_dir::Dir;
 

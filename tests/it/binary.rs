@@ -434,3 +434,140 @@ fn json_log_lines_parse() {
     assert_eq!(records[2]["run_status"], "COMPLETED_SUCCESSFULLY");
     assert!(records[2].get("fault").is_none());
 }
+
+/// A scenario file of `count` runs that set only an id and a status.
+fn minimal_runs(count: usize) -> String {
+    let runs: Vec<String> =
+        (0..count).map(|i| format!("{{\"id\": \"run_big_{i}\", \"status\": \"EXECUTING\"}}")).collect();
+    format!("{{\"version\": 1, \"runs\": [\n{}\n]}}\n", runs.join(",\n"))
+}
+
+/// A `/proc/PID/status` field, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_large_scenario_costs_a_small_multiple_of_its_size_to_serve_and_to_validate() {
+    let dir = std::env::temp_dir().join(format!("trigger-mock-many-runs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("large.json");
+    let text = minimal_runs(60_000);
+    std::fs::write(&file, &text).unwrap();
+    let size_kib = text.len() as u64 / 1024;
+    // Each run used to cost about 6.5 KB, 160 times its share of the file.
+    let budget_kib = 32 * size_kib;
+
+    let (mut idle, _) = spawn(&["--addr", "127.0.0.1:0"], &[]);
+    let baseline = rss_kib(idle.id());
+    assert!(terminate(&mut idle).success());
+    let (mut child, url) = spawn(&["--addr", "127.0.0.1:0", "--scenario", file.to_str().unwrap()], &[]);
+    let loaded = rss_kib(child.id());
+    let reply = get(&url, "/api/v3/runs/run_big_59999", "authorization: Bearer tr_dev_x\r\n");
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("\"status\":\"EXECUTING\""), "{reply}");
+    assert!(terminate(&mut child).success());
+    assert!(
+        loaded.saturating_sub(baseline) < budget_kib,
+        "serving a {size_kib} KiB file added {} KiB (budget {budget_kib} KiB)",
+        loaded.saturating_sub(baseline)
+    );
+
+    // validate's peak, sampled while it runs (a sample never exceeds the peak).
+    let mut validate =
+        bin().args(["validate", file.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(status_kib(validate.id(), "VmHWM:"));
+        if let Some(status) = validate.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut validate.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(peak < baseline + budget_kib, "validate of a {size_kib} KiB file peaked at {peak} KiB");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn scenario_files_over_the_size_limit_are_refused_with_a_location() {
+    let dir = std::env::temp_dir().join(format!("trigger-mock-limit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("huge.json");
+    // Valid JSON, one byte over the limit.
+    let mut text = b"{\"version\": 1}".to_vec();
+    text.resize((8 << 20) + 1, b' ');
+    std::fs::write(&file, &text).unwrap();
+    let out = bin().args(["validate", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "{}:1:1: the file has 8388609 bytes; a scenario file has at most 8388608 bytes (8 MiB)\n",
+            file.display()
+        )
+    );
+    let serve = bin().args(["--addr", "127.0.0.1:0", "--scenario", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(serve.status.code(), Some(2), "serve refuses it before binding");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn validate_of_a_file_full_of_mistakes_reports_the_first_ones_quickly() {
+    let dir = std::env::temp_dir().join(format!("trigger-mock-mistakes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mistakes.json");
+    let runs: Vec<String> = (0..20_000).map(|i| format!("{{\"id\": \"run_m{i}\", \"ttl\": \"ten\"}}")).collect();
+    std::fs::write(&file, format!("{{\"version\": 1, \"runs\": [\n{}\n]}}\n", runs.join(",\n"))).unwrap();
+    let started = std::time::Instant::now();
+    let out = bin().args(["validate", file.to_str().unwrap()]).output().unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 51, "{err}");
+    assert!(lines[0].ends_with(":2:18: runs[0].ttl: `ten` is not a duration such as 10m or 1h30m"), "{}", lines[0]);
+    assert!(lines[50].ends_with(":1:1: and 19950 more problem(s) in runs and faults; fix the ones above first"));
+    // Locating each of 20 000 problems scanned the file from its start: minutes.
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_flood_of_large_puts_holds_a_bounded_amount_of_memory() {
+    let (mut child, url) = spawn(&["--addr", "127.0.0.1:0"], &[]);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let baseline = status_kib(child.id(), "VmHWM:");
+    // 48 clients each send an 8 MiB body at once (not JSON: refused as soon as it is parsed).
+    let body = vec![b'x'; 8 << 20];
+    let clients: Vec<_> = (0..48)
+        .map(|i| {
+            let (addr, body) = (addr.clone(), body.clone());
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+                let head = format!(
+                    "PUT /_mock/scenarios/flood{i} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(head.as_bytes()).unwrap();
+                stream.write_all(&body).unwrap();
+                let mut reply = String::new();
+                stream.read_to_string(&mut reply).unwrap();
+                reply
+            })
+        })
+        .collect();
+    for client in clients {
+        let reply = client.join().unwrap();
+        assert!(reply.starts_with("HTTP/1.1 422"), "{}", &reply[..reply.len().min(300)]);
+    }
+    let peak = status_kib(child.id(), "VmHWM:");
+    assert!(terminate(&mut child).success());
+    // 48 bodies held at once would be 384 MiB and more; four at a time, a twelfth of that.
+    assert!(peak - baseline < 128 * 1024, "48 PUTs of 8 MiB raised the peak by {} KiB", peak - baseline);
+}

@@ -330,7 +330,7 @@ async fn every_date_stays_writable_at_both_ends_of_the_clock() {
             .to_vec();
     let world = Config { scenarios: scenarios.clone(), ..config() }.build_app().unwrap().world();
     let mut ids: Vec<String> = world.store.entries().iter().map(|e| e.id.clone()).collect();
-    ids.extend(world.lifecycles.keys().cloned());
+    ids.extend(world.lifecycles.keys().map(|id| id.to_string()));
     ids.extend(EngineStatus::ALL.iter().map(|s| format!("run_{}_edge", s.name().to_ascii_lowercase())));
     ids.sort();
     ids.dedup();

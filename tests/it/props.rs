@@ -1179,6 +1179,54 @@ fn problems_of_several_files_name_the_right_file() {
     });
 }
 
+/// Bytes a PUT body might hold: anything, or a scenario with a few bytes
+/// replaced (often invalid UTF-8).
+fn scenario_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        1 => prop::collection::vec(any::<u8>(), 0..300),
+        3 => (near_valid(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)).prop_map(
+            |(text, edits)| {
+                let mut bytes = text.into_bytes();
+                for (at, byte) in edits {
+                    if !bytes.is_empty() {
+                        let i = at.index(bytes.len());
+                        bytes[i] = byte;
+                    }
+                }
+                bytes
+            }
+        ),
+    ]
+}
+
+#[test]
+fn a_put_gives_the_verdict_the_command_line_gives_for_the_same_bytes() {
+    let rt = runtime();
+    check(150, scenario_bytes(), |bytes| {
+        let app = Config { presign_secret: Some(SECRET.into()), ..Config::ephemeral(Clock::frozen(NOW)) }
+            .build_app()
+            .unwrap();
+        let expected = match Source::from_bytes("put.json".into(), bytes.clone(), None) {
+            Err(problem) => Err(vec![problem.to_string()]),
+            Ok(source) => World::build(&settings(0), &[source])
+                .map(drop)
+                .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>()),
+        };
+        let req =
+            Request::put("/_mock/scenarios/put.json").body(http_body_util::Full::new(Bytes::from(bytes))).unwrap();
+        let answer = rt.block_on(send_to(&app, req)).unwrap();
+        let body: Value = serde_json::from_slice(&answer.body).unwrap();
+        match expected {
+            Ok(()) => prop_assert_eq!(answer.status, 200, "{}", body),
+            Err(lines) => {
+                prop_assert_eq!(answer.status, 422, "{}", body);
+                prop_assert_eq!(&body["problems"], &serde_json::json!(lines));
+            }
+        }
+        Ok(())
+    });
+}
+
 /// The files the properties above shrank their failures to, checked on every
 /// run so that they do not depend on the random cases.
 #[test]
@@ -1339,10 +1387,10 @@ fn the_journal_keeps_the_newest_records_within_its_byte_budget() {
             // Every field is cut to its limit, and marked when it was.
             let chars = |s: &str| s.chars().count();
             let cut_path: String = path.chars().take(FIELD_CHARS).collect();
-            prop_assert_eq!(&*record.path, cut_path.as_str());
+            prop_assert_eq!(record.path(), cut_path.as_str());
             prop_assert_eq!(record.truncated.names().any(|n| n == "path"), chars(path) > FIELD_CHARS);
             if let Some(key) = key {
-                prop_assert!(key.starts_with(record.key.as_deref().unwrap_or("")));
+                prop_assert!(key.starts_with(record.key().unwrap_or("")));
                 prop_assert_eq!(record.truncated.names().any(|n| n == "key"), chars(key) > KEY_CHARS);
             }
             record.seq = journal.push(record.clone());

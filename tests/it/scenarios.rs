@@ -329,3 +329,256 @@ fn the_readme_example_scenario_is_valid() {
     let end = readme[start..].find("```").unwrap() + start;
     assert_eq!(problems(&[("README.md", &readme[start..end])]), "(valid)");
 }
+
+/// `PUT /_mock/scenarios/NAME` with raw bytes over a fresh HTTP/1.1 connection.
+async fn put_bytes(server: &trigger_mock::server::Server, name: &str, body: Vec<u8>) -> crate::support::Reply {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::put(format!("/_mock/scenarios/{name}"))
+        .header("host", server.addr().to_string())
+        .body(Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let (parts, body) = sender.send_request(req).await.unwrap().into_parts();
+    crate::support::Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// A file of `count` minimal runs `run_{prefix}{i}`.
+fn many_runs(prefix: &str, count: usize) -> String {
+    let runs: Vec<String> =
+        (0..count).map(|i| format!("{{\"id\": \"run_{prefix}{i}\", \"status\": \"EXECUTING\"}}")).collect();
+    format!("{{\"version\": 1, \"runs\": [\n{}\n]}}\n", runs.join(",\n"))
+}
+
+#[tokio::test]
+async fn a_put_of_invalid_utf8_gets_the_verdict_the_command_line_gives() {
+    let server = start(&config()).await;
+    let mut bytes = b"{\"version\": 1,\n  \"description\": \"caf".to_vec();
+    bytes.push(0xE9); // Latin-1, not UTF-8
+    bytes.extend_from_slice(b"\", \"runs\": [{\"id\": \"run_latin\", \"status\": \"PENDING\"}]}\n");
+    let reply = put_bytes(&server, "latin", bytes.clone()).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", String::from_utf8_lossy(&reply.body));
+    let put = reply.json()["problems"][0].as_str().unwrap().to_owned();
+    // The loader the command line uses, on the same bytes in a file.
+    let path = std::env::temp_dir().join(format!("trigger-mock-latin-{}.json", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let cli = trigger_mock::scenario::Source::load(path.to_str().unwrap()).unwrap_err().to_string();
+    std::fs::remove_file(&path).unwrap();
+    let message = "2:22: the file is not UTF-8 text: byte 0xE9 at offset 36 is invalid";
+    assert_eq!(put, format!("latin:{message}"));
+    assert_eq!(cli, format!("{}:{message}", path.display()));
+    assert_ne!(status_of(&server, "run_latin", "tr_dev_u").await, "PENDING", "nothing was loaded");
+    assert_eq!(admin(&server, "GET", "/_mock/scenarios", "").await["sources"], serde_json::json!([]));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_are_serialised_none_is_lost_and_duplicates_are_refused() {
+    let server = std::sync::Arc::new(start(&config()).await);
+    // Different names, different runs: every one is kept.
+    let puts: Vec<_> = (0..12)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let text = many_runs(&format!("p{i}_"), 100);
+                put_bytes(&server, &format!("part{i}"), text.into_bytes()).await.status
+            })
+        })
+        .collect();
+    for put in puts {
+        assert_eq!(put.await.unwrap(), StatusCode::OK);
+    }
+    let listed = admin(&server, "GET", "/_mock/scenarios", "").await;
+    let mut sources: Vec<String> =
+        listed["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
+    sources.sort();
+    let mut want: Vec<String> = (0..12).map(|i| format!("part{i}")).collect();
+    want.sort();
+    assert_eq!(sources, want, "no PUT was lost");
+    assert_eq!(listed["runs"].as_array().unwrap().len(), 12 * 100);
+    for i in 0..12 {
+        assert_eq!(status_of(&server, &format!("run_p{i}_99"), "tr_dev_c").await, "EXECUTING");
+    }
+
+    // Different names, the same run ids: exactly one is accepted.
+    let same: Vec<_> = (0..8)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let reply = put_bytes(&server, &format!("dup{i}"), many_runs("same_", 100).into_bytes()).await;
+                (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for put in same {
+        let (status, body) = put.await.unwrap();
+        match status {
+            StatusCode::OK => accepted += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => assert!(body.contains("is already defined in dup"), "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(accepted, 1, "the duplicate check sees the set each change produces");
+    let listed = admin(&server, "GET", "/_mock/scenarios", "").await;
+    assert_eq!(listed["sources"].as_array().unwrap().len(), 13);
+    assert_eq!(listed["runs"].as_array().unwrap().len(), 13 * 100);
+
+    // Deletes race too, with each other and with PUTs.
+    let deletes: Vec<_> = (0..12)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                crate::support::request_with_body(&server, "DELETE", &format!("/_mock/scenarios/part{i}"), &[], "")
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for delete in deletes {
+        assert_eq!(delete.await.unwrap(), StatusCode::OK);
+    }
+    let listed = admin(&server, "GET", "/_mock/scenarios", "").await;
+    assert_eq!(listed["sources"].as_array().unwrap().len(), 1, "{listed}");
+    std::sync::Arc::into_inner(server).unwrap().shutdown().await;
+}
+
+#[tokio::test]
+async fn retrieves_keep_their_latency_while_a_large_put_loads() {
+    // The server runs on this test's single thread: work done on the request
+    // path would hold every retrieve until the load ends.
+    let server = start(&config()).await;
+    let text = many_runs("big_", 60_000);
+    let started = std::time::Instant::now();
+    let put = {
+        let addr = server.addr();
+        tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(conn);
+            let req = hyper::Request::put("/_mock/scenarios/big")
+                .header("host", addr.to_string())
+                .body(http_body_util::Full::new(bytes::Bytes::from(text)))
+                .unwrap();
+            let status = sender.send_request(req).await.unwrap().status();
+            (status, started.elapsed())
+        })
+    };
+    let mut slowest = std::time::Duration::ZERO;
+    let mut during = 0;
+    while !put.is_finished() {
+        let asked = std::time::Instant::now();
+        let reply = retrieve(&server, "run_completed", "tr_dev_lat", ApiVersion::V20250716).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        slowest = slowest.max(asked.elapsed());
+        if !put.is_finished() {
+            during += 1;
+        }
+    }
+    let (status, took) = put.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status_of(&server, "run_big_59999", "tr_dev_lat").await, "EXECUTING");
+    assert!(during >= 5, "only {during} retrieves were answered during a load of {took:?}");
+    assert!(slowest < took / 4, "a retrieve waited {slowest:?} during a load of {took:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_first_retrieve_of_a_large_family_builds_it_off_the_request_threads() {
+    // Runs are built on first use; a parent's retrieve shows its 20 000 children.
+    let children: Vec<String> = (0..20_000)
+        .map(|i| format!("{{\"id\": \"run_kid_{i}\", \"status\": \"EXECUTING\", \"parent\": \"run_family\"}}"))
+        .collect();
+    let text = format!(
+        "{{\"version\": 1, \"runs\": [\n{{\"id\": \"run_family\", \"status\": \"EXECUTING\"}},\n{}\n]}}\n",
+        children.join(",\n")
+    );
+    let server = start(&Config { inline_scenarios: vec![source("family.json", &text)], ..config() }).await;
+    let started = std::time::Instant::now();
+    let first = {
+        let addr = server.addr();
+        tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(conn);
+            let req = hyper::Request::get("/api/v3/runs/run_family")
+                .header("host", addr.to_string())
+                .header("authorization", "Bearer tr_dev_family")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let response = sender.send_request(req).await.unwrap();
+            let status = response.status();
+            let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            (status, body, started.elapsed())
+        })
+    };
+    let mut slowest = std::time::Duration::ZERO;
+    while !first.is_finished() {
+        let asked = std::time::Instant::now();
+        assert_eq!(
+            retrieve(&server, "run_completed", "tr_dev_other", ApiVersion::V20250716).await.status,
+            StatusCode::OK
+        );
+        slowest = slowest.max(asked.elapsed());
+    }
+    let (status, body, took) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["relatedRuns"]["children"].as_array().unwrap().len(), 20_000);
+    // A family with children is built when the world is (its children are
+    // rendered once, at start-up), or else off the request threads on its
+    // first retrieve: either way no other client waits on it. Before either,
+    // another client waited 1.7 s here.
+    let bound = (took / 3).max(std::time::Duration::from_millis(250));
+    assert!(slowest < bound, "a retrieve waited {slowest:?} while a family was built in {took:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_reload_and_a_put_at_the_same_moment_both_take_effect() {
+    let dir = std::env::temp_dir().join(format!("trigger-mock-watch-put-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("watched.json");
+    let write = |status: &str| {
+        let text = many_runs("w_", 10).replacen("EXECUTING", status, 1);
+        std::fs::write(&file, text).unwrap();
+    };
+    write("EXECUTING");
+    let app = Config { scenarios: vec![file.to_str().unwrap().to_owned()], ..config() }.build_app().unwrap();
+    let watcher = tokio::spawn(trigger_mock::watch::watch(app.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = std::sync::Arc::new(trigger_mock::server::Server::on(listener, app).unwrap());
+    tokio::time::sleep(trigger_mock::watch::INTERVAL * 2).await;
+    // A large PUT, and while it builds, an edit of the watched file.
+    let put = {
+        let server = server.clone();
+        tokio::spawn(async move { put_bytes(&server, "extra", many_runs("x_", 20_000).into_bytes()).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    write("CANCELED");
+    let put = put.await.unwrap();
+    assert_eq!(put.status, StatusCode::OK, "{}", String::from_utf8_lossy(&put.body));
+    // Both changes are in, whichever was made first.
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = status_of(&server, "run_w_0", "tr_dev_watch").await;
+        if seen == "CANCELED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "CANCELED", "the edit was reloaded");
+    let listed = admin(&server, "GET", "/_mock/scenarios", "").await;
+    assert_eq!(listed["sources"], serde_json::json!(["watched.json", "extra"]), "the PUT was kept");
+    assert_eq!(status_of(&server, "run_x_19999", "tr_dev_watch").await, "EXECUTING");
+    watcher.abort();
+    std::sync::Arc::into_inner(server).unwrap().shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
