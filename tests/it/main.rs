@@ -5,6 +5,7 @@
 
 mod binary;
 mod children;
+mod dashboard;
 mod echo;
 mod errors;
 mod faults;
