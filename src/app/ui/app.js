@@ -166,6 +166,7 @@ async function runsView() {
   if (state.task) q.set("task", state.task);
   const data = await api(`/runs?${q}`);
   state.label = data.key;
+  wakeAtNextStep(data.now, data.runs.map((r) => r.timeline));
   const filter = (label, name, options) =>
     h("label", {}, `${label} `, h("select", {
       name,
@@ -216,6 +217,7 @@ async function runView() {
   const q = state.env ? `?env=${state.env}` : "";
   const d = await api(`/runs/${encodeURIComponent(state.run)}${q}`);
   const r = d.run;
+  if (state.clock) wakeAtNextStep(state.clock.now, [r.timeline]);
   const packet = (name, p) => p ? `${name}: ${p.type}, ${p.bytes} bytes` : `${name}: none`;
   return [
     h("p", {}, h("a", { href: `#runs?env=${state.env}` }, "← Runs")),
@@ -268,6 +270,22 @@ async function scenariosView() {
     h("h3", {}, "Scripted runs"),
     h("ul", {}, s.runs.map((id) => h("li", {}, h("a", { href: `#run/${encodeURIComponent(id)}${state.env ? `?env=${state.env}` : ""}`, class: "mono" }, id)))),
   ];
+}
+
+/**
+ * Under a running clock, time-driven steps happen with no request to tell the
+ * page: it reads the view again once, when the earliest one it shows is due.
+ */
+let dueTimer = null;
+function wakeAtNextStep(now, timelines) {
+  clearTimeout(dueTimer);
+  if (!state.clock || state.clock.frozen) return;
+  const dues = timelines
+    .flatMap((t) => [t.next && t.next.at, t.expiresAt])
+    .filter(Boolean)
+    .map((at) => Date.parse(at) - Date.parse(now))
+    .filter((ms) => ms >= 0);
+  if (dues.length) dueTimer = setTimeout(render, Math.min(...dues, 2 ** 31 - 1) + 50);
 }
 
 const VIEWS = { environments: environmentsView, runs: runsView, run: runView, journal: journalView, scenarios: scenariosView };
