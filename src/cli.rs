@@ -147,6 +147,10 @@ pub struct ServeArgs {
     /// The request log's format: `text` for people, `json` for one JSON object per line.
     #[arg(long, env = "TRIGGER_MOCK_LOG_FORMAT", value_enum, default_value_t = crate::reqlog::Format::Text, value_name = "FORMAT")]
     pub log_format: crate::reqlog::Format,
+    /// Stop, as on SIGTERM, when standard input reaches its end: a parent that spawns the server with a
+    /// pipe on stdin takes it down when it exits, even when it is killed.
+    #[arg(long, env = "TRIGGER_MOCK_EXIT_ON_STDIN_CLOSE")]
+    pub exit_on_stdin_close: bool,
 }
 
 impl ServeArgs {

@@ -1,7 +1,7 @@
 //! The `trigger-mock` binary: parse flags, then serve, list, render or validate.
 
 use clap::Parser;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 use trigger_mock::cli::{CatalogueArgs, Cli, Command, RenderArgs, ScenariosArgs, ServeArgs, ValidateArgs};
@@ -83,7 +83,7 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
     let served = runtime.block_on(async {
-        let stop = shutdown_signal();
+        let stop = shutdown_signal(args.exit_on_stdin_close);
         let app = config.build_app()?;
         let (listener, backlog) = trigger_mock::server::bind(config.addr)
             .map_err(|e| Failure::Other(StartError::Bind(config.addr, e).to_string()))?;
@@ -113,10 +113,52 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     served
 }
 
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
-/// called, not when it is first polled, so call it before announcing the URL:
-/// a signal sent as soon as the URL is seen must not kill the process.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// Resolves on SIGINT or SIGTERM, or with `stdin_eof` when standard input
+/// ends (a watcher that could not start never fires). The handlers are installed when this is called, not when it is first
+/// polled, so call it before announcing the URL: a signal sent as soon as the
+/// URL is seen must not kill the process.
+fn shutdown_signal(stdin_eof: bool) -> impl std::future::Future<Output = ()> {
+    let signal = os_signal();
+    let eof = stdin_eof.then(stdin_closed);
+    async move {
+        match eof {
+            Some(eof) => {
+                tokio::select! {
+                    () = signal => {}
+                    Ok(()) = eof => eprintln!("trigger-mock: standard input closed"),
+                }
+            }
+            None => signal.await,
+        }
+    }
+}
+
+/// Resolves when standard input reaches its end (or fails). A plain thread
+/// reads and discards it: tokio's stdin would hold the runtime's shutdown
+/// until the blocking read returned, and this thread never delays the exit.
+fn stdin_closed() -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("stdin-watch".into()).spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 512];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(());
+    });
+    if let Err(e) = spawned {
+        eprintln!("trigger-mock: warning: cannot watch standard input: {e}");
+    }
+    rx
+}
+
+/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere).
+fn os_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -1,4 +1,5 @@
-//! The admin API under `/_mock/`: health, reset, clock, journal and scenarios.
+//! The admin API under `/_mock/`: health, reset, clock, journal and scenarios,
+//! described by the OpenAPI document it serves (`schemas/admin.openapi.json`).
 //! Its answers are JSON; its errors are `{"error": "..."}`.
 
 use super::{App, Refusal, json_response};
@@ -19,6 +20,9 @@ const MAX_NAME_CHARS: usize = 128;
 
 /// The largest admin request body: a scenario file, so the scenario files' limit.
 const MAX_BODY: usize = crate::scenario::MAX_FILE_BYTES;
+
+/// The OpenAPI 3.1 description of this API, served as `GET /_mock/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../schemas/admin.openapi.json");
 
 fn reply(status: StatusCode, value: &Value) -> Response<Body> {
     json_response(status, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
@@ -195,10 +199,16 @@ where
 {
     let path = req.uri().path().trim_end_matches('/');
     if super::dashboard::owns(path) {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            return fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method()));
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            return super::dashboard::handle(app, path, req.uri().query(), super::host_of(&req)).await;
         }
-        return super::dashboard::handle(app, path, req.uri().query(), super::host_of(&req)).await;
+        // As for scenarios/NAME: a method a templated route lacks is an unknown route.
+        if !path.starts_with("/_mock/runs/") {
+            return fail(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed on {path}", quote(req.method().as_str())),
+            );
+        }
     }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().trim_end_matches('/');
@@ -225,6 +235,7 @@ where
                 },
             }),
         ),
+        (&Method::GET, "/_mock/openapi.json") => json_response(StatusCode::OK, Bytes::from_static(OPENAPI.as_bytes())),
         (&Method::POST, "/_mock/reset") => {
             if let Some(handle) = param(query, "env") {
                 // The dashboard names an environment by its handle, not its key.
@@ -303,8 +314,14 @@ where
                 .unwrap_or_else(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, format!("the listing failed: {e}")))
         }
         (method, p) if p.starts_with("/_mock/scenarios/") && (method == Method::PUT || method == Method::DELETE) => {
-            let name = &p["/_mock/scenarios/".len()..];
-            if name.is_empty() || name.contains('/') || name.chars().count() > MAX_NAME_CHARS {
+            // Percent-decoded as a path segment (`+` stays itself), as clients encode it.
+            let name = percent_decode(&p["/_mock/scenarios/".len()..].replace('+', "%2B"));
+            let name = name.as_str();
+            if name.is_empty()
+                || name.contains('/')
+                || name.contains(char::is_control)
+                || name.chars().count() > MAX_NAME_CHARS
+            {
                 return fail(
                     StatusCode::BAD_REQUEST,
                     "name the scenario: /_mock/scenarios/NAME, a NAME of at most 128 characters without `/`",
@@ -347,12 +364,18 @@ where
                 Err(Refusal::Invalid(problems)) => invalid(&problems, &app.sources()),
             }
         }
-        (_, "/_mock/health" | "/_mock/reset" | "/_mock/clock" | "/_mock/journal" | "/_mock/scenarios") => {
-            fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", quote(parts.method.as_str())))
-        }
+        (
+            _,
+            "/_mock/health"
+            | "/_mock/openapi.json"
+            | "/_mock/reset"
+            | "/_mock/clock"
+            | "/_mock/journal"
+            | "/_mock/scenarios",
+        ) => fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", quote(parts.method.as_str()))),
         _ => fail(
             StatusCode::NOT_FOUND,
-            "admin routes: GET health, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME, GET environments, GET runs?key=, GET runs/ID, GET events, GET ui",
+            "admin routes: GET health, GET openapi.json, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME, GET environments, GET runs, GET runs/ID",
         ),
     }
 }

@@ -273,7 +273,11 @@ fn row(app: &App, run: &Run, timeline: Option<&Timeline>, scripted: bool) -> Val
         "createdAt": run.created_at,
         "updatedAt": run.updated_at,
         "tags": run.tags,
-        "source": if scripted { "scenario" } else { "catalogue" },
+        "source": match (scripted, world.store.is_defined(&run.id)) {
+            (true, _) => "scenario",
+            (false, true) => "catalogue",
+            (false, false) => "generated",
+        },
         "plan": plan,
         "ttlMs": world.lifecycle(&run.id).and_then(|l| l.ttl_ms),
         "timeline": timeline.map_or_else(|| dated_steps(run), timeline_json),

@@ -571,3 +571,46 @@ fn a_flood_of_large_puts_holds_a_bounded_amount_of_memory() {
     // 48 bodies held at once would be 384 MiB and more; four at a time, a twelfth of that.
     assert!(peak - baseline < 128 * 1024, "48 PUTs of 8 MiB raised the peak by {} KiB", peak - baseline);
 }
+
+/// Starts `serve` with a pipe on stdin; returns the child and its URL.
+fn spawn_with_stdin(args: &[&str]) -> (Child, String) {
+    let mut child = bin().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_default().to_owned();
+    (child, url)
+}
+
+fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn exit_on_stdin_close_stops_the_server_when_its_parent_lets_go() {
+    use std::io::Write;
+    let (mut child, url) = spawn_with_stdin(&["serve", "--addr", "127.0.0.1:0", "--exit-on-stdin-close"]);
+    // Whatever arrives on stdin is read and ignored.
+    child.stdin.as_mut().unwrap().write_all(&[b'x'; 100_000]).unwrap();
+    let reply = get(&url, "/_mock/health", "");
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    drop(child.stdin.take());
+    let status = wait_for_exit(&mut child, Duration::from_secs(10));
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    assert!(status.is_some_and(|s| s.success()), "a closed stdin stops it gracefully: {status:?}");
+
+    // Without the flag a closed stdin changes nothing.
+    let (mut child, url) = spawn_with_stdin(&["serve", "--addr", "127.0.0.1:0"]);
+    drop(child.stdin.take());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(get(&url, "/_mock/health", "").starts_with("HTTP/1.1 200 OK"));
+    assert!(terminate(&mut child).success());
+}

@@ -3,6 +3,7 @@
 //! One test binary (fewer links on a 2-core CI); modules by area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_openapi;
 mod binary;
 mod children;
 mod dashboard;

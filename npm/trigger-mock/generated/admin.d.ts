@@ -1,0 +1,327 @@
+// Generated from schemas/admin.openapi.json by scripts/generate-types.mjs (npm run generate). Do not edit.
+
+/**
+ * An RFC 3339 instant in UTC with milliseconds, e.g. 2026-01-01T00:00:00.000Z
+ */
+export type Instant = string;
+
+/**
+ * Every schema of the admin API's OpenAPI document, by name.
+ */
+export interface AdminSchemas {
+  Error: ErrorAnswer;
+  Instant: Instant;
+  Health: Health;
+  Reset: Reset;
+  Clock: Clock;
+  ClockChange: ClockChange;
+  TokenSummary: TokenSummary;
+  JournalRecord: JournalRecord;
+  Journal: Journal;
+  JournalCleared: JournalCleared;
+  Scenarios: Scenarios;
+  ScenariosLoaded: ScenariosLoaded;
+  ScenarioInvalid: ScenarioInvalid;
+  Environment: Environment;
+  Environments: Environments;
+  Timeline: Timeline;
+  DashboardRunRow: DashboardRunRow;
+  DashboardRuns: DashboardRuns;
+  DashboardRun: DashboardRun;
+}
+/**
+ * The body of every error answer
+ */
+export interface ErrorAnswer {
+  /**
+   * What went wrong, in one sentence
+   */
+  error: string;
+}
+export interface Health {
+  status: "ok";
+  /**
+   * The server's version (the crate's)
+   */
+  version: string;
+  now: Instant;
+  /**
+   * One summary line per loaded scenario
+   */
+  scenarios: string[];
+  /**
+   * The listen backlog in use, once the server listens
+   */
+  listenBacklog?: null | number;
+  /**
+   * The journal's and the key state's records, keys, accounted bytes and budgets
+   */
+  memory?: {
+    journalRecords: number;
+    journalBytes: number;
+    journalBudget: number;
+    keys: number;
+    keyStateBytes: number;
+    keyStateBudget: number;
+  };
+}
+export interface Reset {
+  /**
+   * The key reset, the environment's handle, or "all"
+   */
+  reset: string;
+}
+export interface Clock {
+  now: Instant;
+  /**
+   * now in epoch milliseconds
+   */
+  nowMs: number;
+  frozen: boolean;
+}
+export interface ClockChange {
+  /**
+   * Move now to this RFC 3339 instant
+   */
+  set?: string;
+  /**
+   * Move now forward by a duration such as 10m, 1h30m, 500ms
+   */
+  advance?: string;
+  /**
+   * Move now by this many milliseconds (may be negative)
+   */
+  advanceMs?: number;
+  /**
+   * Stop (true) or restart (false) the clock
+   */
+  freeze?: boolean;
+}
+export interface TokenSummary {
+  /**
+   * The token's sub claim
+   */
+  environment?: string;
+  /**
+   * @maxItems 32
+   */
+  scopes: string[];
+  /**
+   * False when the token was refused
+   */
+  valid: boolean;
+}
+export interface JournalRecord {
+  /**
+   * 1, 2, 3... in arrival order; never reused, even after a clear
+   */
+  seq: number;
+  at: Instant;
+  /**
+   * The wall clock when the request arrived, in epoch milliseconds: use it for the spacing of retries
+   */
+  wallMs: number;
+  method: string;
+  path: string;
+  runId?: string;
+  /**
+   * The secret key, or for a public access token the secret key of its environment
+   */
+  key?: string;
+  token?: TokenSummary;
+  /**
+   * The status sent, or 0 when the connection was reset instead
+   */
+  status: number;
+  /**
+   * The fault applied (label: action)
+   */
+  fault?: string;
+  /**
+   * The fields cut to their limit (256 characters; 16 for the key), when any was
+   */
+  truncated?: ("method" | "path" | "runId" | "key" | "fault")[];
+}
+export interface Journal {
+  enabled: boolean;
+  records: JournalRecord[];
+  /**
+   * With after: the cursor of the next page, when there is one
+   */
+  next?: number;
+}
+export interface JournalCleared {
+  cleared: true;
+}
+export interface Scenarios {
+  /**
+   * The scenario sources by name (never a local path)
+   */
+  sources: string[];
+  summaries: string[];
+  /**
+   * The scripted runs' ids, sorted
+   */
+  runs: string[];
+  /**
+   * While the last --watch reload was refused: when (mock clock) and its FILE:LINE:COLUMN problems; else null
+   */
+  reloadRefused: null | {
+    at: Instant;
+    problems: string[];
+  };
+}
+export interface ScenariosLoaded {
+  loaded: string[];
+}
+export interface ScenarioInvalid {
+  error: string;
+  /**
+   * NAME:LINE:COLUMN: message
+   *
+   * @minItems 1
+   */
+  problems: [string, ...string[]];
+}
+export interface Environment {
+  /**
+   * The environment's handle: 16 hex digits of a hash of its whole key
+   */
+  env: string;
+  /**
+   * The key's first 16 characters
+   */
+  key: string;
+  environment: "development" | "staging" | "preview" | "production";
+  requests: number;
+  /**
+   * Answers with a status of 400 or more, or a reset
+   */
+  errors: number;
+  faults: number;
+  lastAt: Instant;
+  /**
+   * Distinct runs it asked for
+   */
+  runs: number;
+  state: null | {
+    since: Instant;
+  };
+  rateLimit: null | {
+    limit: number;
+    available: number;
+    reset: Instant;
+  };
+}
+export interface Environments {
+  now: Instant;
+  rateLimit: null | {
+    limit: number;
+    refill: number;
+    intervalMs: number;
+  };
+  /**
+   * Every key the journal has seen
+   */
+  environments: Environment[];
+}
+export interface Timeline {
+  steps: {
+    /**
+     * An engine status (for a run no scenario drives: CREATED, STARTED, then its status)
+     */
+    status: string;
+    at: Instant;
+  }[];
+  next:
+    | null
+    | {
+        /**
+         * An engine status, e.g. COMPLETED_SUCCESSFULLY
+         */
+        status: string;
+        at: Instant;
+      }
+    | {
+        /**
+         * An engine status, e.g. COMPLETED_SUCCESSFULLY
+         */
+        status: string;
+        afterRetrieves: number;
+      };
+  upcoming: string[];
+  expiresAt: null | Instant;
+}
+export interface DashboardRunRow {
+  id: string;
+  /**
+   * An engine status, e.g. COMPLETED_SUCCESSFULLY
+   */
+  status: string;
+  task: string;
+  createdAt: Instant;
+  updatedAt: Instant;
+  tags: string[];
+  source: "scenario" | "catalogue" | "generated";
+  plan:
+    | null
+    | {
+        /**
+         * An engine status, e.g. COMPLETED_SUCCESSFULLY
+         */
+        status: string;
+        until:
+          | "forever"
+          | {
+              retrieves: number;
+            }
+          | {
+              ms: number;
+            };
+      }[];
+  ttlMs: null | number;
+  timeline: Timeline;
+  /**
+   * True when this key has retrieved this scripted run (its timeline is its own)
+   */
+  seen: boolean;
+}
+export interface DashboardRuns {
+  env: string;
+  key: string;
+  now: Instant;
+  tasks: string[];
+  statuses: string[];
+  runs: DashboardRunRow[];
+  /**
+   * True when runs were left out (2000 looked at, 500 listed)
+   */
+  more: boolean;
+}
+export interface DashboardRun {
+  run: DashboardRunRow;
+  bodies: {
+    /**
+     * The retrieve body for x-trigger-api-version 2025-07-16
+     */
+    "2025-07-16": {};
+    /**
+     * The retrieve body without an API version
+     */
+    none: {};
+  };
+  packets: {
+    payload: null | {
+      type: string;
+      bytes: number;
+    };
+    output: null | {
+      type: string;
+      bytes: number;
+    };
+  };
+  /**
+   * This environment's journaled requests for the run
+   */
+  requests: JournalRecord[];
+}
