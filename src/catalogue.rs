@@ -13,7 +13,7 @@ use bytes::Bytes;
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// The embedded fixtures folder.
@@ -432,7 +432,7 @@ pub struct Entry {
 /// runs costs about its own size, not the size of the runs it describes.
 #[derive(Debug)]
 pub struct Defined {
-    index: HashMap<Arc<str>, u32>,
+    index: FxHashMap<Arc<str>, u32>,
     runs: Vec<DefinedRun>,
     pub entries: Vec<Entry>,
     seed: u64,
@@ -597,7 +597,7 @@ pub fn statuses(spec: &RunSpec) -> Vec<EngineStatus> {
 /// check it, and then dropped unless its packets read files.
 pub fn compile(specs: Vec<CompactSpec>, seed: u64, anchor: Millis, threshold: u64) -> Result<Defined, SpecError> {
     use FieldSeg::Key;
-    let mut index: HashMap<Arc<str>, u32> = HashMap::with_capacity(specs.len());
+    let mut index: FxHashMap<Arc<str>, u32> = FxHashMap::with_capacity_and_hasher(specs.len(), Default::default());
     let ids: Vec<Arc<str>> = specs.iter().map(CompactSpec::shared_id).collect();
     for (i, id) in ids.iter().enumerate() {
         if index.insert(id.clone(), i as u32).is_some() {
@@ -827,7 +827,7 @@ mod tests {
             assert!(defined.entries.iter().any(|e| e.status == status), "{status:?} missing");
         }
         assert!(defined.entries.iter().all(|e| !e.description.is_empty()));
-        let runs: HashMap<&str, &Run> =
+        let runs: std::collections::HashMap<&str, &Run> =
             defined.entries.iter().map(|e| (e.id.as_str(), defined.get(&e.id).unwrap())).collect();
         assert!(runs.values().any(|r| r.schedule.is_some()), "a scheduled run");
         assert!(runs.values().any(|r| r.parent_id.is_some() && r.root_id != r.parent_id), "a grandchild");

@@ -10,6 +10,10 @@ pub const QUOTE_CHARS: usize = 64;
 /// `text` cut to at most `max` characters, on a character boundary, and
 /// whether it was cut.
 pub fn prefix(text: &str, max: usize) -> (&str, bool) {
+    // A character takes at least a byte: a short text is whole without counting.
+    if text.len() <= max {
+        return (text, false);
+    }
     match text.char_indices().nth(max) {
         Some((end, _)) => (&text[..end], true),
         None => (text, false),

@@ -12,6 +12,7 @@ use crate::time::Millis;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -50,7 +51,7 @@ pub struct Store {
     cache: Vec<Mutex<HashMap<Box<str>, Arc<GeneratedRun>>>>,
     /// `relatedRuns.children` of runs whose bodies are rendered per request,
     /// rendered at start-up per [`children_index`].
-    children: HashMap<String, [Option<Box<RawValue>>; 4]>,
+    children: FxHashMap<String, [Option<Box<RawValue>>; 4]>,
 }
 
 /// The children array depends only on the API version and the costs.
@@ -68,7 +69,7 @@ impl Store {
     /// `anchor` when `generate` is on.
     pub fn new(defined: Defined, seed: u64, anchor: Millis, generate: bool, threshold: u64) -> Store {
         let cache = (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
-        Store { defined, seed, anchor, generate, threshold, cache, children: HashMap::new() }
+        Store { defined, seed, anchor, generate, threshold, cache, children: FxHashMap::default() }
     }
 
     fn make(&self, id: &str) -> Run {

@@ -11,7 +11,7 @@ use crate::scenario::{self, Diagnostic, Source};
 use crate::store::Store;
 use crate::time::Millis;
 use bytes::Bytes;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, OnceLock};
 
 /// What a world is built with besides the files.
@@ -36,7 +36,7 @@ pub struct World {
     pub store: Store,
     /// The scripted runs (every scenario run), each lifecycle built on first
     /// use ([`World::lifecycle`]): a large file costs little until it is used.
-    pub lifecycles: HashMap<Arc<str>, OnceLock<Option<Box<Lifecycle>>>>,
+    pub lifecycles: FxHashMap<Arc<str>, OnceLock<Option<Box<Lifecycle>>>>,
     pub faults: Vec<Fault>,
     pub rate_limit: Option<RateLimit>,
     pub anchor: Millis,
@@ -44,7 +44,7 @@ pub struct World {
     pub summaries: Vec<String>,
     /// Bodies of runs that cannot change (defined, not scripted, no packet
     /// URLs to sign), rendered once per [`Rendering`].
-    pub static_bodies: HashMap<String, [Bytes; Rendering::COUNT]>,
+    pub static_bodies: FxHashMap<String, [Bytes; Rendering::COUNT]>,
 }
 
 /// The renderings of a body a request can ask for (API version, costs,
@@ -112,7 +112,7 @@ impl World {
         let catalogue = default_catalogue().map_err(one)?;
         let scenario::Scenarios { specs: scenario_specs, origins, faults, rate_limit, summaries } =
             scenario::compile(sources)?;
-        let lifecycles: HashMap<Arc<str>, _> =
+        let lifecycles: FxHashMap<Arc<str>, _> =
             scenario_specs.iter().map(|s| (s.shared_id(), OnceLock::new())).collect();
         let mut specs: Vec<CompactSpec> = catalogue
             .runs
@@ -143,7 +143,7 @@ impl World {
             .map(|r| r.id.clone())
             .collect();
         store.prerender_children(per_request.iter().map(String::as_str));
-        let mut static_bodies = HashMap::new();
+        let mut static_bodies = FxHashMap::default();
         for entry in store.entries() {
             if lifecycles.contains_key(entry.id.as_str()) {
                 continue;
