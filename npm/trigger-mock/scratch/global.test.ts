@@ -9,5 +9,6 @@ test("the SDK reaches the global server through TRIGGER_API_URL and TRIGGER_SECR
   expect(run.isSuccess).toBe(true);
   const admin = createAdminClient(inject("triggerMockUrl"));
   const records = await admin.records({ runId: "run_completed" });
-  expect(records.at(-1)?.key).toBe(process.env.TRIGGER_SECRET_KEY);
+  // The journal keeps a key's first 16 characters.
+  expect(records.at(-1)?.key).toBe(process.env.TRIGGER_SECRET_KEY?.slice(0, 16));
 });
