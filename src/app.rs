@@ -433,9 +433,9 @@ impl App {
             Some(response) => response,
             None => {
                 let normal = match (&route, req.method()) {
-                    (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => {
-                        self.retrieve(&world, req, id, &principal, decided.scripted, now).map_err(error_response)
-                    }
+                    (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => self
+                        .retrieve(&world, (req, conn), id, &principal, decided.scripted, now)
+                        .map_err(error_response),
                     (Route::RetrieveRun(_), _) => Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW })),
                     (Route::JwtClaims, &Method::POST) => Ok(tokens::claims(self, &principal)),
                     (Route::PublicTokens, &Method::POST) => tokens::public_token(self, &principal, body, now).await,
@@ -527,7 +527,7 @@ impl App {
     fn retrieve<B>(
         &self,
         world: &World,
-        req: &Request<B>,
+        (req, conn): (&Request<B>, &Control),
         id: &str,
         principal: &Principal<'_>,
         scripted: Option<Run>,
@@ -572,8 +572,11 @@ impl App {
             }
         };
         // The host is read only when there is a URL to sign.
-        let host =
-            if run.payload_packet.is_some() || run.output_packet.is_some() { host_of(req) } else { String::new() };
+        let host = if run.payload_packet.is_some() || run.output_packet.is_some() {
+            host_or(req, conn.reached().or_else(|| reached_of(req)))
+        } else {
+            String::new()
+        };
         Ok(self.render_run(world, &run, kind, version, &host, now))
     }
 
@@ -614,9 +617,10 @@ impl App {
         if !journal.enabled() {
             return;
         }
+        let wall = wall_now();
         let request = journal::Request {
-            at: self.state.clock.now(),
-            wall_ms: wall_now().0,
+            at: self.state.clock.at_wall(wall),
+            wall_ms: wall.0,
             method: req.method().as_str(),
             path: req.uri().path(),
             run_id,
@@ -677,8 +681,9 @@ fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
     }
 }
 
-/// The local address a request's connection reached, put in the request's
-/// extensions by the server: where URLs point when the client names no host.
+/// The local address a request's connection reached, for a request built
+/// without a connection (the server keeps it in [`Control`]): where URLs
+/// point when the client names no host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reached(pub SocketAddr);
 
@@ -688,14 +693,21 @@ pub struct Reached(pub SocketAddr);
 /// (a name, an IPv4 or a bracketed IPv6 address; a port from 1 to 65535) is
 /// skipped; with neither, the address the connection reached ([`Reached`]).
 pub fn host_of<B>(req: &Request<B>) -> String {
+    host_or(req, reached_of(req))
+}
+
+/// The [`Reached`] address in a request's extensions.
+fn reached_of<B>(req: &Request<B>) -> Option<SocketAddr> {
+    req.extensions().get::<Reached>().map(|r| r.0)
+}
+
+/// [`host_of`], falling back to `reached`, the address the connection reached.
+pub fn host_or<B>(req: &Request<B>, reached: Option<SocketAddr>) -> String {
     let authority = req.uri().authority().map(|a| a.as_str());
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     match [authority, host].into_iter().flatten().find(|h| is_plain_host(h)) {
         Some(h) => h.to_owned(),
-        None => match req.extensions().get::<Reached>() {
-            Some(Reached(addr)) => addr.to_string(),
-            None => "localhost".to_owned(),
-        },
+        None => reached.map_or_else(|| "localhost".to_owned(), |addr| addr.to_string()),
     }
 }
 

@@ -312,7 +312,9 @@ impl AuthPolicy {
         }
         let Some(raw) = header else { return Err(ApiError::NoAuthorizationHeader) };
         let bearer = bearer_token(Some(raw));
+        // A JWT has dots; a key (the common case, on every request) has none.
         if route == RouteAuth::KeysAndTokens
+            && bearer.as_bytes().contains(&b'.')
             && let Some(payload) = jwt::peek_payload(bearer).filter(jwt::is_public)
         {
             return self.verify_token(bearer, &payload, environments, now).map(|t| Principal::Token(Box::new(t)));

@@ -11,9 +11,9 @@ use crate::packet::{Content, Generated, Offload, Packet, PacketType, UrlBehaviou
 use crate::time::{Millis, parse_duration_ms};
 use bytes::Bytes;
 use include_dir::{Dir, include_dir};
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// The embedded fixtures folder.

@@ -52,8 +52,14 @@ impl Clock {
 
     /// The current instant on this clock, within [`EARLIEST`] and [`LATEST`].
     pub fn now(&self) -> Millis {
+        if self.is_frozen() { self.at_wall(Millis(0)) } else { self.at_wall(wall_now()) }
+    }
+
+    /// "Now" when the wall clock reads `wall` (ignored by a frozen clock): a
+    /// caller that needs both readings reads the system clock once.
+    pub fn at_wall(&self, wall: Millis) -> Millis {
         let base = self.base.load(Ordering::Acquire);
-        let now = if self.is_frozen() { Millis(base) } else { wall_now().plus(base) };
+        let now = if self.is_frozen() { Millis(base) } else { wall.plus(base) };
         now.clamp(EARLIEST, LATEST)
     }
 

@@ -32,6 +32,10 @@ pub struct Control {
     owed: AtomicU64,
     /// The shared response budget, in bytes.
     budget: Arc<Semaphore>,
+    /// The local address the client reached: where URLs point when the
+    /// client names no usable host. Kept here, once per connection, rather
+    /// than in every request's extensions (an allocation per request).
+    reached: Option<std::net::SocketAddr>,
 }
 
 impl Default for Control {
@@ -52,7 +56,19 @@ impl Control {
             last_activity: AtomicU64::new(0),
             owed: AtomicU64::new(0),
             budget,
+            reached: None,
         }
+    }
+
+    /// The same control, for a connection that reached `addr`.
+    pub fn with_reached(mut self, addr: Option<std::net::SocketAddr>) -> Control {
+        self.reached = addr;
+        self
+    }
+
+    /// The local address the client reached, when known.
+    pub fn reached(&self) -> Option<std::net::SocketAddr> {
+        self.reached
     }
 
     /// Notes that a request arrived on the connection.

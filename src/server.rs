@@ -113,7 +113,7 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
             },
             () = &mut shutdown => break,
         };
-        let control = Arc::new(Control::new(budget.clone()));
+        let control = Arc::new(Control::new(budget.clone()).with_reached(stream.local_addr().ok()));
         tokio::spawn(serve(stream, app.clone(), builder.clone(), control, limits, stop_rx.clone(), slot));
     }
     drop(listener);
@@ -137,15 +137,10 @@ async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let accepted = Instant::now();
-    // The local address the client reached: presigned URLs fall back to it.
-    let reached = stream.local_addr().ok().map(crate::app::Reached);
     let io = TokioIo::new(Conn::new(stream, control.clone()));
     let service = {
         let control = control.clone();
-        service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            if let Some(reached) = reached {
-                req.extensions_mut().insert(reached);
-            }
+        service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             control.note_request();
             let serving = control.serving();
             let app = app.clone();

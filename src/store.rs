@@ -10,9 +10,9 @@ use crate::generate::generate;
 use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run, render_children, render_json_with};
 use crate::time::Millis;
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 

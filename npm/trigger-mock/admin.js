@@ -99,6 +99,17 @@ export function createAdminClient(baseUrl, options = {}) {
     freezeClock: (frozen = true) => changeClock({ freeze: frozen }),
     journal: (filter = {}) => call("getJournal", { query: filter }),
     records: async (filter = {}) => (await call("getJournal", { query: filter })).records,
+    allRecords: async (filter = {}) => {
+      // Pages forward with the server's cursor, so no page is larger than `limit` (or the server's 1000).
+      const out = [];
+      let after = filter.after ?? 0;
+      for (;;) {
+        const page = await call("getJournal", { query: { ...filter, after } });
+        out.push(...page.records);
+        if (page.next === undefined) return out;
+        after = page.next;
+      }
+    },
     clearJournal: () => call("clearJournal"),
     scenarios: () => call("listScenarios"),
     putScenario: (name, scenario) => call("putScenario", { params: { name }, body: scenario }),

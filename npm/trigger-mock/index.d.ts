@@ -41,9 +41,9 @@ export interface StartOptions {
   rateLimit?: boolean;
   /** --journal-size: requests the journal keeps (0 switches it off). */
   journalSize?: number;
-  /** --journal-bytes: the journal's memory budget in bytes (0 switches it off). */
+  /** --journal-bytes: the most bytes the journal's records take (8 MiB); the oldest go first. */
   journalBytes?: number;
-  /** --key-state-bytes: the memory budget of all keys' scenario state, in bytes. */
+  /** --key-state-bytes: the most bytes of per-key scenario state (32 MiB); least recently used keys are forgotten first. */
   keyStateBytes?: number;
   /** --watch: reload scenario files when they change. */
   watch?: boolean;
@@ -57,11 +57,11 @@ export interface StartOptions {
   offloadThreshold?: number;
   /** --header-timeout, in seconds. */
   headerTimeout?: number;
-  /** --idle-timeout, in seconds. */
+  /** --idle-timeout, in seconds: close connections idle (or not reading their response) this long (60). */
   idleTimeout?: number;
-  /** --body-timeout, in seconds. */
+  /** --body-timeout, in seconds: a request body not whole by then gets 408 (30). */
   bodyTimeout?: number;
-  /** --max-connections: connections served at once. */
+  /** --max-connections: connections served at once (1000); more wait in the listen backlog. */
   maxConnections?: number;
   /** --quiet: no request log on stderr (it is on by default; `output()` keeps its last 64 KiB). */
   quiet?: boolean;
@@ -109,9 +109,9 @@ export function startTriggerMock(options?: StartOptions): Promise<TriggerMock>;
 export interface JournalFilter {
   key?: string;
   runId?: string;
-  /** At most this many records, the newest (with `after`, the first after it). */
+  /** At most this many records: the newest, or with `after`, the first after the cursor (1000 then by default). */
   limit?: number;
-  /** Only records with a larger `seq` (the `next` of the previous page). */
+  /** Only records with a larger `seq`, oldest first: 0, then the `next` of the previous page. */
   after?: number;
 }
 
@@ -151,10 +151,12 @@ export interface AdminClient {
   advanceClock(by: number | string): Promise<Clock>;
   /** Stop (default) or restart the clock. */
   freezeClock(frozen?: boolean): Promise<Clock>;
-  /** GET /_mock/journal */
+  /** GET /_mock/journal: one page; with `after`, `next` is the cursor of the following one while more match. */
   journal(filter?: JournalFilter): Promise<Journal>;
   /** The journal's records alone, oldest first. */
   records(filter?: JournalFilter): Promise<JournalRecord[]>;
+  /** Every matching record, oldest first, fetched page by page with the server's cursor (`limit` is the page size). */
+  allRecords(filter?: JournalFilter): Promise<JournalRecord[]>;
   /** DELETE /_mock/journal */
   clearJournal(): Promise<JournalCleared>;
   /** GET /_mock/scenarios */

@@ -3,11 +3,13 @@
 //! request below, and every answer the server gives validates against the
 //! document's schema for its status.
 
+use crate::hostile::{exchange, header};
 use crate::support::{DEV_KEY, config, request, request_with_body, retrieve, start};
 use hyper::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use trigger_mock::config::{AdminAccess, Config};
+use std::time::Duration;
+use trigger_mock::config::{AdminAccess, Config, Limits};
 use trigger_mock::model::ApiVersion;
 
 fn document() -> Value {
@@ -81,8 +83,18 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
     let doc = document();
     let server = start(&config()).await;
     let locked = start(&Config { admin: AdminAccess::Token("t0ken".into()), ..config() }).await;
-    // Something for the journal to show.
+    let slow =
+        start(&Config { limits: Limits { body_timeout: Duration::from_millis(300), ..Limits::default() }, ..config() })
+            .await;
+    // Something for the journal to show: two records, so that a page of one has a next.
     retrieve(&server, "run_completed", DEV_KEY, ApiVersion::V20250716).await;
+    retrieve(&server, "run_completed", DEV_KEY, ApiVersion::V20250716).await;
+    // A page of the journal names the next one.
+    let page = request(&server, "GET", "/_mock/journal?after=0&limit=1", &[]).await.json();
+    assert_eq!(
+        (page["records"].as_array().map(Vec::len), page["next"].as_u64()),
+        (Some(1), page["records"][0]["seq"].as_u64())
+    );
 
     let scenario = json!({ "version": 1, "description": "one run", "runs": [{ "id": "run_one", "status": "COMPLETED_SUCCESSFULLY" }] });
     // The dashboard's handle of that key.
@@ -101,9 +113,13 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
             json!({ "freeze": true, "set": "2026-01-01T00:00:00Z", "advance": "10m", "advanceMs": 5 }),
         ),
         ex("POST", "/_mock/clock", "/_mock/clock", json!({ "advance": "soon" })),
+        ex("POST", "/_mock/clock", "/_mock/clock", json!({ "advanceMs": -1 })),
         ex("POST", "/_mock/clock", "/_mock/clock", json!({ "set": "9999-12-31T23:59:59Z", "advance": "1d" })),
         ex("GET", "/_mock/journal", "/_mock/journal", Value::Null),
         ex("GET", "/_mock/journal", &format!("/_mock/journal?key={DEV_KEY}&runId=run_completed&limit=1"), Value::Null),
+        ex("GET", "/_mock/journal", "/_mock/journal?after=0&limit=1", Value::Null),
+        ex("GET", "/_mock/journal", "/_mock/journal?limit=ten", Value::Null),
+        ex("GET", "/_mock/journal", "/_mock/journal?after=-1", Value::Null),
         ex("GET", "/_mock/environments", "/_mock/environments", Value::Null),
         ex("GET", "/_mock/runs", &format!("/_mock/runs?env={handle}"), Value::Null),
         ex("GET", "/_mock/runs", "/_mock/runs", Value::Null),
@@ -116,7 +132,8 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
         ex("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/one", scenario.clone()),
         ex("GET", "/_mock/scenarios", "/_mock/scenarios", Value::Null),
         ex("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/broken", json!({ "version": 2 })),
-        ex("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/a/b", scenario),
+        ex("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/a/b", scenario.clone()),
+        ex("PUT", "/_mock/scenarios/{name}", &format!("/_mock/scenarios/{}", "n".repeat(129)), scenario),
         ex("DELETE", "/_mock/scenarios/{name}", "/_mock/scenarios/one", Value::Null),
         ex("DELETE", "/_mock/scenarios/{name}", "/_mock/scenarios/one", Value::Null),
         ex("DELETE", "/_mock/scenarios/{name}", "/_mock/scenarios/a/b", Value::Null),
@@ -159,7 +176,44 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
         let reply = request_with_body(&server, method, path, &[], &huge).await;
         check(operation(&doc, method, template), reply.status, &reply.body, &format!("{method} {path} with 8 MiB + 1"));
     }
+    // Bodies that stall (408, and the connection closes) or whose chunked encoding is broken (400), on the wire.
+    for (method, template, path) in
+        [("POST", "/_mock/clock", "/_mock/clock"), ("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/slow")]
+    {
+        let stalled = format!("{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{{\"version\"");
+        let reply = exchange(slow.addr(), stalled.as_bytes()).await.expect("an answer to a stalled body");
+        assert_eq!(header(&reply.head, "connection"), Some("close"), "{}", reply.text());
+        let status = StatusCode::from_u16(reply.status).unwrap();
+        check(operation(&doc, method, template), status, &reply.body, &format!("{method} {path} with a stalled body"));
+        let broken = format!(
+            "{method} {path} HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\nzz\r\n"
+        );
+        let reply = exchange(slow.addr(), broken.as_bytes()).await.expect("an answer to a broken body");
+        let status = StatusCode::from_u16(reply.status).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", reply.text());
+        check(operation(&doc, method, template), status, &reply.body, &format!("{method} {path} with a broken body"));
+    }
     assert_eq!(seen, documented(&doc), "every documented answer was seen, and nothing else");
+}
+
+#[tokio::test]
+async fn every_get_route_answers_head_as_get() {
+    let doc = document();
+    let server = start(&config()).await;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        if item.get("get").is_none() {
+            continue;
+        }
+        let get = request(&server, "GET", template, &[]).await;
+        let head = request(&server, "HEAD", template, &[]).await;
+        assert_eq!(head.status, get.status, "HEAD {template}");
+        assert_eq!(head.headers["content-type"], get.headers["content-type"], "HEAD {template}");
+        assert_eq!(head.headers["content-length"], get.body.len().to_string().as_str(), "HEAD {template}");
+        assert!(head.body.is_empty(), "HEAD {template}");
+    }
+    // A route without GET has no HEAD either.
+    let head = request(&server, "HEAD", "/_mock/reset", &[]).await;
+    assert_eq!(head.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ export interface AdminSchemas {
   Error: ErrorAnswer;
   Instant: Instant;
   Health: Health;
+  Memory: Memory;
   Reset: Reset;
   Clock: Clock;
   ClockChange: ClockChange;
@@ -50,20 +51,39 @@ export interface Health {
    */
   scenarios: string[];
   /**
-   * The listen backlog in use, once the server listens
+   * The listen backlog the server asked for (the system's maximum, /proc/sys/net/core/somaxconn, or 4096 when it cannot be read); null when the server was embedded on a listener it did not bind
    */
-  listenBacklog?: null | number;
+  listenBacklog: number | null;
+  memory: Memory;
+}
+/**
+ * The memory of the server's bounded stores, in accounted bytes
+ */
+export interface Memory {
   /**
-   * The journal's and the key state's records, keys, accounted bytes and budgets
+   * Records the journal holds
    */
-  memory?: {
-    journalRecords: number;
-    journalBytes: number;
-    journalBudget: number;
-    keys: number;
-    keyStateBytes: number;
-    keyStateBudget: number;
-  };
+  journalRecords: number;
+  /**
+   * Bytes the journal's records take, as accounted against journalBudget
+   */
+  journalBytes: number;
+  /**
+   * --journal-bytes: the most bytes the journal's records may take; the oldest go first
+   */
+  journalBudget: number;
+  /**
+   * Keys with scenario state
+   */
+  keys: number;
+  /**
+   * Bytes the per-key scenario state takes, as accounted against keyStateBudget
+   */
+  keyStateBytes: number;
+  /**
+   * --key-state-bytes: the most bytes of per-key scenario state; the least recently used keys are forgotten first
+   */
+  keyStateBudget: number;
 }
 export interface Reset {
   /**
@@ -71,6 +91,9 @@ export interface Reset {
    */
   reset: string;
 }
+/**
+ * The mock clock; now stays between 0001-01-01T00:00:00.000Z and 9998-12-31T23:59:59.999Z
+ */
 export interface Clock {
   now: Instant;
   /**
@@ -81,15 +104,15 @@ export interface Clock {
 }
 export interface ClockChange {
   /**
-   * Move now to this RFC 3339 instant
+   * Move now to this RFC 3339 instant, between 0001-01-01T00:00:00.000Z and 9998-12-31T23:59:59.999Z
    */
   set?: string;
   /**
-   * Move now forward by a duration such as 10m, 1h30m, 500ms
+   * Move now forward by a duration such as 10m, 1h30m, 500ms (a negative one is refused)
    */
   advance?: string;
   /**
-   * Move now by this many milliseconds (may be negative)
+   * Move now forward by this many milliseconds (a negative number is refused)
    */
   advanceMs?: number;
   /**
@@ -97,6 +120,9 @@ export interface ClockChange {
    */
   freeze?: boolean;
 }
+/**
+ * A public access token's environment and scopes (never the token)
+ */
 export interface TokenSummary {
   /**
    * The token's sub claim
@@ -121,11 +147,20 @@ export interface JournalRecord {
    * The wall clock when the request arrived, in epoch milliseconds: use it for the spacing of retries
    */
   wallMs: number;
+  /**
+   * Cut to 256 characters
+   */
   method: string;
+  /**
+   * The path, without the query, cut to 256 characters
+   */
   path: string;
+  /**
+   * The run the request named, cut to 256 characters
+   */
   runId?: string;
   /**
-   * The secret key, or for a public access token the secret key of its environment
+   * The first 16 characters of the key the request carried (for a public access token, of its environment's secret key): a journal never holds a whole key
    */
   key?: string;
   token?: TokenSummary;
@@ -134,19 +169,24 @@ export interface JournalRecord {
    */
   status: number;
   /**
-   * The fault applied (label: action)
+   * The fault applied (label: action), cut to 256 characters
    */
   fault?: string;
   /**
-   * The fields cut to their limit (256 characters; 16 for the key), when any was
+   * The fields that were cut to their limit; absent when none was
+   *
+   * @minItems 1
    */
-  truncated?: ("method" | "path" | "runId" | "key" | "fault")[];
+  truncated?: [
+    "method" | "path" | "runId" | "key" | "fault",
+    ...("method" | "path" | "runId" | "key" | "fault")[]
+  ];
 }
 export interface Journal {
   enabled: boolean;
   records: JournalRecord[];
   /**
-   * With after: the cursor of the next page, when there is one
+   * Only with after, while more records match: the cursor of the following page (pass it as after)
    */
   next?: number;
 }

@@ -38,6 +38,9 @@ test("every client method against a real server", async () => {
   const health = await admin.health();
   assert.equal(health.status, "ok");
   assert.equal(health.now, "2026-01-01T00:00:00.000Z");
+  assert.ok(Number.isInteger(health.listenBacklog) && health.listenBacklog > 0, String(health.listenBacklog));
+  assert.equal(health.memory.journalBudget, 8 << 20);
+  assert.equal(health.memory.keyStateBudget, 32 << 20);
   assert.equal((await admin.openApi()).openapi, "3.1.0");
 
   assert.deepEqual(await admin.clock(), { now: "2026-01-01T00:00:00.000Z", nowMs: 1767225600000, frozen: true });
@@ -47,8 +50,15 @@ test("every client method against a real server", async () => {
   assert.equal((await admin.setClock("2026-03-01T00:00:00Z")).now, "2026-03-01T00:00:00.000Z");
   assert.equal((await admin.freezeClock(false)).frozen, false);
   assert.equal((await admin.freezeClock()).frozen, true);
-  // The server moves the clock forward only with advance/advanceMs; set goes anywhere.
-  assert.equal((await admin.changeClock({ set: "2026-01-01T00:00:00Z", advanceMs: 1 })).nowMs, 1767225600001);
+  assert.equal((await admin.changeClock({ set: "2025-12-31T23:59:59.999Z", advanceMs: 1 })).nowMs, 1767225600000);
+  // Forward only, and a refused change changes nothing.
+  const back = await admin.changeClock({ freeze: false, advanceMs: -1 }).catch((e) => e);
+  assert.equal(back.status, 400);
+  assert.match(back.serverMessage, /forward only/);
+  assert.deepEqual(await admin.clock(), { now: "2026-01-01T00:00:00.000Z", nowMs: 1767225600000, frozen: true });
+  const beyond = await admin.setClock("9999-01-01T00:00:00Z").catch((e) => e);
+  assert.equal(beyond.status, 400);
+  assert.match(beyond.serverMessage, /9998-12-31T23:59:59\.999Z/);
 
   // The journal, filtered.
   assert.deepEqual(await admin.clearJournal(), { cleared: true });
@@ -62,6 +72,18 @@ test("every client method against a real server", async () => {
   assert.deepEqual((await admin.records({ runId: "run_completed" })).length, 2);
   assert.deepEqual((await admin.records({ key: KEY, limit: 1 })).map((r) => r.runId), ["run_completed"]);
   assert.deepEqual(await admin.records({ key: "tr_dev_someone_else" }), []);
+  // Records hold the key's first 16 characters only.
+  assert.deepEqual(all.records.map((r) => r.key), Array(3).fill(KEY.slice(0, 16)));
+  // Paging with the cursor.
+  const first = await admin.journal({ after: 0, limit: 2 });
+  assert.deepEqual(first.records.map((r) => r.runId), ["run_completed", "run_failed"]);
+  assert.equal(first.next, first.records[1].seq);
+  const second = await admin.journal({ after: first.next, limit: 2 });
+  assert.deepEqual([second.records.length, second.next], [1, undefined]);
+  assert.deepEqual(await admin.allRecords({ limit: 1 }), all.records);
+  assert.deepEqual(await admin.allRecords({ runId: "run_failed", after: 0 }), [all.records[1]]);
+  const notANumber = await admin.records({ limit: "ten" }).catch((e) => e);
+  assert.equal(notANumber.status, 400);
 
   // Scenarios: load, list, refuse an invalid one with its problems, unload.
   const loaded = await admin.putScenario("one run", { version: 1, runs: [{ id: "run_loaded", status: "EXECUTING" }] });
@@ -78,6 +100,9 @@ test("every client method against a real server", async () => {
   assert.match(invalid.problems[0], /^bad:1:16: runz: unknown field/);
   assert.match(invalid.message, /bad:1:16: /);
   assert.deepEqual(await admin.deleteScenario("one run"), { loaded: [] });
+  const long = await admin.putScenario("n".repeat(129), { version: 1 }).catch((e) => e);
+  assert.equal(long.status, 400);
+  assert.match(long.serverMessage, /at most 128 characters/);
   const missing = await admin.deleteScenario("one run").catch((e) => e);
   assert.equal(missing.status, 404);
   assert.equal(missing.serverMessage, "no scenario named one run");

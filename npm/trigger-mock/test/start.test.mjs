@@ -34,10 +34,21 @@ test("options reach the server; scenario objects are written to a temp file and 
       "builtin:expired-ttl",
       { version: 1, description: "from an object", runs: [{ id: "run_from_object", status: "EXECUTING" }] },
     ],
+    journalBytes: 100_000,
+    keyStateBytes: 200_000,
+    idleTimeout: 5,
+    bodyTimeout: 5,
+    maxConnections: 10,
     args: ["--offload-threshold", "1000"],
   });
   try {
     assert.equal((await mock.admin.clock()).now, "2026-05-01T12:00:00.000Z");
+    const { memory } = await mock.admin.health();
+    assert.deepEqual([memory.journalBudget, memory.keyStateBudget], [100_000, 200_000], "--journal-bytes, --key-state-bytes");
+    const argv0 = readFileSync(`/proc/${mock.pid}/cmdline`, "utf8").split("\0");
+    for (const [flag, value] of [["--idle-timeout", "5"], ["--body-timeout", "5"], ["--max-connections", "10"]]) {
+      assert.equal(argv0[argv0.indexOf(flag) + 1], value, flag);
+    }
     const { sources, runs } = await mock.admin.scenarios();
     assert.equal(sources.length, 2);
     assert.ok(runs.includes("run_from_object") && runs.includes("run_ttl"), runs.join());

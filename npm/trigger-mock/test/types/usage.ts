@@ -36,6 +36,13 @@ export async function use(): Promise<void> {
   const frozen: boolean = clock.frozen;
   const records: JournalRecord[] = await admin.records({ runId: "run_typed", limit: 5 });
   const status: number | undefined = records[0]?.status;
+  const page = await admin.journal({ after: 0, limit: 100 });
+  const next: number | undefined = page.next;
+  const cut: string[] | undefined = (await admin.allRecords({ limit: 100 }))[0]?.truncated;
+  const { listenBacklog, memory } = await admin.health();
+  const budget: number = memory.journalBudget;
+  // @ts-expect-error the backlog may be null
+  const backlog: number = listenBacklog;
   try {
     await admin.putScenario("bad", { version: 1 });
   } catch (e) {
@@ -45,5 +52,6 @@ export async function use(): Promise<void> {
   // @ts-expect-error options are checked
   await startTriggerMock({ sead: 1 });
   await mock.stop();
-  void [frozen, status, env, misspelled, wrongVersion, wrongStatus];
+  await startTriggerMock({ journalBytes: 1 << 20, keyStateBytes: 1 << 20, idleTimeout: 5, bodyTimeout: 5, maxConnections: 8 });
+  void [frozen, status, next, cut, budget, backlog, env, misspelled, wrongVersion, wrongStatus];
 }
