@@ -103,7 +103,7 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         let _ = out.flush();
         drop(out);
         stop.await;
-        eprintln!("trigger-mock: shutting down");
+        trigger_mock::reqlog::notice("trigger-mock: shutting down");
         server.shutdown().await;
         Ok(())
     });
@@ -125,7 +125,7 @@ fn shutdown_signal(stdin_eof: bool) -> impl std::future::Future<Output = ()> {
             Some(eof) => {
                 tokio::select! {
                     () = signal => {}
-                    Ok(()) = eof => eprintln!("trigger-mock: standard input closed"),
+                    Ok(()) = eof => trigger_mock::reqlog::notice("trigger-mock: standard input closed"),
                 }
             }
             None => signal.await,

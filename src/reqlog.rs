@@ -20,6 +20,22 @@ use tracing_subscriber::registry::LookupSpan;
 /// The `tracing` target of request events.
 pub const TARGET: &str = "trigger_mock::request";
 
+/// The `tracing` target of the server's own messages while the log is on.
+pub const NOTICE: &str = "trigger_mock::notice";
+
+/// Writes one of the server's messages (`trigger-mock: shutting down`, a
+/// refused reload) on stderr: through the log's queue while the log is on,
+/// so that it keeps its place among the request lines and never waits on a
+/// stderr nobody reads (which would hold a runtime thread, or the exit);
+/// straight to stderr otherwise.
+pub fn notice(text: &str) {
+    if tracing::enabled!(target: NOTICE, tracing::Level::INFO) {
+        tracing::info!(target: NOTICE, "{text}");
+    } else {
+        eprintln!("{text}");
+    }
+}
+
 /// How many lines may wait for stderr before new ones are dropped.
 pub const QUEUE_LINES: usize = 16_384;
 
@@ -200,6 +216,18 @@ impl Visit for Collect {
     }
 }
 
+/// Reads a notice's message.
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
 /// The text format: request events as [`Line::text`], anything else as
 /// `trigger-mock: LEVEL message`.
 struct Text;
@@ -219,6 +247,11 @@ where
             let mut collect = Collect::default();
             event.record(&mut collect);
             return writeln!(w, "{}", collect.0.text());
+        }
+        if event.metadata().target() == NOTICE {
+            let mut message = Message::default();
+            event.record(&mut message);
+            return writeln!(w, "{}", message.0);
         }
         write!(w, "trigger-mock: {} ", event.metadata().level())?;
         ctx.format_fields(w.by_ref(), event)?;

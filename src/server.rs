@@ -106,7 +106,7 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    eprintln!("trigger-mock: accept failed: {e}");
+                    crate::reqlog::notice(&format!("trigger-mock: accept failed: {e}"));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -49,16 +49,16 @@ async fn reload(app: &App) {
     match outcome {
         Ok(_) => {
             app.note_reload(None);
-            eprintln!("trigger-mock: scenarios reloaded");
+            crate::reqlog::notice("trigger-mock: scenarios reloaded");
         }
         Err(Refusal::Missing) => {}
         Err(Refusal::Invalid(problems)) => {
             for p in &problems {
-                eprintln!("{p}");
+                crate::reqlog::notice(&p.to_string());
             }
             let shown = app.sources();
             app.note_reload(Some(problems.iter().map(|p| crate::app::redact(p, &shown)).collect()));
-            eprintln!("trigger-mock: the edit is invalid; the previous version keeps serving");
+            crate::reqlog::notice("trigger-mock: the edit is invalid; the previous version keeps serving");
         }
     }
 }

@@ -418,10 +418,11 @@ fn json_log_lines_parse() {
         &["--log-format", "json"],
         &[("/api/v3/runs/run_flaky", KEYED), ("/api/v3/runs/run_flaky", KEYED), ("/api/v3/runs/run_flaky", KEYED)],
     );
-    let records: Vec<serde_json::Value> =
-        stderr.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.last().unwrap()["message"], "trigger-mock: shutting down", "every line is JSON: {stderr}");
+    let records: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "trigger_mock::request").collect();
     assert_eq!(records.len(), 3, "{stderr}");
-    for (record, status) in records.iter().zip([500, 500, 200]) {
+    for (record, status) in records.iter().copied().zip([500, 500, 200]) {
         assert_eq!(record["target"], "trigger_mock::request");
         assert_eq!(record["method"], "GET");
         assert_eq!(record["path"], "/api/v3/runs/run_flaky");
@@ -613,4 +614,41 @@ fn exit_on_stdin_close_stops_the_server_when_its_parent_lets_go() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(get(&url, "/_mock/health", "").starts_with("HTTP/1.1 200 OK"));
     assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn a_stderr_nobody_reads_neither_stalls_requests_nor_holds_the_exit() {
+    use std::io::{Read, Write};
+    // stderr is a pipe this test never reads: a few thousand log lines fill it many times over.
+    let mut child = bin()
+        .args(["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.set_nodelay(true).unwrap();
+    // Long paths make long lines: 700 requests write about 300 KiB, the pipe holds 64.
+    let long = "x".repeat(300);
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..700 {
+        write!(stream, "GET /api/v3/runs/run_{long}_{i} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer tr_dev_x\r\n\r\n")
+            .unwrap();
+        // One whole answer (its body is JSON ending in `}`) before the next request.
+        let mut got = Vec::new();
+        while !(got.starts_with(b"HTTP/1.1 ") && got.ends_with(b"}")) {
+            let n = stream.read(&mut buf).unwrap_or_else(|e| panic!("request {i} stalled: {e}"));
+            assert!(n > 0, "closed at request {i}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    drop(stream);
+    let started = std::time::Instant::now();
+    assert!(terminate(&mut child).success());
+    assert!(started.elapsed() < Duration::from_secs(4), "the exit waited {:?} on stderr", started.elapsed());
 }
