@@ -1,12 +1,14 @@
 //! The benchmark harness (issue 5). Run with `scripts/bench` (release build).
 //!
-//! `bench`: for a catalogue run, a generated run, a scripted lifecycle run and
-//! a 404, drives a bounded load over loopback with wrk (one thread, 32
-//! keep-alive HTTP/1.1 connections, a few seconds) against the release
-//! trigger-mock and against `examples/ceiling.rs` serving the same bytes, in
-//! alternating rounds; prints the median round's requests per second, p50/p99
-//! latency, the ratios to the ceiling and trigger-mock's RSS; and the time
-//! from process start to the first 200.
+//! `bench`: for a catalogue run, a generated run, a scripted lifecycle run, a
+//! 404, a trigger (`POST /api/v1/tasks/{id}/trigger`, the ledger at its cap
+//! after the first thousand) and a run the bench key created, drives a
+//! bounded load over loopback with wrk (one thread, 32 keep-alive HTTP/1.1
+//! connections, a few seconds) against the release trigger-mock and against
+//! `examples/ceiling.rs` serving the same bytes, in alternating rounds; prints
+//! the median round's requests per second, p50/p99 latency, the ratios to the
+//! ceiling and trigger-mock's RSS; and the time from process start to the
+//! first 200.
 //!
 //! `soak`: a million requests mixing every route, faults and packet fetches;
 //! asserts no unexpected answer and a flat RSS.
@@ -17,7 +19,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use std::io::{BufRead, BufReader, Write};
@@ -108,8 +110,9 @@ fn wrk_micros(text: &str) -> Option<f64> {
 /// `duration` with wrk (one thread: on two cores the other belongs to the
 /// server). wrk is written in C around epoll and saturates hyper itself, so the
 /// ratio to the ceiling is not flattered by a slow client. `expect` is the
-/// status every answer must have (200 or 404).
-fn load(addr: &str, paths: &[String], key: &str, expect: u16, duration: Duration) -> Figures {
+/// status every answer must have (200 or 404). With a `body`, each request
+/// POSTs it as JSON.
+fn load(addr: &str, paths: &[String], key: &str, post: Option<&str>, expect: u16, duration: Duration) -> Figures {
     let dir = std::env::temp_dir().join(format!("trigger-mock-bench-wrk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("paths.lua");
@@ -119,12 +122,15 @@ fn load(addr: &str, paths: &[String], key: &str, expect: u16, duration: Duration
         format!(
             "wrk.headers[\"authorization\"] = \"Bearer {key}\"\n\
              wrk.headers[\"x-trigger-api-version\"] = \"2025-07-16\"\n\
+             wrk.headers[\"content-type\"] = \"application/json\"\n\
              local paths = {{{}}}\n\
              local requests = {{}}\n\
-             for i, p in ipairs(paths) do requests[i] = wrk.format(\"GET\", p) end\n\
+             for i, p in ipairs(paths) do requests[i] = wrk.format({}, p, nil, {}) end\n\
              local n = 0\n\
              request = function() n = n + 1; return requests[(n % #requests) + 1] end\n",
-            list.join(",")
+            list.join(","),
+            if post.is_some() { "\"POST\"" } else { "\"GET\"" },
+            post.map_or("nil".to_owned(), |b| format!("{b:?}")),
         ),
     )
     .unwrap();
@@ -171,19 +177,33 @@ fn load(addr: &str, paths: &[String], key: &str, expect: u16, duration: Duration
 }
 
 async fn fetch(addr: &str, path: &str, key: &str) -> (u16, Bytes) {
+    fetch_with(addr, path, key, None).await
+}
+
+/// One request: a GET, or a POST of `body` (JSON).
+async fn fetch_with(addr: &str, path: &str, key: &str, body: Option<&'static str>) -> (u16, Bytes) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
-    let req = Request::get(path)
+    let req = Request::builder()
+        .method(if body.is_some() { "POST" } else { "GET" })
+        .uri(path)
         .header("host", addr)
         .header("authorization", format!("Bearer {key}"))
         .header("x-trigger-api-version", "2025-07-16")
-        .body(Empty::<Bytes>::new())
+        .header("content-type", "application/json")
+        .header("content-length", body.map_or(0, str::len))
+        .body(Full::new(Bytes::from_static(body.unwrap_or("").as_bytes())))
         .unwrap();
     let res = sender.send_request(req).await.unwrap();
     let status = res.status().as_u16();
     (status, res.into_body().collect().await.unwrap().to_bytes())
 }
+
+/// The trigger the bench sends: what `tasks.trigger("bench-task", {n: 1})` sends.
+const TRIGGER_PATH: &str = "/api/v1/tasks/bench-task/trigger";
+const TRIGGER_BODY: &str =
+    r#"{"payload":"{\"json\":{\"n\":1}}","options":{"payloadType":"application/super+json","payloadSize":16}}"#;
 
 /// Milliseconds from spawning the binary to its first 200.
 fn startup_ms(bin: &str) -> f64 {
@@ -244,19 +264,26 @@ async fn bench(bin: &str, ceiling: &str, seconds: u64) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle_kib = status_kib(server.pid(), "VmRSS:");
     let generated: Vec<String> = (0..1000).map(|i| format!("/api/v3/runs/run_bench{i:04}x")).collect();
-    let cases: Vec<(&str, Vec<String>, u16)> = vec![
-        ("catalogue run", vec!["/api/v3/runs/run_demo_completed".into()], 200),
-        ("generated run", generated, 200),
-        ("lifecycle run", vec!["/api/v3/runs/run_bench_cycle".into()], 200),
-        ("404", vec!["/api/v3/runs/run_Missing".into()], 404),
+    // A run the bench key created, retrieved (it completes on its second retrieve and stays so).
+    let (_, made) = fetch_with(&server.addr, TRIGGER_PATH, "tr_dev_bench", Some(TRIGGER_BODY)).await;
+    let made: serde_json::Value = serde_json::from_slice(&made).unwrap();
+    let created = format!("/api/v3/runs/{}", made["id"].as_str().unwrap());
+    let cases: Vec<(&str, Vec<String>, Option<&'static str>, u16)> = vec![
+        ("catalogue run", vec!["/api/v3/runs/run_demo_completed".into()], None, 200),
+        ("generated run", generated, None, 200),
+        ("lifecycle run", vec!["/api/v3/runs/run_bench_cycle".into()], None, 200),
+        ("404", vec!["/api/v3/runs/run_Missing".into()], None, 404),
+        // Before the triggers, which evict it once the ledger is at its cap.
+        ("created run", vec![created], None, 200),
+        ("trigger", vec![TRIGGER_PATH.into()], Some(TRIGGER_BODY), 200),
     ];
     println!(
         "{:<15} {:>10} {:>8} {:>8} {:>9}   {:>10} {:>8} {:>8}   {:>6} {:>9}",
         "case", "req/s", "p50 us", "p99 us", "peak RSS", "ceiling/s", "p50 us", "p99 us", "ratio", "p99 ratio"
     );
     let dir = scenario.parent().unwrap().to_owned();
-    for (name, paths, expect) in cases {
-        let (_, body) = fetch(&server.addr, &paths[0], "tr_dev_bench").await;
+    for (name, paths, post, expect) in cases {
+        let (_, body) = fetch_with(&server.addr, &paths[0], "tr_dev_bench", post).await;
         let body_file = dir.join("body.json");
         std::fs::write(&body_file, &body).unwrap();
         let top = Server::spawn(ceiling, &[body_file.to_str().unwrap()]);
@@ -264,8 +291,8 @@ async fn bench(bin: &str, ceiling: &str, seconds: u64) {
         // falls on both sides; report the median round of each.
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            ours.push(load(&server.addr, &paths, "tr_dev_bench", expect, duration));
-            theirs.push(load(&top.addr, &paths, "tr_dev_bench", 200, duration));
+            ours.push(load(&server.addr, &paths, "tr_dev_bench", post, expect, duration));
+            theirs.push(load(&top.addr, &paths, "tr_dev_bench", post, 200, duration));
         }
         drop(top);
         let unexpected: u64 = ours.iter().map(|f| f.unexpected).sum();

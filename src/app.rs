@@ -41,8 +41,14 @@ use std::time::Duration;
 mod admin;
 mod dashboard;
 pub use admin::redact;
+mod batches;
+mod drive;
 mod packets;
+mod reply;
+mod runs;
+mod tasks;
 mod tokens;
+mod uploads;
 
 /// The reserved prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_mock";
@@ -74,6 +80,8 @@ pub struct State {
     pub limits: Limits,
     /// Who may use `/_mock/`.
     pub admin: AdminAccess,
+    /// The runs and batches each environment created.
+    pub ledger: crate::ledger::Ledger,
     /// The environments public access tokens may name.
     pub environments: Environments,
     /// The rate-limit windows of public access tokens.
@@ -134,10 +142,32 @@ const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
 const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
 
-/// The API routes the mock knows.
-#[derive(Debug, PartialEq, Eq)]
+/// The API routes the mock knows. Path segments are as sent (not decoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
     RetrieveRun(&'a str),
+    /// `POST /api/v1/tasks/{taskId}/trigger`
+    Trigger(&'a str),
+    /// `PUT /api/v2/packets/{filename}`
+    UploadPacket(&'a str),
+    /// `POST /api/v3/batches`
+    CreateBatch,
+    /// `POST /api/v3/batches/{batchId}/items`
+    BatchItems(&'a str),
+    /// `GET /api/v2/batches/{batchId}`
+    RetrieveBatch(&'a str),
+    /// `GET /api/v1/runs`
+    ListRuns,
+    /// `POST /api/v2/runs/{runId}/cancel`
+    Cancel(&'a str),
+    /// `POST /api/v1/runs/{runId}/replay`
+    Replay(&'a str),
+    /// `POST /api/v1/runs/{runId}/reschedule`
+    Reschedule(&'a str),
+    /// `POST /api/v1/runs/{runId}/tags`
+    Tags(&'a str),
+    /// `GET|PUT /api/v1/runs/{runId}/metadata`
+    Metadata(&'a str),
     /// `POST /api/v1/auth/jwt/claims`
     JwtClaims,
     /// `POST /api/v1/auth/public-tokens`
@@ -145,26 +175,107 @@ enum Route<'a> {
     NotFound,
 }
 
+/// `prefix{segment}suffix` with a segment that has no `/`.
+fn segment<'a>(path: &'a str, prefix: &str, suffix: &str) -> Option<&'a str> {
+    path.strip_prefix(prefix)?.strip_suffix(suffix).filter(|s| !s.contains('/'))
+}
+
 impl Route<'_> {
-    /// How the route authenticates, as the server builds it.
-    fn auth(&self) -> RouteAuth {
+    /// How the route authenticates, as the server builds it (runs-api.md §1.2).
+    fn auth(&self, method: &Method) -> RouteAuth {
         match self {
-            Route::RetrieveRun(_) | Route::NotFound => RouteAuth::KeysAndTokens,
+            Route::RetrieveRun(_)
+            | Route::Trigger(_)
+            | Route::CreateBatch
+            | Route::BatchItems(_)
+            | Route::RetrieveBatch(_)
+            | Route::ListRuns
+            | Route::Cancel(_)
+            | Route::UploadPacket(_)
+            | Route::NotFound => RouteAuth::KeysAndTokens,
             Route::JwtClaims => RouteAuth::OwnCheck { refusal: KeyRefusal::Claims, exempt_from_limiter: true },
-            Route::PublicTokens => RouteAuth::Keys,
+            Route::Reschedule(_) => RouteAuth::OwnCheck { refusal: KeyRefusal::Reschedule, exempt_from_limiter: false },
+            Route::Tags(_) => RouteAuth::OwnCheck { refusal: KeyRefusal::TagsAndMetadata, exempt_from_limiter: false },
+            // `GET` checks the key by hand; `PUT` is an action route without `allowJWT`.
+            Route::Metadata(_) if method == Method::GET || method == Method::HEAD => {
+                RouteAuth::OwnCheck { refusal: KeyRefusal::TagsAndMetadata, exempt_from_limiter: false }
+            }
+            Route::PublicTokens | Route::Replay(_) | Route::Metadata(_) => RouteAuth::Keys,
         }
     }
 }
 
 fn route(path: &str) -> Route<'_> {
+    type Make = for<'a> fn(&'a str) -> Route<'a>;
+    const TABLE: [(&str, &str, Make); 10] = [
+        ("/api/v3/runs/", "", |s| Route::RetrieveRun(s)),
+        ("/api/v1/tasks/", "/trigger", |s| Route::Trigger(s)),
+        ("/api/v2/packets/", "", |s| Route::UploadPacket(s)),
+        ("/api/v3/batches/", "/items", |s| Route::BatchItems(s)),
+        ("/api/v2/batches/", "", |s| Route::RetrieveBatch(s)),
+        ("/api/v2/runs/", "/cancel", |s| Route::Cancel(s)),
+        ("/api/v1/runs/", "/replay", |s| Route::Replay(s)),
+        ("/api/v1/runs/", "/reschedule", |s| Route::Reschedule(s)),
+        ("/api/v1/runs/", "/tags", |s| Route::Tags(s)),
+        ("/api/v1/runs/", "/metadata", |s| Route::Metadata(s)),
+    ];
     match path {
         "/api/v1/auth/jwt/claims" => return Route::JwtClaims,
         "/api/v1/auth/public-tokens" => return Route::PublicTokens,
+        "/api/v3/batches" => return Route::CreateBatch,
+        "/api/v1/runs" => return Route::ListRuns,
         _ => {}
     }
-    match path.strip_prefix("/api/v3/runs/") {
-        Some(id) if !id.contains('/') => Route::RetrieveRun(id),
-        _ => Route::NotFound,
+    TABLE.iter().find_map(|(prefix, suffix, make)| segment(path, prefix, suffix).map(make)).unwrap_or(Route::NotFound)
+}
+
+impl<'a> Route<'a> {
+    /// The run the path names, for faults and the journal.
+    fn run_id(self) -> Option<&'a str> {
+        match self {
+            Route::RetrieveRun(id)
+            | Route::Cancel(id)
+            | Route::Replay(id)
+            | Route::Reschedule(id)
+            | Route::Tags(id)
+            | Route::Metadata(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The name scenario faults use for the route.
+    fn name(self) -> RouteName {
+        match self {
+            Route::RetrieveRun(_) => RouteName::Retrieve,
+            Route::Trigger(_) => RouteName::Trigger,
+            Route::CreateBatch | Route::BatchItems(_) | Route::RetrieveBatch(_) => RouteName::Batches,
+            Route::ListRuns => RouteName::List,
+            Route::Cancel(_) => RouteName::Cancel,
+            Route::Replay(_) => RouteName::Replay,
+            Route::Reschedule(_) => RouteName::Reschedule,
+            Route::UploadPacket(_)
+            | Route::Tags(_)
+            | Route::Metadata(_)
+            | Route::JwtClaims
+            | Route::PublicTokens
+            | Route::NotFound => RouteName::Any,
+        }
+    }
+
+    /// The largest body the route reads, and whether it needs a
+    /// `content-length` (the server's `maxContentLength`); `None` for routes
+    /// without a body.
+    fn body_limit(self, method: &Method) -> Option<(usize, bool)> {
+        match (self, method) {
+            (Route::Trigger(_), &Method::POST) => Some((tasks::MAX_BODY, true)),
+            (Route::CreateBatch, &Method::POST) => Some((batches::MAX_CREATE_BODY, true)),
+            (Route::BatchItems(_), &Method::POST) => Some((batches::MAX_ITEMS_BODY, false)),
+            (Route::Metadata(_), &Method::PUT) => Some((runs::MAX_METADATA_BODY, true)),
+            (Route::Replay(_) | Route::Reschedule(_) | Route::Tags(_) | Route::Cancel(_), &Method::POST) => {
+                Some((runs::MAX_SMALL_BODY, false))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -213,6 +324,7 @@ impl App {
                 presigner,
                 limits: config.limits,
                 admin: config.admin.clone(),
+                ledger: crate::ledger::Ledger::new(config.seed, config.ledger),
                 environments,
                 windows: Windows::default(),
                 backlog: std::sync::atomic::AtomicU32::new(0),
@@ -358,6 +470,12 @@ impl App {
                 AdminAccess::Off => error_response(ApiError::RouteNotFound),
             });
         }
+        if path.starts_with(uploads::PREFIX) {
+            let (parts, body) = req.into_parts();
+            let req = Request::from_parts(parts, ());
+            let response = uploads::handle(self, &req, body).await;
+            return Ok(self.journaled(&req, None, None, None, response, None));
+        }
         if path.starts_with(packets::PREFIX) {
             let response = packets::handle(self, &req).await;
             return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
@@ -386,7 +504,7 @@ impl App {
         let now = self.state.clock.now();
         // As on the real server, authentication comes before routing for every `/api` path.
         let header = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-        let principal = match self.state.auth.resolve(header, route.auth(), &self.state.environments, now) {
+        let principal = match self.state.auth.resolve(header, route.auth(req.method()), &self.state.environments, now) {
             Ok(principal) => principal,
             Err(e) => {
                 let token = TokenSummary::of_refused(header);
@@ -395,10 +513,8 @@ impl App {
         };
         let key = principal.scenario_key();
         let token = principal.token().map(|t| &t.summary);
-        let (route_name, run_id) = match route {
-            Route::RetrieveRun(id) => (RouteName::Retrieve, Some(id)),
-            Route::JwtClaims | Route::PublicTokens | Route::NotFound => (RouteName::Any, None),
-        };
+        let route_name = route.name();
+        let run_id = route.run_id();
         let limiter = match (&route, principal.token()) {
             (Route::JwtClaims, _) => Limiter::Exempt,
             (_, Some(t)) => Limiter::Window(t.fingerprint),
@@ -426,15 +542,16 @@ impl App {
         let action = decided.fault.and_then(|f| f.action.as_ref());
         if let Some(Action::Reset) = action {
             conn.reset();
-            self.record(req, run_id, Some(key), token, 0, fault_label);
+            self.record(req, run_id, Some(key), token, 0, fault_label, &[]);
             return Err(ResetConnection);
         }
         let response = match action.and_then(|a| replacement(a, now)) {
             Some(response) => response,
             None => {
+                let answered = matches!(action, None | Some(Action::Dribble { .. }));
                 let normal = match (&route, req.method()) {
                     (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => self
-                        .retrieve(&world, (req, conn), id, &principal, decided.scripted, now)
+                        .retrieve(&world, (req, conn), id, &principal, decided.scripted, now, answered)
                         .map_err(error_response),
                     (Route::RetrieveRun(_), _) => Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW })),
                     (Route::JwtClaims, &Method::POST) => Ok(tokens::claims(self, &principal)),
@@ -443,6 +560,39 @@ impl App {
                         Err(error_response(ApiError::MethodNotAllowed { allow: tokens::ALLOW }))
                     }
                     (Route::NotFound, _) => Err(error_response(ApiError::RouteNotFound)),
+                    (route, method) => {
+                        let reply = if matches!(principal, Principal::Key { kind: KeyKind::Public(_), .. }) {
+                            // `pk_…` keys are refused by the server's key lookup.
+                            reply::Reply::api_error(ApiError::InvalidApiKey)
+                        } else {
+                            match read_body(body, route.body_limit(method), req, self.state.limits.body_timeout).await {
+                                Ok(body) => {
+                                    let ctx = reply::Ctx {
+                                        app: self,
+                                        world: &world,
+                                        req,
+                                        key,
+                                        principal: &principal,
+                                        kind: principal.render_kind(),
+                                        reached: conn.reached().or_else(|| reached_of(req)),
+                                        now,
+                                        body,
+                                    };
+                                    self.run_flow(*route, &ctx)
+                                }
+                                Err(reply) => reply,
+                            }
+                        };
+                        let touched = reply.touched;
+                        let mut response = shape(reply.status, reply.body, action);
+                        for (name, value) in reply.headers {
+                            response.headers_mut().insert(name, value);
+                        }
+                        let response = with_rate_headers(response, decided.verdict, now);
+                        let response =
+                            self.journaled_touching(req, run_id, Some(key), token, response, fault_label, &touched);
+                        return Ok(response);
+                    }
                 };
                 match normal {
                     Ok(body) => shape(StatusCode::OK, body, action),
@@ -459,6 +609,28 @@ impl App {
             facts.run_status = scripted_status.or_else(|| world.store.get(id).map(|r| r.status)).map(|s| s.name());
         }
         Ok(response)
+    }
+
+    /// The routes of the run flow (everything but retrieve), by route.
+    fn run_flow(&self, route: Route<'_>, ctx: &reply::Ctx<'_>) -> reply::Reply {
+        let method = ctx.req.method();
+        match route {
+            Route::Trigger(task) if method == Method::POST => tasks::trigger(ctx, task),
+            Route::UploadPacket(name) if method == Method::PUT => uploads::presign(ctx, name),
+            Route::CreateBatch if method == Method::POST => batches::create(ctx),
+            Route::BatchItems(id) if method == Method::POST => batches::items(ctx, id),
+            Route::RetrieveBatch(id) if method == Method::GET || method == Method::HEAD => batches::retrieve(ctx, id),
+            Route::ListRuns if method == Method::GET || method == Method::HEAD => runs::list(ctx),
+            Route::Cancel(id) if method == Method::POST => runs::cancel(ctx, id),
+            Route::Replay(id) if method == Method::POST => runs::replay(ctx, id),
+            Route::Reschedule(id) if method == Method::POST => runs::reschedule(ctx, id),
+            Route::Tags(id) if method == Method::POST => runs::add_tags(ctx, id),
+            Route::Metadata(id) if method == Method::GET || method == Method::PUT => runs::metadata(ctx, id),
+            Route::Metadata(_) => reply::Reply::method_not_allowed("GET, PUT"),
+            Route::UploadPacket(_) => reply::Reply::method_not_allowed("PUT"),
+            Route::RetrieveBatch(_) | Route::ListRuns => reply::Reply::method_not_allowed("GET"),
+            _ => reply::Reply::method_not_allowed("POST"),
+        }
     }
 
     /// The decisions taken under the key's lock.
@@ -489,7 +661,8 @@ impl App {
         if window.is_some_and(|v| !v.allowed) {
             return Decided { now, verdict: window, fault: None, scripted: None };
         }
-        let reads = method == Method::GET || method == Method::HEAD;
+        // Other routes that name a run (metadata, cancel…) do not move it on.
+        let reads = (method == Method::GET || method == Method::HEAD) && route_name == RouteName::Retrieve;
         // Built on first use, so before the key's lock is taken.
         let script = run_id.filter(|_| reads).and_then(|id| Some((id, world.lifecycle(id)?, world.store.related(id)?)));
         self.state.keys.with(key, now, |ks| {
@@ -523,7 +696,11 @@ impl App {
         })
     }
 
-    /// The body of a retrieve, or the API error.
+    /// The body of a retrieve, or the API error. Runs the caller's
+    /// environment created, or changed, are read from the ledger. A token
+    /// that may not read the run by its id is checked against the run's
+    /// task, tags and batch once it is found (a loader route: 404 first).
+    #[allow(clippy::too_many_arguments)]
     fn retrieve<B>(
         &self,
         world: &World,
@@ -532,30 +709,60 @@ impl App {
         principal: &Principal<'_>,
         scripted: Option<Run>,
         now: Millis,
+        answered: bool,
     ) -> Result<Bytes, ApiError> {
         if !id.starts_with("run_") {
             return Err(ApiError::InvalidRunId);
         }
         let kind = principal.render_kind();
-        if let Some(token) = principal.token()
-            && !token.ability.can(ScopeAction::Read, &[Resource::run(id)])
+        let key = principal.scenario_key();
+        // True when the caller may read the run whatever it turns out to be.
+        let by_id = principal.token().is_none_or(|t| t.ability.can(ScopeAction::Read, &[Resource::run(id)]));
+        let may_read = |run: &Run| by_id || principal.authorize(ScopeAction::Read, &Resource::of_run(run)).is_ok();
+        let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
+        let host = |req: &Request<B>| host_or(req, conn.reached().or_else(|| reached_of(req)));
+        let ledger = &self.state.ledger;
+        let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
+        if ledger.is_run_id(id) {
+            let run = ledger
+                .env(key)
+                .and_then(|env| env.with(|st| st.view_counting(id, now, |run| answered && may_read(run))))
+                .ok_or(not_found)?;
+            if !may_read(&run) {
+                return Err(ApiError::Forbidden);
+            }
+            let host =
+                if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
+            return Ok(self.render_run(world, &run, kind, version, &host, now));
+        }
+        if let Some(overlay) = ledger.env_with_overlays(key).and_then(|env| env.with(|st| st.overlays.get(id).cloned()))
         {
+            let mut run = match scripted {
+                Some(run) => run,
+                None => world.store.get(id).ok_or(not_found)?.into_owned(),
+            };
+            overlay.apply(&mut run);
+            if !may_read(&run) {
+                return Err(ApiError::Forbidden);
+            }
+            let host =
+                if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
+            return Ok(self.render_run(world, &run, kind, version, &host, now));
+        }
+        if !by_id {
             // A loader route: a missing run is a 404 before the scope check,
             // which then looks at the run's task, tags and batch too.
-            let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
             let run = match &scripted {
                 Some(run) => Cow::Borrowed(run),
                 None => world.store.get(id).ok_or(not_found)?,
             };
             principal.authorize(ScopeAction::Read, &Resource::of_run(&run))?;
         }
-        let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
         if scripted.is_none()
             && let Some(bodies) = world.static_bodies.get(id)
         {
             return Ok(bodies[Rendering::index(render_options(kind, version))].clone());
         }
-        let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
         let generated;
         let run = match scripted {
             Some(run) => Cow::Owned(run),
@@ -604,6 +811,7 @@ impl App {
         world.store.render(run, opts, urls)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record<B>(
         &self,
         req: &Request<B>,
@@ -612,11 +820,13 @@ impl App {
         token: Option<&TokenSummary>,
         status: u16,
         fault: Option<String>,
+        run_ids: &[String],
     ) {
         let journal = &self.state.journal;
         if !journal.enabled() {
             return;
         }
+        let trigger_version = req.headers().get("trigger-version").and_then(|v| v.to_str().ok());
         let wall = wall_now();
         let request = journal::Request {
             at: self.state.clock.at_wall(wall),
@@ -628,6 +838,8 @@ impl App {
             token,
             status,
             fault: fault.as_deref(),
+            run_ids,
+            trigger_version,
         };
         journal.push(Record::new(&request));
         self.state.feed.changed(crate::feed::Change::Journal);
@@ -642,12 +854,27 @@ impl App {
         response: Response<Body>,
         fault: Option<String>,
     ) -> Response<Body> {
+        self.journaled_touching(req, run_id, key, token, response, fault, &[])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn journaled_touching<B>(
+        &self,
+        req: &Request<B>,
+        run_id: Option<&str>,
+        key: Option<&str>,
+        token: Option<&TokenSummary>,
+        response: Response<Body>,
+        fault: Option<String>,
+        touched: &[String],
+    ) -> Response<Body> {
         let mut response = response;
         if reqlog::enabled() {
             let facts = reqlog::Facts { key: key.map(str::to_owned), run_status: None, fault: fault.clone() };
             response.extensions_mut().insert(facts);
         }
-        self.record(req, run_id, key, token, response.status().as_u16(), fault);
+        // A batch touches up to 1000 runs; the journal keeps the first few.
+        self.record(req, run_id, key, token, response.status().as_u16(), fault, touched);
         response
     }
 }
@@ -655,6 +882,38 @@ impl App {
 /// True for the admin API's paths.
 fn is_admin(path: &str) -> bool {
     path == ADMIN_PREFIX || path.starts_with("/_mock/")
+}
+
+/// Reads a request body up to `limit` (the route's limit and whether it
+/// needs a `content-length`), answering the server's 413 otherwise; 400 when
+/// it is malformed (a broken chunked encoding, a body cut short) and 408,
+/// closing the connection, when it has not arrived whole within `timeout`
+/// (`--body-timeout`).
+async fn read_body<B>(
+    body: B,
+    limit: Option<(usize, bool)>,
+    req: &Request<()>,
+    timeout: Duration,
+) -> Result<Bytes, reply::Reply>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::{BodyExt, Limited};
+    let Some((max, needs_length)) = limit else { return Ok(Bytes::new()) };
+    let length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match length {
+        Some(n) if n > max as u64 => return Err(reply::Reply::too_large()),
+        None if needs_length && req.version() < hyper::Version::HTTP_2 => return Err(reply::Reply::too_large()),
+        _ => {}
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(reply::Reply::too_large()),
+        Ok(Err(_)) => Err(reply::Reply::error(StatusCode::BAD_REQUEST, "Request body is malformed")),
+        Err(_) => Err(reply::Reply::error(StatusCode::REQUEST_TIMEOUT, "Request body did not arrive in time")
+            .with_header("connection", "close")),
+    }
 }
 
 /// Defined runs built on a request thread when first asked for; a run whose
@@ -930,6 +1189,22 @@ mod tests {
         assert_eq!(route("/api/v3/runs/run_1/x"), Route::NotFound);
         assert_eq!(route("/api/v3/runs"), Route::NotFound);
         assert_eq!(route("/"), Route::NotFound);
+        assert_eq!(route("/api/v1/tasks/my%2Ftask/trigger"), Route::Trigger("my%2Ftask"));
+        assert_eq!(route("/api/v1/tasks/a/b/trigger"), Route::NotFound);
+        assert_eq!(
+            route("/api/v2/packets/trigger%2Fp%2Fpayload.json"),
+            Route::UploadPacket("trigger%2Fp%2Fpayload.json")
+        );
+        assert_eq!(route("/api/v3/batches"), Route::CreateBatch);
+        assert_eq!(route("/api/v3/batches/batch_1/items"), Route::BatchItems("batch_1"));
+        assert_eq!(route("/api/v2/batches/batch_1"), Route::RetrieveBatch("batch_1"));
+        assert_eq!(route("/api/v1/runs"), Route::ListRuns);
+        assert_eq!(route("/api/v2/runs/run_1/cancel"), Route::Cancel("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1/replay"), Route::Replay("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1/reschedule"), Route::Reschedule("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1/tags"), Route::Tags("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1/metadata"), Route::Metadata("run_1"));
+        assert_eq!(route("/api/v1/runs/run_1"), Route::NotFound);
     }
 
     #[test]

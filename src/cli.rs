@@ -151,6 +151,15 @@ pub struct ServeArgs {
     /// pipe on stdin takes it down when it exits, even when it is killed.
     #[arg(long, env = "TRIGGER_MOCK_EXIT_ON_STDIN_CLOSE")]
     pub exit_on_stdin_close: bool,
+    /// Runs (and batches) kept per environment (secret key) that created them; the oldest finished run goes first.
+    #[arg(long, env = "TRIGGER_MOCK_MAX_RUNS_PER_ENV", default_value_t = crate::ledger::DEFAULT_RUNS_PER_ENV, value_name = "N")]
+    pub max_runs_per_env: usize,
+    /// Environments (secret keys that created runs) kept; the least recently used goes first.
+    #[arg(long, env = "TRIGGER_MOCK_MAX_ENVS", default_value_t = crate::ledger::DEFAULT_ENVS, value_name = "N")]
+    pub max_envs: usize,
+    /// Bytes of payloads, outputs and metadata kept per environment; the oldest finished run goes first.
+    #[arg(long, env = "TRIGGER_MOCK_MAX_BYTES_PER_ENV", default_value_t = crate::ledger::DEFAULT_BYTES_PER_ENV, value_name = "BYTES")]
+    pub max_bytes_per_env: u64,
 }
 
 impl ServeArgs {
@@ -298,6 +307,12 @@ impl ServeArgs {
         if !(1..=1_000_000).contains(&self.max_connections) {
             return Err(format!("--max-connections: {} is not between 1 and 1000000", self.max_connections));
         }
+        if self.max_runs_per_env == 0 || self.max_envs == 0 {
+            return Err("--max-runs-per-env and --max-envs are at least 1".into());
+        }
+        config.ledger.runs_per_env = self.max_runs_per_env;
+        config.ledger.envs = self.max_envs;
+        config.ledger.bytes_per_env = self.max_bytes_per_env;
         config.limits.max_connections = self.max_connections;
         config.admin = match (&self.admin_token, self.no_admin) {
             (_, true) => AdminAccess::Off,

@@ -48,6 +48,8 @@ pub struct Config {
     pub limits: Limits,
     /// Who may use the admin API under `/_mock/`.
     pub admin: AdminAccess,
+    /// Limits of the ledger of created runs.
+    pub ledger: crate::ledger::Caps,
 }
 
 /// Limits on what a client may do to a connection.
@@ -125,6 +127,7 @@ impl Default for Config {
             offload_threshold: crate::world::DEFAULT_OFFLOAD_THRESHOLD,
             limits: Limits::default(),
             admin: AdminAccess::Open,
+            ledger: crate::ledger::Caps::default(),
         }
     }
 }

@@ -36,6 +36,13 @@ pub struct Control {
     /// client names no usable host. Kept here, once per connection, rather
     /// than in every request's extensions (an allocation per request).
     reached: Option<std::net::SocketAddr>,
+    /// HTTP/1: when the bytes of a request head began to arrive with no
+    /// handler running, in ms since `epoch` plus one (0: none). The server's
+    /// loop enforces the header timeout from it, instead of a timer armed and
+    /// dropped by hyper for every request.
+    head_since: AtomicU64,
+    /// The connection speaks HTTP/2 (its frames are not request heads).
+    h2: AtomicBool,
 }
 
 impl Default for Control {
@@ -57,6 +64,36 @@ impl Control {
             owed: AtomicU64::new(0),
             budget,
             reached: None,
+            head_since: AtomicU64::new(0),
+            h2: AtomicBool::new(false),
+        }
+    }
+
+    /// Notes the protocol of the connection's requests.
+    pub fn note_version(&self, version: hyper::Version) {
+        if version == hyper::Version::HTTP_2 && !self.h2.load(Ordering::Relaxed) {
+            self.h2.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes arrived: with no handler running on an HTTP/1 connection they
+    /// begin a request head, unless one is already begun.
+    fn note_read(&self) {
+        if self.head_since.load(Ordering::Relaxed) == 0
+            && self.in_service.load(Ordering::Acquire) == 0
+            && !self.h2.load(Ordering::Relaxed)
+        {
+            let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+            let _ = self.head_since.compare_exchange(0, ms + 1, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// Since when a request head has been arriving without being complete
+    /// (HTTP/1 only; `None` when no head is pending).
+    pub fn head_since(&self) -> Option<Instant> {
+        match self.head_since.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(self.epoch + Duration::from_millis(ms - 1)),
         }
     }
 
@@ -100,6 +137,8 @@ impl Control {
     pub fn serving(self: &Arc<Self>) -> Serving {
         // No need to note the time: the connection is busy until the guard drops.
         self.in_service.fetch_add(1, Ordering::AcqRel);
+        // The head is complete: the header timeout no longer applies.
+        self.head_since.store(0, Ordering::Release);
         Serving(self.clone())
     }
 
@@ -198,7 +237,12 @@ impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check()?;
-        Pin::new(&mut this.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.control.note_read();
+        }
+        read
     }
 }
 

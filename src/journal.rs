@@ -24,6 +24,12 @@ pub const FIELD_CHARS: usize = 256;
 /// The most characters a record keeps of the key.
 pub const KEY_CHARS: usize = 16;
 
+/// The most characters a record keeps of the client's `trigger-version`.
+pub const VERSION_CHARS: usize = 64;
+
+/// The most runs a record lists in `runIds` besides its `runId` (a batch's first runs).
+pub const MAX_RUN_IDS: usize = 64;
+
 /// The default byte budget of the journal: 8 MiB.
 pub const DEFAULT_JOURNAL_BYTES: usize = 8 << 20;
 
@@ -35,7 +41,7 @@ pub const PAGE_RECORDS: usize = 1000;
 pub struct Truncated(u8);
 
 impl Truncated {
-    const NAMES: [&'static str; 5] = ["method", "path", "runId", "key", "fault"];
+    const NAMES: [&'static str; 6] = ["method", "path", "runId", "key", "fault", "triggerVersion"];
 
     /// True when nothing was cut.
     pub fn is_empty(&self) -> bool {
@@ -84,6 +90,9 @@ pub struct Record {
     pub status: u16,
     /// The fields cut to their limit.
     pub truncated: Truncated,
+    /// Runs the request created or changed besides `runId` (a batch's runs,
+    /// a replay's new run), at most [`MAX_RUN_IDS`], each cut to [`FIELD_CHARS`].
+    pub run_ids: Box<[Box<str>]>,
 }
 
 /// The texts of a record, in the order they are stored.
@@ -94,10 +103,11 @@ enum Text {
     RunId,
     Key,
     Fault,
+    TriggerVersion,
 }
 
 impl Text {
-    const COUNT: usize = 5;
+    const COUNT: usize = 6;
 }
 
 /// What a request was, before it is cut to a record.
@@ -113,6 +123,10 @@ pub struct Request<'a> {
     pub token: Option<&'a crate::auth::TokenSummary>,
     pub status: u16,
     pub fault: Option<&'a str>,
+    /// Runs the request created or changed besides `run_id`.
+    pub run_ids: &'a [String],
+    /// The SDK version the client sent (`trigger-version`).
+    pub trigger_version: Option<&'a str>,
 }
 
 impl Record {
@@ -124,6 +138,7 @@ impl Record {
             request.run_id.map(|id| (id, FIELD_CHARS)),
             request.key.map(|k| (k, KEY_CHARS)),
             request.fault.map(|f| (f, FIELD_CHARS)),
+            request.trigger_version.map(|v| (v, VERSION_CHARS)),
         ];
         let (mut truncated, mut present) = (0u8, 0u8);
         let mut kept = [""; Text::COUNT];
@@ -155,6 +170,13 @@ impl Record {
             token: request.token.cloned(),
             status: request.status,
             truncated: Truncated(truncated),
+            run_ids: request
+                .run_ids
+                .iter()
+                .filter(|id| Some(id.as_str()) != request.run_id)
+                .take(MAX_RUN_IDS)
+                .map(|id| Box::from(prefix(id, FIELD_CHARS).0))
+                .collect(),
         }
     }
 
@@ -192,6 +214,11 @@ impl Record {
         self.text(Text::Fault)
     }
 
+    /// The SDK version the client sent (cut to [`VERSION_CHARS`]).
+    pub fn trigger_version(&self) -> Option<&str> {
+        self.text(Text::TriggerVersion)
+    }
+
     /// The bytes this record takes: its own size, its texts and its token's.
     pub fn bytes(&self) -> usize {
         let token = self.token.as_ref().map_or(0, |t| {
@@ -199,7 +226,8 @@ impl Record {
                 + t.scopes.capacity() * size_of::<String>()
                 + t.scopes.iter().map(String::capacity).sum::<usize>()
         });
-        size_of::<Record>() + self.text.len() + token
+        let run_ids = self.run_ids.iter().map(|id| size_of::<Box<str>>() + id.len()).sum::<usize>();
+        size_of::<Record>() + self.text.len() + token + run_ids
     }
 }
 
@@ -224,6 +252,12 @@ impl Serialize for Record {
         map.serialize_entry("status", &self.status)?;
         if let Some(fault) = self.fault() {
             map.serialize_entry("fault", fault)?;
+        }
+        if !self.run_ids.is_empty() {
+            map.serialize_entry("runIds", &self.run_ids)?;
+        }
+        if let Some(version) = self.trigger_version() {
+            map.serialize_entry("triggerVersion", version)?;
         }
         if !self.truncated.is_empty() {
             map.serialize_entry("truncated", &self.truncated)?;
@@ -320,8 +354,10 @@ impl Journal {
     pub fn query(&self, q: &Query) -> Page {
         let key = q.key.as_deref().map(KeyId::of);
         let run_id = q.run_id.as_deref().map(|id| prefix(id, FIELD_CHARS).0);
-        let matches =
-            |r: &&Record| key.is_none_or(|k| r.key_id == Some(k)) && run_id.is_none_or(|id| r.run_id() == Some(id));
+        let matches = |r: &&Record| {
+            key.is_none_or(|k| r.key_id == Some(k))
+                && run_id.is_none_or(|id| r.run_id() == Some(id) || r.run_ids.iter().any(|r| &**r == id))
+        };
         let ring = self.ring();
         match q.after {
             None => {
@@ -384,6 +420,8 @@ mod tests {
             token: None,
             status: 200,
             fault: None,
+            run_ids: &[],
+            trigger_version: None,
         };
         Record::new(&request)
     }
@@ -444,6 +482,8 @@ mod tests {
             token: None,
             status: 404,
             fault: None,
+            run_ids: &[],
+            trigger_version: None,
         };
         j.push(Record::new(&request));
         let r = &j.query(&Query { key: Some(key.clone()), ..Query::default() }).records[0];
@@ -456,6 +496,39 @@ mod tests {
         assert!(j.query(&Query { key: Some(format!("{key}x")), ..Query::default() }).records.is_empty());
         let by_id = j.query(&Query { run_id: Some(path[13..].to_owned()), ..Query::default() });
         assert_eq!(by_id.records.len(), 1);
+    }
+
+    #[test]
+    fn run_ids_and_the_trigger_version_are_kept_bounded_and_found() {
+        let j = Journal::new(10, DEFAULT_JOURNAL_BYTES);
+        let ids: Vec<String> = (0..100).map(|i| format!("run_{i}")).collect();
+        let version = "4".repeat(100);
+        let request = Request {
+            at: Millis(0),
+            wall_ms: 0,
+            method: "POST",
+            path: "/api/v3/batches/batch_1/items",
+            run_id: Some("run_0"),
+            key: Some("tr_dev_x"),
+            token: None,
+            status: 200,
+            fault: None,
+            run_ids: &ids,
+            trigger_version: Some(&version),
+        };
+        j.push(Record::new(&request));
+        let r = &j.query(&Query::default()).records[0];
+        // `runId` is not repeated in `runIds`.
+        assert_eq!(r.run_ids.len(), MAX_RUN_IDS);
+        assert_eq!(r.run_ids.first().map(|id| &**id), Some("run_1"));
+        assert_eq!(r.trigger_version().map(str::len), Some(VERSION_CHARS));
+        let json = serde_json::to_value(r).unwrap_or_default();
+        assert_eq!(json["runIds"][0], "run_1");
+        assert_eq!(json["truncated"], serde_json::json!(["triggerVersion"]));
+        for (id, found) in [("run_0", 1), ("run_64", 1), ("run_65", 0)] {
+            let q = Query { run_id: Some(id.into()), ..Query::default() };
+            assert_eq!(j.query(&q).records.len(), found, "{id}");
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! A deterministic test double for the Trigger.dev runs API. Point a
 //! Trigger.dev SDK (or any HTTP client) at it and `GET /api/v3/runs/{runId}`
 //! answers as the API documents and as the real SDK parses, for every status
-//! in both API versions, with the API's own errors.
+//! in both API versions, with the API's own errors. Runs the application
+//! triggers, batches, lists, cancels, replays and reschedules live in one
+//! ledger per environment (secret key).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), trigger_mock::server::StartError> {
@@ -24,6 +26,8 @@
 //! - [`jwt`], [`scope`] and [`environments`]: public access tokens, what they allow, whose they are.
 //! - [`model`]: the run, its one engine status, and its rendering per API version.
 //! - [`store`], [`catalogue`], [`generate`], [`convention`]: where runs come from.
+//! - [`ledger`]: the runs and batches each environment (secret key) creates
+//!   through trigger, batch and replay, and its changes to other runs.
 //! - [`time`] and [`clock`]: ISO-8601 instants and the injectable "now".
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
@@ -46,6 +50,7 @@ pub mod generate;
 pub mod journal;
 pub mod jwt;
 pub mod keys;
+pub mod ledger;
 pub mod lifecycle;
 pub mod model;
 pub mod outgoing;

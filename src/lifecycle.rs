@@ -42,6 +42,8 @@ pub struct Lifecycle {
     /// The deployment whose worker version a run that names none shows once
     /// it starts, dated from the run's `createdAt` as this caller sees it.
     pub deploy: Deploy,
+    /// A fixed worker version shown instead (a scenario task's `version`).
+    pub version: Option<String>,
 }
 
 /// Why a lifecycle is impossible.
@@ -158,6 +160,8 @@ impl Progress {
         if status.phase() == Phase::Queued && self.enqueued_at.is_none() {
             self.enqueued_at = Some(at);
         }
+        // Exactly as many as there are: thousands of runs each hold a few.
+        self.transitions.reserve_exact(1);
         self.transitions.push((status, at));
     }
 
@@ -214,6 +218,31 @@ impl Progress {
             _ => None,
         };
         Timeline { steps, next, upcoming, expires_at }
+    }
+
+    /// Moves the run to `status` at `at` for good: the current step ends at
+    /// `at` and `status` becomes the last step, lasting forever. The steps
+    /// that would have followed are dropped. Returns false, changing nothing,
+    /// when the run is already finished at `at`.
+    pub fn pin(&mut self, lifecycle: &mut Lifecycle, status: EngineStatus, at: Millis) -> bool {
+        self.advance(lifecycle, at);
+        if self.status(lifecycle).is_terminal() {
+            return false;
+        }
+        lifecycle.steps.truncate(self.step + 1);
+        let at = at.max(self.entered_at);
+        lifecycle.steps[self.step].until = Until::Elapsed(at.0.saturating_sub(self.entered_at.0));
+        lifecycle.steps.push(Step { status, until: Until::Forever });
+        self.advance(lifecycle, at);
+        true
+    }
+
+    /// Moves the end of the current step, when it is time-driven, to `until`.
+    /// Used to reschedule a delayed run.
+    pub fn end_step_at(&self, lifecycle: &mut Lifecycle, until: Millis) {
+        if let Some(step) = lifecycle.steps.get_mut(self.step) {
+            step.until = Until::Elapsed(until.0.saturating_sub(self.entered_at.0).max(1));
+        }
     }
 
     /// Counts one retrieve made at `now` (after it was answered).
@@ -289,7 +318,8 @@ impl Progress {
         if run.started_at.is_some() {
             run.base_cost_in_cents = run.base_cost_in_cents.max(BASE_CENTS);
             if run.version.is_none() {
-                run.version = Some(lifecycle.deploy.version(run.created_at));
+                run.version =
+                    Some(lifecycle.version.clone().unwrap_or_else(|| lifecycle.deploy.version(run.created_at)));
             }
         }
         if phase == Phase::Succeeded {
@@ -323,6 +353,7 @@ mod tests {
             output: Some(serde_json::json!({"ok": true})),
             error: Some(SerializedError { message: "boom".into(), name: None, stack_trace: None }),
             deploy: Deploy { days_before: 0, build: 1 },
+            version: None,
         }
     }
 
@@ -506,6 +537,18 @@ mod tests {
         let run = p.materialize(&b, &l, T0.plus(10));
         assert_eq!(run.status, CompletedSuccessfully);
         assert_eq!(run.attempt_count, b.attempt_count.max(1) + 1);
+    }
+
+    #[test]
+    fn pin_ends_the_current_step_and_stays() {
+        use EngineStatus::*;
+        let mut l = lc(&[(Pending, Until::Retrieves(3)), (Executing, Until::Forever)], None);
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        assert!(p.pin(&mut l, Canceled, T0.plus(500)));
+        let run = p.view(&b, &l, T0.plus(10_000));
+        assert_eq!((run.status, run.finished_at), (Canceled, Some(T0.plus(500))));
+        assert!(!p.pin(&mut l, Executing, T0.plus(20_000)), "a finished run stays finished");
     }
 
     #[test]

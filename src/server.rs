@@ -70,10 +70,11 @@ pub fn bind(addr: SocketAddr) -> io::Result<(TcpListener, u32)> {
 pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
     let limits = app.state().limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No hyper header timer for HTTP/1: it allocates, arms and drops a timer
+    // for every request. The connection's loop enforces the header timeout
+    // from `Control::head_since` instead (see `serve`).
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
         // A client that half-closes after its request still gets the answer.
         .half_close(true)
         .max_buf_size(limits.max_header_bytes.max(8192));
@@ -142,6 +143,7 @@ async fn serve(
         let control = control.clone();
         service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             control.note_request();
+            control.note_version(req.version());
             let serving = control.serving();
             let app = app.clone();
             let control = control.clone();
@@ -187,6 +189,15 @@ async fn serve(
                     check_at = since + CLOSE_LINGER;
                     continue;
                 }
+                // HTTP/1: a request head that has been arriving for longer than
+                // the header timeout (a slow-loris on a kept-alive connection).
+                let head_deadline = control.head_since().map(|since| Instant::from_std(since) + limits.header_timeout);
+                if head_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    return;
+                }
+                // Wake at least once per header timeout, so a head that starts
+                // between two checks is caught at its deadline.
+                let soon = head_deadline.unwrap_or_else(|| Instant::now() + limits.header_timeout);
                 match control.idle_since().map(Instant::from_std) {
                     Some(since) if since.elapsed() >= limits.idle_timeout => {
                         // Idle, or the client takes nothing of its response:
@@ -196,8 +207,8 @@ async fn serve(
                         closing = Some(now);
                         check_at = now + CLOSE_LINGER;
                     }
-                    Some(since) => check_at = since + limits.idle_timeout,
-                    None => check_at = Instant::now() + limits.idle_timeout,
+                    Some(since) => check_at = (since + limits.idle_timeout).min(soon),
+                    None => check_at = (Instant::now() + limits.idle_timeout).min(soon),
                 }
             }
         }

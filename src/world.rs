@@ -45,6 +45,10 @@ pub struct World {
     /// Bodies of runs that cannot change (defined, not scripted, no packet
     /// URLs to sign), rendered once per [`Rendering`].
     pub static_bodies: FxHashMap<String, [Bytes; Rendering::COUNT]>,
+    /// How triggered tasks behave, by task id (scenario files' `tasks`).
+    pub tasks: FxHashMap<String, crate::ledger::Task>,
+    /// How a task no file names behaves.
+    pub default_task: crate::ledger::Task,
 }
 
 /// The renderings of a body a request can ask for (API version, costs,
@@ -74,6 +78,11 @@ impl Rendering {
 }
 
 impl World {
+    /// How runs of `task` behave when triggered.
+    pub fn task(&self, task: &str) -> &crate::ledger::Task {
+        self.tasks.get(task).unwrap_or(&self.default_task)
+    }
+
     /// A scripted run as a key seen for the first time at `now` would see
     /// it; `None` for runs without a lifecycle.
     pub fn first_view(&self, id: &str, now: Millis) -> Option<crate::model::Run> {
@@ -110,7 +119,7 @@ impl World {
         let one =
             |message: String| vec![Diagnostic { file: "fixtures/catalogue.json".into(), line: 1, column: 1, message }];
         let catalogue = default_catalogue().map_err(one)?;
-        let scenario::Scenarios { specs: scenario_specs, origins, faults, rate_limit, summaries } =
+        let scenario::Scenarios { specs: scenario_specs, origins, faults, rate_limit, summaries, tasks } =
             scenario::compile(sources)?;
         let lifecycles: FxHashMap<Arc<str>, _> =
             scenario_specs.iter().map(|s| (s.shared_id(), OnceLock::new())).collect();
@@ -125,7 +134,7 @@ impl World {
         let locator = scenario::Scenarios { origins, ..scenario::Scenarios::default() };
         let defined = compile_specs(specs, settings.seed, settings.anchor, settings.offload_threshold)
             .map_err(|e| vec![locator.locate_spec_error(sources, offset, &e)])?;
-        let scenarios = scenario::Scenarios { faults, rate_limit, summaries, ..locator };
+        let scenarios = scenario::Scenarios { faults, rate_limit, summaries, tasks, ..locator };
         let rate_limit = scenarios.rate_limit.or(settings.rate_limit.then(RateLimit::default));
         let mut store =
             Store::new(defined, settings.seed, settings.anchor, settings.generate, settings.offload_threshold);
@@ -164,6 +173,8 @@ impl World {
             anchor: settings.anchor,
             summaries: scenarios.summaries,
             static_bodies,
+            tasks: scenarios.tasks,
+            default_task: crate::ledger::Task::default_task(),
         })
     }
 }

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { AuthenticationError, PermissionDeniedError, auth, configure, runs } from "@trigger.dev/sdk";
+import { AuthenticationError, PermissionDeniedError, auth, configure, runs, tasks } from "@trigger.dev/sdk";
 import { describeError, moveClock, readJournal, rejectionOf, startServer } from "./helpers.mjs";
 
 const KEY = "tr_dev_public_tokens_0123456789";
@@ -147,6 +147,39 @@ describe("public access tokens", () => {
   });
 
   // Last: it moves the mock clock past every token's expiry.
+  it("a trigger's handle.publicAccessToken (the server's x-trigger-jwt) retrieves its run, and only it", async () => {
+    configure({ baseURL: server.url, accessToken: KEY });
+    const handle = await tasks.trigger("mailer", { to: "a@example.com" }, {}, ONE_TRY);
+    const claims = decode(handle.publicAccessToken);
+    // The server's token: the SDK's own fallback would not write input streams.
+    assert.deepEqual(claims.scopes, [`read:runs:${handle.id}`, `write:inputStreams:${handle.id}`]);
+    const run = await asToken(handle.publicAccessToken, () => runs.retrieve(handle.id, ONE_TRY));
+    assert.equal(run.id, handle.id);
+    assert.deepEqual(run.payload, { to: "a@example.com" });
+    const other = await tasks.trigger("mailer", {}, {}, ONE_TRY);
+    assertDenied(await rejectionOf(asToken(handle.publicAccessToken, () => runs.retrieve(other.id, ONE_TRY))));
+  });
+
+  it("a trigger token triggers its task once; a read token cannot cancel", async () => {
+    configure({ baseURL: server.url, accessToken: KEY });
+    const token = await auth.createTriggerPublicToken("mailer");
+    assert.equal(decode(token).otu, true);
+    assertDenied(await rejectionOf(asToken(token, () => tasks.trigger("other-task", {}, {}, ONE_TRY))));
+    const first = await asToken(token, () => tasks.trigger("mailer", { n: 1 }, {}, ONE_TRY));
+    assert.match(first.id, /^run_/);
+    const again = await rejectionOf(asToken(token, () => tasks.trigger("mailer", { n: 2 }, {}, ONE_TRY)));
+    assert.equal(again?.status, 422, describeError(again));
+    assert.equal(again.message, "Cannot trigger mailer with a one-time use token as it has already been used.");
+    // Still executing (nothing has retrieved it): a read token cannot cancel it, a write token can.
+    const reader = await auth.createPublicToken({ scopes: { read: { runs: true } } });
+    assertDenied(await rejectionOf(asToken(reader, () => runs.cancel(first.id, ONE_TRY))));
+    const writer = await auth.createPublicToken({ scopes: { write: { runs: [first.id] } } });
+    assert.deepEqual(await asToken(writer, () => runs.cancel(first.id, ONE_TRY)), { id: first.id });
+    // The run is the environment's: its secret key sees it.
+    const run = await runs.retrieve(first.id, ONE_TRY);
+    assert.deepEqual([run.status, run.payload], ["CANCELED", { n: 1 }]);
+  });
+
   it("an expired token gets AuthenticationError once the mock clock passes its exp", async () => {
     configure({ baseURL: server.url, accessToken: KEY });
     const token = await auth.createPublicToken({ scopes: { read: { runs: [COMPLETED] } }, expirationTime: "10m" });

@@ -17,7 +17,8 @@ export const ROUTES = Object.freeze({
   deleteScenario: { method: "DELETE", path: "/_mock/scenarios/{name}" },
   getEnvironments: { method: "GET", path: "/_mock/environments" },
   getRuns: { method: "GET", path: "/_mock/runs", query: ["env", "status", "task"] },
-  getRun: { method: "GET", path: "/_mock/runs/{id}", query: ["env"] },
+  getRun: { method: "GET", path: "/_mock/runs/{runId}", query: ["env"] },
+  driveRun: { method: "POST", path: "/_mock/runs/{runId}", body: true },
 });
 
 /** An admin request the server refused: `message` is the server's, `status` and `body` are its answer. */
@@ -116,6 +117,7 @@ export function createAdminClient(baseUrl, options = {}) {
     deleteScenario: (name) => call("deleteScenario", { params: { name } }),
     environments: () => call("getEnvironments"),
     runs: (env, filter = {}) => call("getRuns", { query: { ...filter, env } }),
-    run: (id, env) => call("getRun", { params: { id }, query: { env } }),
+    run: (runId, env) => call("getRun", { params: { runId }, query: { env } }),
+    driveRun: (runId, change) => call("driveRun", { params: { runId }, body: change }),
   };
 }

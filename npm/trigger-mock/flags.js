@@ -29,6 +29,9 @@ export const SERVE_FLAGS = Object.freeze({
   quiet: ["--quiet", "switch"],
   verbose: ["--verbose", "switch"],
   logFormat: ["--log-format", "value"],
+  maxRunsPerEnv: ["--max-runs-per-env", "value"],
+  maxEnvs: ["--max-envs", "value"],
+  maxBytesPerEnv: ["--max-bytes-per-env", "value"],
 });
 
 /** The flags for `options` (unknown options are ignored here; the caller has checked them). */

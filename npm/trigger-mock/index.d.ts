@@ -6,11 +6,13 @@ import type {
   DashboardRun,
   DashboardRuns,
   Environments,
+  DrivenRun,
   Health,
   Journal,
   JournalCleared,
   JournalRecord,
   Reset,
+  RunChange,
   Scenarios,
   ScenariosLoaded,
 } from "./generated/admin.js";
@@ -69,6 +71,12 @@ export interface StartOptions {
   verbose?: boolean;
   /** --log-format: `text` or `json` (one object per line). */
   logFormat?: "text" | "json";
+  /** --max-runs-per-env: runs (and batches) each secret key's environment keeps (1000). */
+  maxRunsPerEnv?: number;
+  /** --max-envs: environments (keys that created runs) kept (100). */
+  maxEnvs?: number;
+  /** --max-bytes-per-env: payload, output and metadata bytes kept per environment (64 MiB). */
+  maxBytesPerEnv?: number;
   /** Any other flags, appended last. */
   args?: string[];
   /** Extra environment for the server (merged over process.env). */
@@ -171,6 +179,8 @@ export interface AdminClient {
   runs(env: string, filter?: { status?: string; task?: string }): Promise<DashboardRuns>;
   /** GET /_mock/runs/ID[?env=]: one run as that environment sees it, both bodies, its requests. */
   run(id: string, env?: string): Promise<DashboardRun>;
+  /** POST /_mock/runs/RUN_ID: move a run created through the API to a status for good (409 once finished). */
+  driveRun(runId: string, change: RunChange): Promise<DrivenRun>;
 }
 
 export function createAdminClient(baseUrl: string, options?: { token?: string; fetch?: typeof fetch }): AdminClient;

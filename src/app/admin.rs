@@ -248,6 +248,7 @@ where
             }
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
+            state.ledger.reset(key.as_deref());
             state.feed.changed(crate::feed::Change::Runs);
             reply(StatusCode::OK, &json!({ "reset": key.as_deref().unwrap_or("all") }))
         }
@@ -364,6 +365,13 @@ where
                 Err(Refusal::Invalid(problems)) => invalid(&problems, &app.sources()),
             }
         }
+        (&Method::POST, p) if p.starts_with(super::drive::PREFIX) => {
+            let bytes = match read_body(body, state.limits.body_timeout).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            super::drive::handle(app, &Request::from_parts(parts, ()), &bytes)
+        }
         (
             _,
             "/_mock/health"
@@ -375,7 +383,7 @@ where
         ) => fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", quote(parts.method.as_str()))),
         _ => fail(
             StatusCode::NOT_FOUND,
-            "admin routes: GET health, GET openapi.json, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME, GET environments, GET runs, GET runs/ID",
+            "admin routes: GET health, GET openapi.json, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME, GET environments, GET runs, GET|POST runs/RUN_ID",
         ),
     }
 }

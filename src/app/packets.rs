@@ -148,10 +148,14 @@ pub async fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
     // As on S3, the signature is checked before the key is looked up, so a
     // URL reveals nothing about objects it was not signed for.
     let Some((run_id, which, ext)) = parse(path) else { return no_such_key(&request_id) };
-    let packet = world.store.related(run_id).and_then(|run| match which {
-        Which::Payload => run.payload_packet.clone(),
-        Which::Output => run.output_packet.clone(),
-    });
+    let packet = world
+        .store
+        .related(run_id)
+        .and_then(|run| match which {
+            Which::Payload => run.payload_packet.clone(),
+            Which::Output => run.output_packet.clone(),
+        })
+        .or_else(|| state.ledger.packet(run_id, which == Which::Output, now));
     let Some(packet) = packet.filter(|p| p.kind.extension() == ext && p.url != UrlBehaviour::NotFound) else {
         return no_such_key(&request_id);
     };

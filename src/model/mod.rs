@@ -7,6 +7,9 @@ mod render;
 mod run;
 mod status;
 
-pub use render::{PacketUrls, RenderOptions, json_number, render, render_children, render_json, render_json_with};
+pub use render::{
+    ListEnv, PacketUrls, RenderOptions, json_number, render, render_children, render_json, render_json_with,
+    render_list_item,
+};
 pub use run::{CronKind, Run, Schedule, ScheduleGenerator, SerializedError, TriggerFunction};
 pub use status::{ApiStatus, ApiVersion, EngineStatus, Phase, StatusFlags};

@@ -228,6 +228,38 @@ fn render_with<'a>(
     }
 }
 
+/// The environment a list item names.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ListEnv<'a> {
+    pub id: &'a str,
+    /// The environment's slug: `dev`, `stg`, `preview` or `prod`.
+    pub name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListItem<'a> {
+    #[serde(flatten)]
+    common: CommonFields<'a>,
+    env: ListEnv<'a>,
+    task_kind: &'static str,
+}
+
+/// Renders `run` as an item of `GET /api/v1/runs`: the same common fields
+/// as retrieve but the trigger function and batch (the list shows the stored
+/// idempotency key, `stored_key`), plus the environment and the task kind.
+pub fn render_list_item(run: &Run, opts: RenderOptions, stored_key: Option<&str>, env: ListEnv<'_>) -> Value {
+    let mut common = CommonFields::of(run, opts);
+    common.idempotency_key = stored_key.filter(|k| !k.is_empty());
+    let mut item = serde_json::to_value(ListItem { common, env, task_kind: "STANDARD" }).unwrap_or(Value::Null);
+    // The list presenter sends neither.
+    if let Value::Object(fields) = &mut item {
+        fields.remove("triggerFunction");
+        fields.remove("batchId");
+    }
+    item
+}
+
 /// [`render`] straight to JSON bytes.
 pub fn render_json<'a>(
     run: &'a Run,

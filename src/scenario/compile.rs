@@ -119,7 +119,7 @@ impl std::fmt::Display for Diagnostic {
 }
 
 impl Source {
-    fn at(&self, path: &KeyPath, message: impl std::fmt::Display) -> Diagnostic {
+    pub(super) fn at(&self, path: &KeyPath, message: impl std::fmt::Display) -> Diagnostic {
         let (line, column) = locate(&self.text, path);
         let message = message.to_string();
         let message = shorten_quotes(&message);
@@ -201,6 +201,8 @@ pub struct Scenarios {
     pub rate_limit: Option<RateLimit>,
     /// One line per file: name and what it holds.
     pub summaries: Vec<String>,
+    /// How triggered tasks behave, by task id.
+    pub tasks: rustc_hash::FxHashMap<String, crate::ledger::Task>,
 }
 
 impl Scenarios {
@@ -259,6 +261,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
     let mut problems = Vec::new();
     // Each run id and the index of the file that defines it first.
     let mut first_seen: HashMap<std::sync::Arc<str>, usize> = HashMap::new();
+    let mut first_task: HashMap<String, String> = HashMap::new();
     for (file_index, source) in sources.iter().enumerate() {
         let file = match source.parse() {
             Ok(file) => file,
@@ -293,6 +296,7 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
                 Err((path, message)) => report(&mut problems, path, message),
             }
         }
+        super::tasks::compile_tasks(source, &file.tasks, &mut out.tasks, &mut first_task, &mut problems);
         for (i, spec) in file.faults.iter().enumerate() {
             let here = root.key("faults").index(i);
             match fault_of(spec, format!("{} faults[{i}]", source.display_name())) {
@@ -329,11 +333,12 @@ pub fn compile(sources: &[Source]) -> Result<Scenarios, Vec<Diagnostic>> {
             }
         }
         out.summaries.push(format!(
-            "{}: {} run(s), {} fault(s){}{}",
+            "{}: {} run(s), {} fault(s){}{}{}",
             source.display_name(),
             run_count,
             file.faults.len(),
             if file.rate_limit.is_some() { ", a rate limit" } else { "" },
+            if file.tasks.is_empty() { String::new() } else { format!(", {} task(s)", file.tasks.len()) },
             file.description.map(|d| format!(" - {d}")).unwrap_or_default(),
         ));
     }
@@ -391,6 +396,7 @@ pub fn lifecycle_of(spec: &RunSpec) -> Result<Lifecycle, Problem> {
         output: seed_output.output,
         error: spec.error.clone().or(seed_error.error),
         deploy: crate::generate::Deploy::draw(&spec.id),
+        version: None,
     })
 }
 

@@ -27,6 +27,9 @@ pub struct ScenarioFile {
     pub faults: Vec<FaultSpec>,
     /// A token-bucket rate limiter per API key.
     pub rate_limit: Option<RateLimitSpec>,
+    /// How triggered tasks behave.
+    #[serde(default)]
+    pub tasks: Vec<super::tasks::TaskSpec>,
 }
 
 /// Which route a fault applies to.
@@ -35,6 +38,18 @@ pub struct ScenarioFile {
 pub enum RouteName {
     /// `GET /api/v3/runs/{runId}`.
     Retrieve,
+    /// `POST /api/v1/tasks/{taskId}/trigger`.
+    Trigger,
+    /// `POST /api/v3/batches`, `POST /api/v3/batches/{id}/items`, `GET /api/v2/batches/{id}`.
+    Batches,
+    /// `GET /api/v1/runs`.
+    List,
+    /// `POST /api/v2/runs/{runId}/cancel`.
+    Cancel,
+    /// `POST /api/v1/runs/{runId}/replay`.
+    Replay,
+    /// `POST /api/v1/runs/{runId}/reschedule`.
+    Reschedule,
     /// Every API route.
     Any,
 }

@@ -6,6 +6,7 @@
 pub mod compile;
 pub mod format;
 pub mod locate;
+pub mod tasks;
 
 pub use compile::{Diagnostic, MAX_FILE_BYTES, Scenarios, Source, compile};
 

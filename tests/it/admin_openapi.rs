@@ -96,11 +96,35 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
         (Some(1), page["records"][0]["seq"].as_u64())
     );
 
+    // A created run for the admin API to drive.
+    let auth = format!("Bearer {DEV_KEY}");
+    let made = request_with_body(
+        &server,
+        "POST",
+        "/api/v1/tasks/driven/trigger",
+        &[("authorization", &auth), ("content-type", "application/json")],
+        r#"{"payload":"{\"n\":1}","options":{"payloadType":"application/json"}}"#,
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::OK);
+    let driven = format!("/_mock/runs/{}", made.json()["id"].as_str().unwrap());
+
     let scenario = json!({ "version": 1, "description": "one run", "runs": [{ "id": "run_one", "status": "COMPLETED_SUCCESSFULLY" }] });
     // The dashboard's handle of that key.
     let envs = request(&server, "GET", "/_mock/environments", &[]).await.json();
     let handle = envs["environments"][0]["env"].as_str().unwrap().to_owned();
     let plan = vec![
+        // Before the reset, which forgets the created run.
+        ex("POST", "/_mock/runs/{runId}", &driven, json!({ "status": "EXECUTING" })),
+        ex(
+            "POST",
+            "/_mock/runs/{runId}",
+            &driven,
+            json!({ "status": "COMPLETED_SUCCESSFULLY", "output": { "ok": true } }),
+        ),
+        ex("POST", "/_mock/runs/{runId}", &driven, json!({ "status": "CANCELED" })),
+        ex("POST", "/_mock/runs/{runId}", &driven, json!({ "status": "CANCELED", "output": 1 })),
+        ex("POST", "/_mock/runs/{runId}", "/_mock/runs/run_nothing", json!({ "status": "EXECUTING" })),
         ex("GET", "/_mock/health", "/_mock/health", Value::Null),
         ex("GET", "/_mock/openapi.json", "/_mock/openapi.json", Value::Null),
         ex("POST", "/_mock/reset", "/_mock/reset", Value::Null),
@@ -124,8 +148,8 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
         ex("GET", "/_mock/runs", &format!("/_mock/runs?env={handle}"), Value::Null),
         ex("GET", "/_mock/runs", "/_mock/runs", Value::Null),
         ex("GET", "/_mock/runs", "/_mock/runs?env=0000000000000000", Value::Null),
-        ex("GET", "/_mock/runs/{id}", &format!("/_mock/runs/run_completed?env={handle}"), Value::Null),
-        ex("GET", "/_mock/runs/{id}", "/_mock/runs/not_a_run", Value::Null),
+        ex("GET", "/_mock/runs/{runId}", &format!("/_mock/runs/run_completed?env={handle}"), Value::Null),
+        ex("GET", "/_mock/runs/{runId}", "/_mock/runs/not_a_run", Value::Null),
         ex("POST", "/_mock/reset", &format!("/_mock/reset?env={handle}"), Value::Null),
         ex("POST", "/_mock/reset", "/_mock/reset?env=0000000000000000", Value::Null),
         ex("DELETE", "/_mock/journal", "/_mock/journal", Value::Null),
@@ -170,16 +194,20 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
     }
     // Bodies beyond the limit.
     let huge = " ".repeat(8 * 1024 * 1024 + 1);
-    for (method, template, path) in
-        [("POST", "/_mock/clock", "/_mock/clock"), ("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/huge")]
-    {
+    for (method, template, path) in [
+        ("POST", "/_mock/clock", "/_mock/clock"),
+        ("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/huge"),
+        ("POST", "/_mock/runs/{runId}", "/_mock/runs/run_huge"),
+    ] {
         let reply = request_with_body(&server, method, path, &[], &huge).await;
         check(operation(&doc, method, template), reply.status, &reply.body, &format!("{method} {path} with 8 MiB + 1"));
     }
     // Bodies that stall (408, and the connection closes) or whose chunked encoding is broken (400), on the wire.
-    for (method, template, path) in
-        [("POST", "/_mock/clock", "/_mock/clock"), ("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/slow")]
-    {
+    for (method, template, path) in [
+        ("POST", "/_mock/clock", "/_mock/clock"),
+        ("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/slow"),
+        ("POST", "/_mock/runs/{runId}", "/_mock/runs/run_slow"),
+    ] {
         let stalled = format!("{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{{\"version\"");
         let reply = exchange(slow.addr(), stalled.as_bytes()).await.expect("an answer to a stalled body");
         assert_eq!(header(&reply.head, "connection"), Some("close"), "{}", reply.text());
@@ -222,7 +250,7 @@ async fn routes_not_in_the_document_are_refused_with_the_documented_error() {
     let server = start(&config()).await;
     let error = json!({ "$ref": "#/components/schemas/Error" });
     for (template, item) in doc["paths"].as_object().unwrap() {
-        let path = template.replace("{name}", "x").replace("{id}", "x");
+        let path = template.replace("{name}", "x").replace("{runId}", "run_x");
         for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
             if item.get(method.to_ascii_lowercase()).is_some() {
                 continue;
@@ -243,7 +271,7 @@ async fn routes_not_in_the_document_are_refused_with_the_documented_error() {
         .split(", ")
         .flat_map(|route| {
             let (methods, tail) = route.split_once(' ').unwrap_or_else(|| panic!("{route:?} in {message}"));
-            let path = format!("/_mock/{}", tail.replace("NAME", "{name}").replace("ID", "{id}"));
+            let path = format!("/_mock/{}", tail.replace("NAME", "{name}").replace("RUN_ID", "{runId}"));
             methods.split('|').map(move |m| (m.to_ascii_lowercase(), path.clone())).collect::<Vec<_>>()
         })
         .collect();

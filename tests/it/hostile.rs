@@ -324,6 +324,30 @@ async fn slow_loris_is_disconnected_after_the_header_timeout_while_others_are_se
 }
 
 #[tokio::test]
+async fn slow_loris_after_a_first_request_is_disconnected_after_the_header_timeout() {
+    // The same attack on a kept-alive connection, after an honest request:
+    // the server's loop, not a per-request timer, enforces the timeout.
+    let server = start(&slow_config()).await;
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    let kept_alive = String::from_utf8_lossy(NORMAL).replace("connection: close\r\n", "");
+    stream.write_all(kept_alive.as_bytes()).await.unwrap();
+    let reply = read_response(&mut stream, &mut Vec::new()).await.expect("the first request is answered");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // Well past the header timeout, idle between requests: still open (the idle timeout is 60 s).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stream.write_all(b"GET /api/v3/runs/run_completed HT").await.unwrap();
+    let sent = Instant::now();
+    let (bytes, closed_at) =
+        closed_within(stream, Duration::from_secs(3)).await.expect("the slow-loris is disconnected within 3 s");
+    let after = closed_at - sent;
+    assert!(bytes.is_empty(), "no answer to half a request line: {:?}", String::from_utf8_lossy(&bytes));
+    assert!(after >= Duration::from_millis(280), "closed after {after:?}, before the 300 ms timeout");
+    assert!(after < Duration::from_secs(1), "closed only after {after:?}");
+    assert_serves(server.addr()).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn silent_clients_are_disconnected_after_the_header_timeout() {
     // A connection that sends nothing, or only the start of the HTTP/2 preface,
     // holds a socket and a task as surely as half a request line does.

@@ -16,6 +16,7 @@ mod memory;
 mod packets;
 mod props;
 mod retrieve;
+mod runs;
 mod scenario_schema;
 mod scenarios;
 mod server;

@@ -1350,6 +1350,219 @@ fn catalogue_runs_with_their_relations_match_the_schemas() {
     });
 }
 
+// ---------------------------------------------------------------------------
+// 5. The run flow: trigger bodies and list queries
+// ---------------------------------------------------------------------------
+
+/// Option names of a trigger body, known and not.
+const TRIGGER_OPTIONS: &[&str] = &[
+    "payloadType",
+    "payloadSize",
+    "tags",
+    "ttl",
+    "delay",
+    "machine",
+    "maxAttempts",
+    "maxDuration",
+    "metadata",
+    "queue",
+    "concurrencyKey",
+    "idempotencyKey",
+    "idempotencyKeyTTL",
+    "idempotencyKeyOptions",
+    "lockToVersion",
+    "priority",
+    "region",
+    "test",
+    "concurrency",
+    "debounce",
+    "externalDeploymentId",
+    "unknownOption",
+];
+
+/// Values that are right for some options and wrong for others.
+fn option_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => leaf(),
+        1 => select(vec!["application/json", "application/super+json", "text/plain", "application/store", "1h", "2h30m", "banana", "small-2x", "huge", "2026-01-01T01:00:00.000Z", "1999-01-01T00:00:00Z"]).prop_map(Value::from),
+        1 => prop::collection::vec(leaf(), 0..14).prop_map(Value::Array),
+        1 => (leaf(), select(vec!["run", "attempt", "global", "nope"])).prop_map(|(k, s)| serde_json::json!({"key": k, "scope": s})),
+        1 => leaf().prop_map(|n| serde_json::json!({"name": n})),
+        1 => (1usize..140).prop_map(|n| Value::String("t".repeat(n))),
+    ]
+}
+
+fn trigger_body() -> impl Strategy<Value = Value> {
+    let options = prop::collection::vec((select(TRIGGER_OPTIONS.to_vec()), option_value()), 0..8)
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
+    prop_oneof![
+        6 => (option_value(), options).prop_map(|(payload, options)| serde_json::json!({"payload": payload, "options": options})),
+        1 => json_value(),
+        1 => options_only(),
+    ]
+}
+
+fn options_only() -> impl Strategy<Value = Value> {
+    option_value().prop_map(|o| serde_json::json!({"options": o}))
+}
+
+/// What a trigger may answer, by status: 200 `{id, isCached}`, or `{"error"}`.
+const TRIGGER_STATUSES: [u16; 4] = [200, 400, 413, 422];
+
+#[test]
+fn arbitrary_trigger_bodies_get_a_documented_answer() {
+    let rt = runtime();
+    let raw_text = prop_oneof![
+        8 => trigger_body().prop_map(|v| v.to_string()),
+        1 => "\\PC{0,40}",
+        1 => Just(String::new()),
+    ];
+    check(500, (raw_text, select(vec!["t", "my%2Ftask%20id", "%", "a"])), |(body, task)| {
+        let length = body.len().to_string();
+        let req = Request::post(format!("/api/v1/tasks/{task}/trigger"))
+            .header("authorization", format!("Bearer {DEV_KEY}"))
+            .header("content-type", "application/json")
+            .header("content-length", length)
+            .body(http_body_util::Full::new(Bytes::from(body.clone())))
+            .unwrap();
+        let answer = rt.block_on(send_to(app(), req)).ok_or_else(|| TestCaseError::fail("no answer"))?;
+        prop_assert!(TRIGGER_STATUSES.contains(&answer.status), "status {} for {body}", answer.status);
+        prop_assert!(is_json(&answer.content_type));
+        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if answer.status == 200 {
+            let keys: Vec<&String> = value.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+            prop_assert_eq!(keys, vec!["id", "isCached"]);
+            let id = value["id"].as_str().unwrap_or("");
+            let run = rt.block_on(retrieve_status_current(id))?;
+            prop_assert_eq!(run.status, 200, "a created run is retrievable: {}", id);
+            let run: Value = serde_json::from_slice(&run.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            assert_valid(&run, ApiVersion::V20250716);
+        } else {
+            let message = value["error"].as_str().unwrap_or("");
+            let documented = match answer.status {
+                400 => ["Request body is empty", "Invalid JSON", "Validation error: ", "Params Error"]
+                    .iter()
+                    .any(|p| message.starts_with(p)),
+                413 => {
+                    message == "Metadata exceeds maximum size of 262144 bytes" || message == "Request body too large"
+                }
+                _ => {
+                    message.starts_with("Runs can only have 10 tags, you're trying to set ")
+                        || message.starts_with("Invalid delay ")
+                }
+            };
+            prop_assert!(documented, "{} {message:?} for {body}", answer.status);
+        }
+        Ok(())
+    });
+}
+
+async fn retrieve_status_current(id: &str) -> Result<Answer, TestCaseError> {
+    let req = Request::get(format!("/api/v3/runs/{id}"))
+        .header("authorization", format!("Bearer {DEV_KEY}"))
+        .header(ApiVersion::HEADER, "2025-07-16")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    send(req).await.ok_or_else(|| TestCaseError::fail("no answer"))
+}
+
+fn list_param() -> impl Strategy<Value = String> {
+    let names = select(vec![
+        "filter[status]",
+        "filter[taskIdentifier]",
+        "filter[version]",
+        "filter[tag]",
+        "filter[isTest]",
+        "filter[createdAt][from]",
+        "filter[createdAt][to]",
+        "filter[createdAt][period]",
+        "filter[batch]",
+        "filter[queue]",
+        "filter[machine]",
+        "filter[region]",
+        "filter[schedule]",
+        "page[size]",
+        "page[after]",
+        "page[before]",
+        "other",
+    ]);
+    let values = prop_oneof![
+        select(vec![
+            "QUEUED",
+            "EXECUTING,FROZEN",
+            "FOO",
+            "true",
+            "maybe",
+            "1",
+            "100",
+            "101",
+            "0",
+            "-5",
+            "1.5",
+            "nan",
+            "small-1x",
+            "huge",
+            "7d",
+            "1767225600000",
+            "2026-01-01T00:00:00Z",
+            "eyJjIjoxLCJyIjoicnVuX3gifQ",
+            "!!",
+            ""
+        ])
+        .prop_map(str::to_owned),
+        "[ -~]{0,20}",
+    ];
+    (names, values).prop_map(|(n, v)| {
+        let escape = |s: &str| {
+            s.bytes()
+                .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+                .collect::<String>()
+        };
+        format!("{}={}", escape(n), escape(&v))
+    })
+}
+
+#[test]
+fn arbitrary_list_queries_get_a_page_or_a_query_error() {
+    let rt = runtime();
+    // Some runs to list.
+    for i in 0..5 {
+        let body = format!(r#"{{"options":{{"tags":["t{i}"]}}}}"#);
+        let req = Request::post("/api/v1/tasks/listed/trigger")
+            .header("authorization", format!("Bearer {DEV_KEY}"))
+            .header("content-length", body.len().to_string())
+            .body(http_body_util::Full::new(Bytes::from(body)))
+            .unwrap();
+        rt.block_on(send_to(app(), req));
+    }
+    check(400, prop::collection::vec(list_param(), 0..6), |params| {
+        let query = params.join("&");
+        let req = Request::get(format!("/api/v1/runs?{query}"))
+            .header("authorization", format!("Bearer {DEV_KEY}"))
+            .header(ApiVersion::HEADER, "2025-07-16")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let answer = rt.block_on(send(req)).ok_or_else(|| TestCaseError::fail("no answer"))?;
+        let value: Value = serde_json::from_slice(&answer.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        match answer.status {
+            200 => {
+                let data = value["data"].as_array().ok_or_else(|| TestCaseError::fail("no data"))?;
+                prop_assert!(value["pagination"].is_object());
+                for item in data {
+                    let nulls = item.as_object().is_some_and(|o| o.values().any(Value::is_null));
+                    prop_assert!(!nulls, "an item with a null: {item}");
+                }
+            }
+            400 => {
+                prop_assert_eq!(value["error"].as_str(), Some("Query Error"), "{}", query);
+                prop_assert!(value["details"].as_array().is_some_and(|d| !d.is_empty()));
+            }
+            other => prop_assert!(false, "status {other} for {query}"),
+        }
+        Ok(())
+    });
+}
+
 /// Text of 0 to `max` characters, some of them multi-byte.
 fn text(max: usize) -> impl Strategy<Value = String> {
     proptest::collection::vec(select(vec!['a', 'z', '_', '/', 'é', '字', '🦀']), 0..=max)
@@ -1382,6 +1595,8 @@ fn the_journal_keeps_the_newest_records_within_its_byte_budget() {
                 token: token.as_ref(),
                 status: 200,
                 fault: fault.as_deref(),
+                run_ids: &[],
+                trigger_version: None,
             };
             let mut record = Record::new(&request);
             // Every field is cut to its limit, and marked when it was.

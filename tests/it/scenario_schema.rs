@@ -464,8 +464,8 @@ fn invalid_files(disk: &Disk) -> Vec<Refused> {
         ),
         refused(
             "unknown route",
-            with_fault(json!({ "route": "list", "delayMs": 5 })),
-            "unknown variant `list`",
+            with_fault(json!({ "route": "listen", "delayMs": 5 })),
+            "unknown variant `listen`",
             "/faults/0/route",
         ),
         refused(
@@ -893,7 +893,58 @@ fn invalid_files(disk: &Disk) -> Vec<Refused> {
             "only a COMPLETED_SUCCESSFULLY run has an output",
             "/runs/0/status",
         ),
+        // Tasks.
+        refused("task without an id", with_task(json!({ "output": 1 })), "missing field `id`", "/tasks/0"),
+        refused("task with an empty id", with_task(json!({ "id": "" })), "a task id is not empty", "/tasks/0/id"),
+        refused(
+            "unknown key in a task",
+            with_task(json!({ "id": "t", "outptu": 1 })),
+            "unknown field `outptu`",
+            "/tasks/0",
+        ),
+        refused(
+            "task that starts delayed",
+            with_task(
+                json!({ "id": "t", "lifecycle": [{ "status": "DELAYED", "for": "1m" }, { "status": "PENDING" }] }),
+            ),
+            "a triggered run starts queued or running",
+            "/tasks/0/lifecycle/0/status",
+        ),
+        refused(
+            "task that starts finished",
+            with_task(json!({ "id": "t", "lifecycle": [{ "status": "COMPLETED_SUCCESSFULLY" }] })),
+            "cannot start COMPLETED_SUCCESSFULLY",
+            "/tasks/0/lifecycle/0/status",
+        ),
+        refused(
+            "task with output and outputFrom",
+            with_task(json!({ "id": "t", "output": 1, "outputFrom": "generated" })),
+            "give `output` or `outputFrom`, not both",
+            "/tasks/0/outputFrom",
+        ),
+        refused(
+            "task with an unknown outputFrom",
+            with_task(json!({ "id": "t", "outputFrom": "echo" })),
+            "unknown variant `echo`",
+            "/tasks/0/outputFrom",
+        ),
+        refused(
+            "task with a negative cost",
+            with_task(json!({ "id": "t", "costInCents": -1 })),
+            "costs are finite and not negative",
+            "/tasks/0/costInCents",
+        ),
+        refused(
+            "task defined twice",
+            json!({ "version": 1, "tasks": [{ "id": "t" }, { "id": "t", "extra": 1 }] }),
+            "unknown field `extra`",
+            "/tasks/1",
+        ),
     ]
+}
+
+fn with_task(task: Value) -> Value {
+    json!({ "version": 1, "tasks": [task] })
 }
 
 #[test]
@@ -925,6 +976,51 @@ fn files_the_server_refuses_are_refused_by_the_schema() {
 fn valid_files() -> Vec<(&'static str, Value)> {
     vec![
         ("minimal", json!({ "version": 1 })),
+        (
+            "faults on every run-flow route",
+            json!({
+                "version": 1,
+                "faults": [
+                    { "route": "trigger", "times": 1, "action": { "type": "serverError" } },
+                    { "route": "batches", "delayMs": 10 },
+                    { "route": "list", "nth": 2, "action": { "type": "rateLimit" } },
+                    { "route": "cancel", "runId": "run_*", "delayMs": 5 },
+                    { "route": "replay", "delayMs": 5 },
+                    { "route": "reschedule", "delayMs": 5 }
+                ]
+            }),
+        ),
+        (
+            "tasks with every field",
+            json!({
+                "version": 1,
+                "tasks": [
+                    {
+                        "id": "send-email",
+                        "description": "sends and says so",
+                        "lifecycle": [
+                            { "status": "PENDING", "retrieves": 1 },
+                            { "status": "EXECUTING", "for": "30s" },
+                            { "status": "COMPLETED_SUCCESSFULLY" }
+                        ],
+                        "output": { "sent": true },
+                        "version": "20260101.1",
+                        "attemptCount": 2,
+                        "durationMs": 1200,
+                        "costInCents": 0.5,
+                        "baseCostInCents": 0.0025
+                    },
+                    {
+                        "id": "charge-card",
+                        "lifecycle": [{ "status": "EXECUTING", "retrieves": 2 }, { "status": "COMPLETED_WITH_ERRORS" }],
+                        "error": { "message": "Card declined", "name": "CardError" }
+                    },
+                    { "id": "echo", "outputFrom": "payload" },
+                    { "id": "made-up", "outputFrom": "generated" },
+                    { "id": "silent", "outputFrom": "none" }
+                ]
+            }),
+        ),
         (
             "empty lists, a description and a $schema",
             json!({

@@ -23,6 +23,8 @@ export interface AdminSchemas {
   Scenarios: Scenarios;
   ScenariosLoaded: ScenariosLoaded;
   ScenarioInvalid: ScenarioInvalid;
+  RunChange: RunChange;
+  DrivenRun: DrivenRun;
   Environment: Environment;
   Environments: Environments;
   Timeline: Timeline;
@@ -87,7 +89,7 @@ export interface Memory {
 }
 export interface Reset {
   /**
-   * The key reset, the environment's handle, or "all"
+   * The key reset, or "all"
    */
   reset: string;
 }
@@ -173,13 +175,24 @@ export interface JournalRecord {
    */
   fault?: string;
   /**
+   * Runs the request created or changed besides runId (a batch's first 64, a replay's new run); absent when none
+   *
+   * @minItems 1
+   * @maxItems 64
+   */
+  runIds?: [string, ...string[]];
+  /**
+   * The SDK version the client sent (trigger-version), cut to 64 characters
+   */
+  triggerVersion?: string;
+  /**
    * The fields that were cut to their limit; absent when none was
    *
    * @minItems 1
    */
   truncated?: [
-    "method" | "path" | "runId" | "key" | "fault",
-    ...("method" | "path" | "runId" | "key" | "fault")[]
+    "method" | "path" | "runId" | "key" | "fault" | "triggerVersion",
+    ...("method" | "path" | "runId" | "key" | "fault" | "triggerVersion")[]
   ];
 }
 export interface Journal {
@@ -222,6 +235,34 @@ export interface ScenarioInvalid {
    * @minItems 1
    */
   problems: [string, ...string[]];
+}
+export interface RunChange {
+  /**
+   * An engine status, e.g. EXECUTING, COMPLETED_SUCCESSFULLY, COMPLETED_WITH_ERRORS, CRASHED, CANCELED
+   */
+  status: string;
+  /**
+   * Only with COMPLETED_SUCCESSFULLY: the run's output
+   */
+  output?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * Only with a failed status: the run's error
+   */
+  error?: {
+    message: string;
+    name?: string;
+    stackTrace?: string;
+  };
+}
+/**
+ * A run body, as retrieve renders it
+ */
+export interface DrivenRun {
+  id: string;
+  status: string;
+  taskIdentifier: string;
 }
 export interface Environment {
   /**

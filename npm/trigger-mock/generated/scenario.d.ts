@@ -24,6 +24,10 @@ export interface ScenarioFile {
    * Faults to inject. For each request they are tried in the order written; the first one that matches and fires decides the answer.
    */
   faults?: Fault[];
+  /**
+   * How the runs of a task behave once the application triggers them (`tasks.trigger`, `batch.trigger`, replay). A task no file names is picked up at once, executes until the first retrieve has seen it, then completes with its payload as output. A task id may be defined by only one scenario file.
+   */
+  tasks?: Task[];
   rateLimit?: RateLimit;
 }
 /**
@@ -290,9 +294,9 @@ export interface Fault {
    */
   runId?: string;
   /**
-   * Which route the fault applies to: `retrieve` (GET /api/v3/runs/{runId}) or `any` API route (the default).
+   * Which route the fault applies to: `retrieve` (GET /api/v3/runs/{runId}), `trigger` (POST /api/v1/tasks/{taskId}/trigger), `batches` (the batch routes), `list` (GET /api/v1/runs), `cancel`, `replay`, `reschedule`, or `any` API route (the default).
    */
-  route?: "retrieve" | "any";
+  route?: "retrieve" | "trigger" | "batches" | "list" | "cancel" | "replay" | "reschedule" | "any";
   /**
    * Fire on the nth matching request only, counting from 1 (each API key is counted separately). It says the same as `after: nth - 1, times: 1`, so it cannot be combined with `after` or `times`.
    */
@@ -333,6 +337,71 @@ export interface Action {
     | "malformed"
     | "breakSchema"
     | "dribble";
+}
+/**
+ * One task: the lifecycle of its triggered runs and what they end with. Every field but `id` is optional.
+ */
+export interface Task {
+  /**
+   * The task identifier, as `tasks.trigger(id, …)` names it.
+   */
+  id: string;
+  /**
+   * What the task stands for, for people.
+   */
+  description?: string;
+  /**
+   * The statuses a triggered run goes through, with the same steps as a run's lifecycle. The run is created queued (PENDING); a first step that is running (e.g. EXECUTING) is entered the moment the run is triggered. The first step may be neither DELAYED (a trigger's `delay` puts one in front) nor a finished status. Default: EXECUTING for 1 retrieve, then COMPLETED_SUCCESSFULLY.
+   *
+   * @minItems 1
+   */
+  lifecycle?: [Step, ...Step[]];
+  /**
+   * A fixed output, shown once a run completes. Only for a lifecycle that ends COMPLETED_SUCCESSFULLY; not with `outputFrom`.
+   */
+  output?: unknown;
+  /**
+   * Where the output comes from when `output` is not given: `payload` (the run's own payload, the default), `generated` (from the seed and the run id) or `none`.
+   */
+  outputFrom?: "payload" | "generated" | "none";
+  error?: Error1;
+  /**
+   * The worker version a started run shows.
+   */
+  version?: string;
+  /**
+   * The attempt count a finished run shows.
+   */
+  attemptCount?: number;
+  /**
+   * The compute duration, in milliseconds, a finished run shows.
+   */
+  durationMs?: number;
+  /**
+   * The compute cost a finished run shows, in cents; not negative. Development keys always see 0.
+   */
+  costInCents?: number;
+  /**
+   * The invocation cost a finished run shows, in cents; not negative. Development keys always see 0.
+   */
+  baseCostInCents?: number;
+}
+/**
+ * The error a run that fails shows. Only for a lifecycle that ends in a failed status.
+ */
+export interface Error1 {
+  /**
+   * The error's message.
+   */
+  message: string;
+  /**
+   * The error's class name.
+   */
+  name?: string;
+  /**
+   * The stack trace, as one string with newlines.
+   */
+  stackTrace?: string;
 }
 /**
  * A token bucket per API key, as the real API applies. Keys left out take the real API's defaults. Only one scenario file may set a rate limit.

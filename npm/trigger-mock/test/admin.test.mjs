@@ -116,6 +116,17 @@ test("every client method against a real server", async () => {
   const one = await admin.run("run_completed", mine.env);
   assert.equal(one.bodies["2025-07-16"].status, "COMPLETED");
   assert.equal(one.requests.length, 2);
+  // A triggered run, driven to its outcome.
+  const made = await fetch(`${url}/api/v1/tasks/driven/trigger`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ payload: "{}", options: { payloadType: "application/json" } }),
+  });
+  const { id } = await made.json();
+  const driven = await admin.driveRun(id, { status: "COMPLETED_SUCCESSFULLY", output: { ok: true } });
+  assert.deepEqual([driven.id, driven.status, driven.output], [id, "COMPLETED", { ok: true }]);
+  const again = await admin.driveRun(id, { status: "CANCELED" }).catch((e) => e);
+  assert.equal(again.status, 409);
 
   assert.deepEqual(await admin.reset(KEY), { reset: KEY });
   assert.deepEqual(await admin.reset(), { reset: "all" });

@@ -1,0 +1,495 @@
+//! `POST /api/v1/tasks/{taskId}/trigger`: checks the body as the server's
+//! schema does (its exact 400, 413 and 422 bodies), turns the payload packet
+//! into the run's payload, and creates the run in the caller's environment
+//! with the behaviour the scenario gives the task (or the default one).
+//!
+//! The checks of one trigger body are shared with batch items, which carry
+//! the same options.
+
+use super::reply::{Ctx, Issue, PathSeg, Reply, json_body, type_name, validation_error};
+use crate::auth::Environment;
+use crate::ledger::{IdempotencyKey, NewRun};
+use crate::model::TriggerFunction;
+use crate::packet::{Content, Offload, Packet, PacketType, UrlBehaviour};
+use crate::scope::{Action as ScopeAction, Resource};
+use crate::time::{Millis, duration_string};
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// `TASK_PAYLOAD_MAXIMUM_SIZE`: the largest trigger body, 3 MiB.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+/// `MAX_TAGS_PER_RUN`.
+pub const MAX_TAGS: usize = 10;
+/// `TASK_RUN_METADATA_MAXIMUM_SIZE`: 256 KiB.
+pub const MAX_METADATA: usize = 256 * 1024;
+/// The TTL a development environment gives a run that sets none.
+pub const DEV_TTL: &str = "10m";
+/// How long an idempotency key deduplicates by default: 30 days.
+const DEFAULT_KEY_TTL_MS: i64 = 30 * 24 * 3_600_000;
+
+/// The machine presets.
+pub const MACHINES: [&str; 7] = ["micro", "small-1x", "small-2x", "medium-1x", "medium-2x", "large-1x", "large-2x"];
+
+fn key(k: &str) -> PathSeg {
+    PathSeg::Key(k.to_owned())
+}
+
+/// Checks against the trigger schema, collecting zod's issues in its order.
+struct Checker {
+    issues: Vec<Issue>,
+}
+
+impl Checker {
+    fn issue(&mut self, path: &[PathSeg], message: impl Into<String>) {
+        self.issues.push(Issue { path: path.to_vec(), message: message.into() });
+    }
+
+    fn expected(&mut self, path: &[PathSeg], expected: &str, v: &Value) {
+        self.issue(path, format!("Expected {expected}, received {}", type_name(v)));
+    }
+
+    /// A union of alternatives that all failed on type: zod-validation-error
+    /// joins each alternative's message with `, or `.
+    fn union(&mut self, path: &[PathSeg], expected: &[&str], v: &Value) {
+        let at = |e: &str| Issue { path: path.to_vec(), message: format!("Expected {e}, received {}", type_name(v)) };
+        let text: Vec<String> = expected.iter().map(|e| at(e).text()).collect();
+        // Already joined: the path is part of each alternative.
+        self.issues.push(Issue { path: Vec::new(), message: text.join(", or ") });
+    }
+
+    fn string(&mut self, path: &[PathSeg], v: &Value, max: Option<(usize, &str)>) {
+        match v {
+            Value::String(s) => {
+                if let Some((max, message)) = max
+                    && s.chars().count() > max
+                {
+                    self.issue(path, message);
+                }
+            }
+            _ => self.expected(path, "string", v),
+        }
+    }
+
+    fn int(&mut self, path: &[PathSeg], v: &Value, min: Option<f64>) {
+        match v.as_f64() {
+            None => self.expected(path, "number", v),
+            Some(n) if n.fract() != 0.0 => self.issue(path, "Expected integer, received float"),
+            Some(n) => {
+                if let Some(min) = min
+                    && n < min
+                {
+                    self.issue(
+                        path,
+                        format!("Number must be greater than or equal to {}", crate::model::json_number(min)),
+                    );
+                }
+            }
+        }
+    }
+
+    fn number(&mut self, path: &[PathSeg], v: &Value) {
+        if !v.is_number() {
+            self.expected(path, "number", v);
+        }
+    }
+
+    fn boolean(&mut self, path: &[PathSeg], v: &Value) {
+        if !v.is_boolean() {
+            self.expected(path, "boolean", v);
+        }
+    }
+
+    fn enumeration(&mut self, path: &[PathSeg], v: &Value, values: &[&str]) {
+        let options = values.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(" | ");
+        match v {
+            Value::String(s) if values.contains(&s.as_str()) => {}
+            Value::String(s) => self.issue(path, format!("Invalid enum value. Expected {options}, received '{s}'")),
+            _ => self.expected(path, &options, v),
+        }
+    }
+}
+
+/// Checks the `options` of a trigger body (or a batch item) at `base`.
+fn check_options(c: &mut Checker, base: &[PathSeg], options: &Map<String, Value>) {
+    let at = |k: &str| {
+        let mut p = base.to_vec();
+        p.push(key(k));
+        p
+    };
+    for (k, v) in options {
+        let path = at(k);
+        match k.as_str() {
+            "parentRunId" | "lockToVersion" | "payloadType" | "metadataType" | "idempotencyKeyTTL" | "region"
+            | "bulkActionId" => c.string(&path, v, None),
+            "externalDeploymentId" => c.string(&path, v, Some((128, "String must contain at most 128 character(s)"))),
+            "idempotencyKey" => c.string(&path, v, Some((2048, "idempotencyKey must be 2048 characters or less"))),
+            "resumeParentOnCompletion" | "test" => c.boolean(&path, v),
+            "queue" => match v {
+                Value::Object(q) => match q.get("name") {
+                    Some(name) => c.string(&[path.clone(), vec![key("name")]].concat(), name, None),
+                    None => c.issue(&[path.clone(), vec![key("name")]].concat(), "Required"),
+                },
+                _ => c.expected(&path, "object", v),
+            },
+            "concurrencyKey" if !(v.is_string() || v.is_number()) => c.union(&path, &["string", "number"], v),
+            "delay" if !(v.is_string() || v.is_number()) => c.union(&path, &["string", "date"], v),
+            "idempotencyKeyOptions" => match v {
+                Value::Object(o) => {
+                    let kp = [path.clone(), vec![key("key")]].concat();
+                    match o.get("key") {
+                        Some(k) => c.string(&kp, k, None),
+                        None => c.issue(&kp, "Required"),
+                    }
+                    let sp = [path.clone(), vec![key("scope")]].concat();
+                    match o.get("scope") {
+                        Some(s) => c.enumeration(&sp, s, &["run", "attempt", "global"]),
+                        None => c.issue(&sp, "Required"),
+                    }
+                }
+                _ => c.expected(&path, "object", v),
+            },
+            "machine" => c.enumeration(&path, v, &MACHINES),
+            "maxAttempts" => c.int(&path, v, None),
+            "payloadSize" => c.int(&path, v, Some(0.0)),
+            "maxDuration" | "priority" => c.number(&path, v),
+            "tags" => match v {
+                Value::String(s) => {
+                    if s.chars().count() > 128 {
+                        c.issue(&path, "Tags must be less than 128 characters");
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let ip = [path.clone(), vec![PathSeg::Index(i)]].concat();
+                        c.string(&ip, item, Some((128, "Tags must be less than 128 characters")));
+                    }
+                }
+                _ => c.union(&path, &["string", "array"], v),
+            },
+            "ttl" => match v {
+                Value::String(_) => {}
+                Value::Number(_) => c.int(&path, v, Some(0.0)),
+                _ => c.union(&path, &["string", "number"], v),
+            },
+            "concurrency" => match v {
+                Value::Array(items) => {
+                    if items.len() > 2 {
+                        c.issue(&path, "Array must contain at most 2 element(s)");
+                    }
+                    for (i, item) in items.iter().enumerate() {
+                        c.string(&[path.clone(), vec![PathSeg::Index(i)]].concat(), item, None);
+                    }
+                }
+                _ => c.expected(&path, "array", v),
+            },
+            "gates" if !v.is_array() => c.expected(&path, "array", v),
+            "debounce" => match v {
+                Value::Object(d) => {
+                    let kp = [path.clone(), vec![key("key")]].concat();
+                    match d.get("key") {
+                        Some(k) => c.string(&kp, k, Some((512, "String must contain at most 512 character(s)"))),
+                        None => c.issue(&kp, "Required"),
+                    }
+                }
+                _ => c.expected(&path, "object", v),
+            },
+            // metadata and context are `any`; unknown keys are stripped.
+            _ => {}
+        }
+    }
+}
+
+/// A checked trigger (or batch item): what becomes a run.
+pub struct Parsed {
+    pub new: NewRun,
+    /// The raw tag count, for the 10-tag rule.
+    pub tag_count: usize,
+    pub metadata_bytes: usize,
+}
+
+/// A duration as the server's `parseNaturalLanguageDuration` reads it:
+/// `^(\d+(w|d|hr|h|m|s))+$`, in milliseconds.
+pub fn natural_duration_ms(text: &str) -> Option<i64> {
+    let normalised = text.replace("hr", "h");
+    if normalised.is_empty() || normalised.contains(|c: char| !(c.is_ascii_digit() || "wdhms".contains(c))) {
+        return None;
+    }
+    crate::time::parse_duration(&normalised).and_then(|s| i64::try_from(s).ok()?.checked_mul(1000))
+}
+
+/// What a `delay` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delay {
+    /// No delay: none given, unparsable, or in the past (silently, as on the server).
+    Now,
+    /// Run from this instant on.
+    Until(Millis),
+    /// An instant no date can hold (past the year 9999): `Invalid delay`.
+    Invalid,
+}
+
+/// The instant a `delay` names: a date (ISO string or epoch ms) or a
+/// duration from `now`.
+pub fn delay_of(v: &Value, now: Millis) -> Delay {
+    let at = match v {
+        Value::Number(n) => {
+            n.as_f64().filter(|f| f.is_finite()).map(|f| f.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+        }
+        Value::String(s) => match natural_duration_ms(s) {
+            Some(ms) => Some(now.0.saturating_add(ms)),
+            None => Millis::parse_rfc3339(s).ok().map(|m| m.0),
+        },
+        _ => None,
+    };
+    match at {
+        Some(at) if at > crate::clock::LATEST.0 => Delay::Invalid,
+        Some(at) if at > now.0 => Delay::Until(Millis(at)),
+        _ => Delay::Now,
+    }
+}
+
+/// The instant a `delay` names, when it is in the future and valid.
+pub fn delay_until(v: &Value, now: Millis) -> Option<Millis> {
+    match delay_of(v, now) {
+        Delay::Until(at) => Some(at),
+        Delay::Now | Delay::Invalid => None,
+    }
+}
+
+/// The payload of a trigger as the run holds it: inline, or a packet.
+pub fn payload_of(
+    ctx: &Ctx<'_>,
+    payload: Option<&Value>,
+    payload_type: Option<&str>,
+) -> Result<(Option<Value>, Option<Arc<Packet>>), Reply> {
+    let Some(payload) = payload else { return Ok((None, None)) };
+    let threshold = ctx.app.state().settings.offload_threshold;
+    let packet = |kind: PacketType, bytes: Bytes| Packet {
+        kind,
+        content: Content::Bytes(bytes),
+        offload: Offload::Auto,
+        url: UrlBehaviour::Valid,
+    };
+    let made = match (payload_type.unwrap_or("application/json"), payload) {
+        ("application/store", Value::String(path)) if !path.is_empty() => {
+            let env = ctx.app.state().ledger.env_or_create(ctx.key);
+            let uploaded = env.with(|st| st.take_upload(path));
+            // A path nobody uploaded is stored anyway: its URL answers 404, as S3 would.
+            let packet = uploaded.unwrap_or_else(|| {
+                Arc::new(Packet {
+                    kind: PacketType::Json,
+                    content: Content::Bytes(Bytes::new()),
+                    offload: Offload::Always,
+                    url: UrlBehaviour::NotFound,
+                })
+            });
+            return Ok((None, Some(packet)));
+        }
+        ("application/store", _) => {
+            return Err(validation_error(&[Issue {
+                path: vec![key("payload")],
+                message: "payload must be a non-empty string when payloadType is application/store".into(),
+            }]));
+        }
+        ("application/super+json", Value::String(text)) => packet(PacketType::SuperJson, Bytes::from(text.clone())),
+        ("text/plain", Value::String(text)) => packet(PacketType::Text, Bytes::from(text.clone())),
+        (_, Value::String(text)) if serde_json::from_str::<Value>(text).is_ok() => {
+            packet(PacketType::Json, Bytes::from(text.clone()))
+        }
+        (_, Value::String(text)) => packet(PacketType::Text, Bytes::from(text.clone())),
+        (_, other) => packet(PacketType::Json, Bytes::from(other.to_string())),
+    };
+    if made.offloaded(threshold) {
+        return Ok((None, Some(Arc::new(made))));
+    }
+    // A SuperJSON string that is not SuperJSON is shown as the text it is.
+    let value = made
+        .inline_value()
+        .unwrap_or_else(|_| made.read_all().ok().map(|b| Value::String(String::from_utf8_lossy(&b).into_owned())));
+    Ok((value, None))
+}
+
+/// Checks a trigger body (or, with `item`, a batch item) and builds the run
+/// it asks for. The request's idempotency headers apply to a trigger only.
+pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Parsed, Reply> {
+    let base: &[PathSeg] = &[];
+    let header = |name: &str| if item { None } else { ctx.header(name) };
+    let mut c = Checker { issues: Vec::new() };
+    let Value::Object(obj) = body else {
+        c.expected(base, "object", body);
+        return Err(validation_error(&c.issues));
+    };
+    let empty = Map::new();
+    let options = match obj.get("options") {
+        None => &empty,
+        Some(Value::Object(o)) => o,
+        Some(other) => {
+            c.expected(&[base.to_vec(), vec![key("options")]].concat(), "object", other);
+            return Err(validation_error(&c.issues));
+        }
+    };
+    check_options(&mut c, &[base.to_vec(), vec![key("options")]].concat(), options);
+    if !c.issues.is_empty() {
+        return Err(validation_error(&c.issues));
+    }
+    let opt = |k: &str| options.get(k);
+    let text = |k: &str| opt(k).and_then(Value::as_str).map(str::to_owned);
+    let now = ctx.now;
+    let tags: Vec<String> = match opt("tags") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    };
+    let tag_count = tags.len();
+    let tags = tags.into_iter().filter(|t| !t.trim().is_empty()).collect();
+    let ttl = match opt("ttl") {
+        Some(Value::Number(n)) => n.as_u64().map(|s| (duration_string(s), (s as i64).saturating_mul(1000))),
+        Some(Value::String(s)) => Some((s.clone(), natural_duration_ms(s).unwrap_or(0))),
+        _ => (ctx.kind.environment() == Environment::Development)
+            .then(|| (DEV_TTL.to_owned(), natural_duration_ms(DEV_TTL).unwrap_or(600_000))),
+    }
+    .map(|(s, ms)| (s, if ms > 0 { ms } else { i64::MAX }));
+    let metadata_bytes = opt("metadata").map_or(0, |m| m.to_string().len());
+    let metadata = match opt("metadata") {
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(Value::String(s)) => serde_json::from_str::<Map<String, Value>>(s).ok(),
+        _ => None,
+    };
+    // The headers win over the body's keys, as on the server.
+    let stored_key = header("idempotency-key").map(str::to_owned).or_else(|| text("idempotencyKey"));
+    let key_ttl = header("idempotency-key-ttl").map(str::to_owned).or_else(|| text("idempotencyKeyTTL"));
+    let idempotency = stored_key.filter(|k| !k.is_empty()).map(|stored| {
+        let user = opt("idempotencyKeyOptions")
+            .and_then(|o| o.get("key"))
+            .and_then(Value::as_str)
+            .map_or_else(|| stored.clone(), str::to_owned);
+        let ttl_ms = key_ttl.as_deref().and_then(key_ttl_ms).unwrap_or(DEFAULT_KEY_TTL_MS);
+        IdempotencyKey { stored, user, expires_at: now.plus(ttl_ms) }
+    });
+    if let Some(d) = opt("delay")
+        && delay_of(d, now) == Delay::Invalid
+    {
+        let shown = d.as_str().map_or_else(|| d.to_string(), str::to_owned);
+        return Err(Reply::error(StatusCode::UNPROCESSABLE_ENTITY, format!("Invalid delay {shown}")));
+    }
+    let (payload, payload_packet) = payload_of(ctx, obj.get("payload"), opt("payloadType").and_then(Value::as_str))?;
+    let new = NewRun {
+        task: task.to_owned(),
+        payload,
+        payload_packet,
+        delay_until: opt("delay").and_then(|d| delay_until(d, now)),
+        ttl,
+        tags,
+        metadata,
+        version: text("lockToVersion"),
+        region: text("region"),
+        machine: text("machine"),
+        queue: opt("queue").and_then(|q| q.get("name")).and_then(Value::as_str).map(str::to_owned),
+        idempotency,
+        request_key: header("x-trigger-request-idempotency-key").map(|k| k.chars().take(256).collect()),
+        batch_id: None,
+        one_time_token: None,
+    };
+    Ok(Parsed { new, tag_count, metadata_bytes })
+}
+
+/// `idempotencyKeyTTL`: only `^\d+[smhd]$` counts; anything else is ignored.
+fn key_ttl_ms(text: &str) -> Option<i64> {
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = digits.parse().ok()?;
+    let size = match unit {
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(size)
+}
+
+/// The 422 and 413 a parsed trigger can still get.
+pub fn refuse(parsed: &Parsed) -> Option<Reply> {
+    if parsed.tag_count > MAX_TAGS {
+        return Some(Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Runs can only have {MAX_TAGS} tags, you're trying to set {}.", parsed.tag_count),
+        ));
+    }
+    if parsed.metadata_bytes > MAX_METADATA {
+        return Some(Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Metadata exceeds maximum size of {MAX_METADATA} bytes"),
+        ));
+    }
+    None
+}
+
+/// `POST /api/v1/tasks/{taskId}/trigger`.
+pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
+    let task = super::reply::percent_decode(raw_task);
+    if task.is_empty() {
+        return Reply::error(StatusCode::BAD_REQUEST, "Params Error");
+    }
+    let body = match json_body(&ctx.body) {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let parsed = match parse(ctx, &task, &body, false) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    if let Err(reply) = ctx.authorize(ScopeAction::Trigger, &[Resource::task(&task)]) {
+        return reply;
+    }
+    if let Some(reply) = refuse(&parsed) {
+        return reply;
+    }
+    let state = ctx.app.state();
+    let behaviour = ctx.world.task(&task);
+    let mut new = parsed.new;
+    new.one_time_token = ctx.principal.token().filter(|t| t.one_time_use).map(|t| t.fingerprint);
+    let done = state.ledger.trigger(ctx.key, behaviour, new, TriggerFunction::Trigger, ctx.now);
+    if done.token_spent {
+        return Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Cannot trigger {task} with a one-time use token as it has already been used."),
+        );
+    }
+    let minted = ctx.principal.mint_for_trigger(&state.environments, &done.id, ctx.now);
+    Reply::json(StatusCode::OK, &json!({ "id": done.id, "isCached": done.is_cached }))
+        .with_minted(&minted)
+        .touching([done.id])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_server_reads_them() {
+        assert_eq!(natural_duration_ms("2h30m"), Some(9_000_000));
+        assert_eq!(natural_duration_ms("1hr"), Some(3_600_000));
+        assert_eq!(natural_duration_ms("banana"), None);
+        assert_eq!(natural_duration_ms(""), None);
+        assert_eq!(key_ttl_ms("1h"), Some(3_600_000));
+        assert_eq!(key_ttl_ms("1h30m"), None);
+        assert_eq!(key_ttl_ms("h"), None);
+        assert_eq!(key_ttl_ms(""), None);
+    }
+
+    #[test]
+    fn delays_in_the_past_or_unparsable_are_none() {
+        let now = Millis(1_000_000);
+        assert_eq!(delay_until(&json!("1m"), now), Some(Millis(1_060_000)));
+        assert_eq!(delay_until(&json!("banana"), now), None);
+        assert_eq!(delay_until(&json!("1970-01-01T00:00:00.000Z"), now), None);
+        assert_eq!(delay_until(&json!(2_000_000), now), Some(Millis(2_000_000)));
+        assert_eq!(delay_of(&json!("9999999w"), now), Delay::Invalid);
+        assert_eq!(delay_of(&json!(1e300), now), Delay::Invalid);
+    }
+}

@@ -1,0 +1,1310 @@
+//! The ledger: the runs and batches an application creates through the API,
+//! one environment per secret key.
+//!
+//! A created run is the same [`Run`] every other run is, with a
+//! [`Lifecycle`] and a [`Progress`] of its own, so retrieve, list, cancel and
+//! the admin API all see it through the one lifecycle machinery and render
+//! it with the one renderer. The ledger also keeps what an environment did to
+//! runs it did not create (cancel, tags, metadata, reschedule of catalogue,
+//! scenario and generated runs), so that no other key sees it.
+//!
+//! Memory is bounded: at most [`Caps::runs_per_env`] runs (and as many
+//! batches) per environment, the oldest finished run evicted first (one a
+//! request saw finished, or a finished one among the 64 oldest; then the
+//! oldest), so a trigger at the cap costs no scan of the whole ledger; at most [`Caps::envs`] environments, the least recently used
+//! evicted whole; at most [`Caps::bytes_per_env`] bytes of offloaded
+//! packets per environment.
+//!
+//! Run ids are in the real format (`run_` + a 25-character cuid) and
+//! deterministic: they depend on the seed, the key and the order of creation
+//! only. Their last four characters are a check over the rest, so any key can
+//! tell a created id from one the generator should answer, without a lock.
+
+use crate::generate::stable_hash;
+use crate::lifecycle::{Lifecycle, Progress, Step, Until};
+use crate::model::{EngineStatus, Run, SerializedError, TriggerFunction};
+use crate::packet::Packet;
+use crate::time::Millis;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The default of `--max-runs-per-env`.
+pub const DEFAULT_RUNS_PER_ENV: usize = 1000;
+/// The default of `--max-envs`.
+pub const DEFAULT_ENVS: usize = 100;
+/// Bytes of payloads, outputs and metadata an environment's runs may hold
+/// (inline or offloaded), and of uploads no trigger used yet.
+pub const DEFAULT_BYTES_PER_ENV: u64 = 64 << 20;
+/// Shared lifecycles kept per environment (one per task and TTL in use).
+const MAX_SHARED_LIFECYCLES: usize = 64;
+/// How many of the oldest runs eviction checks for one finished by time alone.
+const EVICTION_SCAN: usize = 64;
+/// Uploaded packets no trigger has used yet, per environment.
+const MAX_PENDING_UPLOADS: usize = 64;
+
+/// The limits of the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Runs kept per environment (batches too).
+    pub runs_per_env: usize,
+    /// Environments (keys that created something) kept.
+    pub envs: usize,
+    /// Bytes of payloads, outputs and metadata kept per environment.
+    pub bytes_per_env: u64,
+}
+
+impl Default for Caps {
+    fn default() -> Caps {
+        Caps { runs_per_env: DEFAULT_RUNS_PER_ENV, envs: DEFAULT_ENVS, bytes_per_env: DEFAULT_BYTES_PER_ENV }
+    }
+}
+
+/// What a triggered run's output is once it completes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputRule {
+    /// This value.
+    Fixed(Value),
+    /// The run's own payload (an offloaded payload stays offloaded).
+    Echo,
+    /// A value generated from the seed and the run id.
+    Generated,
+    /// No output.
+    Nothing,
+}
+
+/// Fields a finished run shows, when the task fixes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Finish {
+    pub attempt_count: Option<u32>,
+    pub duration_ms: Option<u64>,
+    pub cost_in_cents: Option<f64>,
+    pub base_cost_in_cents: Option<f64>,
+}
+
+/// How the runs of one task behave once triggered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// Starts queued (`PENDING`); a delay puts a `DELAYED` step in front.
+    pub lifecycle: Lifecycle,
+    pub output: OutputRule,
+    pub finish: Finish,
+    /// Where it came from, for the admin API (`default` or `FILE tasks[i]`).
+    pub origin: String,
+}
+
+impl Task {
+    /// The behaviour of a task no file names: it is picked up at once,
+    /// executes until the first retrieve has seen it, then completes with its
+    /// payload as output. So `tasks.trigger` then `runs.poll` ends after one
+    /// poll interval, with the clock frozen or not.
+    pub fn default_task() -> Task {
+        Task {
+            lifecycle: Lifecycle {
+                steps: vec![
+                    Step { status: EngineStatus::Pending, until: Until::Elapsed(0) },
+                    Step { status: EngineStatus::Executing, until: Until::Retrieves(1) },
+                    Step { status: EngineStatus::CompletedSuccessfully, until: Until::Forever },
+                ],
+                ttl_ms: None,
+                output: None,
+                error: Some(SerializedError {
+                    message: "Task failed".into(),
+                    name: Some("Error".into()),
+                    stack_trace: None,
+                }),
+                // Deployed the day the run is created.
+                deploy: crate::generate::Deploy { days_before: 0, build: 1 },
+                version: None,
+            },
+            output: OutputRule::Echo,
+            finish: Finish::default(),
+            origin: "default".into(),
+        }
+    }
+}
+
+/// An idempotency key as the trigger sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The key as stored (the SDK's SHA-256 hex); the list shows it.
+    pub stored: String,
+    /// The key as the user wrote it (`idempotencyKeyOptions.key`); retrieve shows it.
+    pub user: String,
+    /// When the key stops deduplicating.
+    pub expires_at: Millis,
+}
+
+/// A run to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewRun {
+    pub task: String,
+    pub payload: Option<Value>,
+    pub payload_packet: Option<Arc<Packet>>,
+    /// Runs only from this instant on (a delay in the future).
+    pub delay_until: Option<Millis>,
+    /// The TTL as shown and in milliseconds.
+    pub ttl: Option<(String, i64)>,
+    pub tags: Vec<String>,
+    pub metadata: Option<Map<String, Value>>,
+    pub version: Option<String>,
+    pub region: Option<String>,
+    pub machine: Option<String>,
+    pub queue: Option<String>,
+    pub idempotency: Option<IdempotencyKey>,
+    /// `x-trigger-request-idempotency-key`.
+    pub request_key: Option<String>,
+    pub batch_id: Option<String>,
+    /// The fingerprint of the one-time-use token that asked for the run:
+    /// a second run with the same token is refused.
+    pub one_time_token: Option<u64>,
+}
+
+/// The outcome of a trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Triggered {
+    pub id: String,
+    pub is_cached: bool,
+    /// False when an earlier request with the same request key made it.
+    pub created: bool,
+    /// True when nothing was made: the one-time-use token had made a run
+    /// already (`id` is empty).
+    pub token_spent: bool,
+}
+
+/// One created run. Kept small: an inline payload is held as its bytes and
+/// parsed when the run is shown (an echoed output is that payload again), and
+/// runs of a task with the same TTL share one lifecycle until one of them is
+/// moved (cancel, reschedule, admin), which copies it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The fields the run was created with; the lifecycle moves it.
+    own: Own,
+    lifecycle: Arc<Lifecycle>,
+    pub progress: Progress,
+    /// What a finished run shows, when the task fixes anything.
+    finish: Option<Box<Finish>>,
+    /// The payload shown inline, as JSON bytes.
+    inline_payload: Option<Box<str>>,
+    /// The output is the payload.
+    echo: bool,
+    /// A hash of `(task, x-trigger-request-idempotency-key)`.
+    request_key: Option<u64>,
+    /// Bytes of payload, output and metadata this run holds.
+    bytes: u64,
+}
+
+/// What a created run holds of its own: the fields most runs set, and the
+/// others behind one box that only runs setting them have (a full [`Run`] is
+/// 800 bytes, most of them empty for a created run).
+#[derive(Debug, Clone)]
+struct Own {
+    /// `run_` and 25 characters, held inline.
+    id: RunId,
+    /// Shared by the environment's runs of the task.
+    task: Arc<str>,
+    created_at: Millis,
+    first: EngineStatus,
+    trigger_function: TriggerFunction,
+    /// The TTL as given, when it is not how the lifecycle's TTL prints (`10m`).
+    ttl: Option<Box<str>>,
+    /// Sorted.
+    tags: Vec<String>,
+    /// An offloaded payload.
+    payload_packet: Option<Arc<Packet>>,
+    /// The echoed offloaded payload, or none.
+    output_packet: Option<Arc<Packet>>,
+    rare: Option<Box<Rare>>,
+}
+
+/// A created run's id, held inline (it is always 29 ASCII characters).
+#[derive(Debug, Clone, Copy)]
+struct RunId([u8; RUN_ID_LEN]);
+
+/// `run_` and a 25-character cuid.
+const RUN_ID_LEN: usize = 29;
+
+impl RunId {
+    fn new(id: &str) -> RunId {
+        let mut bytes = [b' '; RUN_ID_LEN];
+        let n = id.len().min(RUN_ID_LEN);
+        bytes[..n].copy_from_slice(&id.as_bytes()[..n]);
+        RunId(bytes)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).map_or("", str::trim_end)
+    }
+}
+
+/// The fields of a created run that few triggers set, or that a later
+/// request (metadata, the admin API) sets.
+#[derive(Debug, Clone, Default)]
+pub struct Rare {
+    /// The user's idempotency key, as retrieve shows it.
+    pub idempotency_key: Option<String>,
+    /// The stored idempotency key while it deduplicates (or until cleared); the list shows it.
+    pub idempotency_stored: Option<String>,
+    pub version: Option<String>,
+    pub batch_id: Option<String>,
+    pub region: Option<String>,
+    pub machine: Option<String>,
+    /// The queue when the trigger named one (`task/<task>` otherwise).
+    pub queue: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+    /// An output set by the admin API or generated.
+    pub output: Option<Value>,
+    /// An error set by the admin API.
+    pub error: Option<SerializedError>,
+}
+
+impl Own {
+    /// The run as created, as the lifecycle machinery takes it.
+    fn run(&self, ttl_ms: Option<i64>) -> Run {
+        let empty = Rare::default();
+        let rare = self.rare.as_deref().unwrap_or(&empty);
+        Run {
+            id: self.id.as_str().to_owned(),
+            status: self.first,
+            task_identifier: self.task.to_string(),
+            idempotency_key: rare.idempotency_key.clone(),
+            version: rare.version.clone(),
+            is_test: false,
+            created_at: self.created_at,
+            updated_at: self.created_at,
+            started_at: None,
+            finished_at: None,
+            delayed_until: None,
+            expired_at: None,
+            ttl: self
+                .ttl
+                .as_deref()
+                .map(str::to_owned)
+                .or_else(|| ttl_ms.map(|ms| crate::time::duration_string((ms / 1000) as u64))),
+            tags: self.tags.clone(),
+            metadata: rare.metadata.clone(),
+            cost_in_cents: 0.0,
+            base_cost_in_cents: 0.0,
+            duration_ms: 0,
+            depth: 0,
+            trigger_function: self.trigger_function,
+            batch_id: rare.batch_id.clone(),
+            region: rare.region.clone(),
+            payload: None,
+            output: rare.output.clone(),
+            payload_packet: self.payload_packet.clone(),
+            output_packet: self.output_packet.clone(),
+            error: rare.error.clone(),
+            schedule: None,
+            root_id: None,
+            parent_id: None,
+            child_ids: Arc::from([]),
+            attempt_count: 0,
+        }
+    }
+}
+
+impl Entry {
+    /// The run's id.
+    pub fn id(&self) -> &str {
+        self.own.id.as_str()
+    }
+
+    /// Its tags, sorted, which a request may add to.
+    pub fn tags_mut(&mut self) -> &mut Vec<String> {
+        &mut self.own.tags
+    }
+
+    /// The fields few runs set, made when first needed (metadata, an admin's output or error).
+    pub fn rare(&mut self) -> &mut Rare {
+        self.own.rare.get_or_insert_with(Default::default)
+    }
+
+    /// Drops an admin's offloaded output, for one given inline.
+    pub fn clear_output_packet(&mut self) {
+        self.own.output_packet = None;
+    }
+
+    /// The stored idempotency key, the machine and the queue, as the list shows them.
+    pub fn list_fields(&self) -> (Option<String>, Option<String>, String) {
+        let rare = self.own.rare.as_deref();
+        (rare.and_then(|r| r.idempotency_stored.clone()), rare.and_then(|r| r.machine.clone()), self.queue())
+    }
+
+    fn idempotency_stored(&self) -> Option<&str> {
+        self.own.rare.as_deref().and_then(|r| r.idempotency_stored.as_deref())
+    }
+
+    /// Applies time up to `now` and returns the run as it is then.
+    pub fn view(&mut self, now: Millis) -> Run {
+        let base = self.own.run(self.lifecycle.ttl_ms);
+        let mut run = self.progress.view(&base, &self.lifecycle, now);
+        if let Some(json) = &self.inline_payload {
+            run.payload = serde_json::from_str(json).ok();
+        }
+        if self.echo
+            && run.status == EngineStatus::CompletedSuccessfully
+            && run.output.is_none()
+            && run.output_packet.is_none()
+        {
+            run.output.clone_from(&run.payload);
+        }
+        finish(&mut run, self.finish.as_deref());
+        run
+    }
+
+    /// The queue it was triggered on.
+    pub fn queue(&self) -> String {
+        self.own.rare.as_deref().and_then(|r| r.queue.clone()).unwrap_or_else(|| format!("task/{}", self.own.task))
+    }
+
+    /// Moves the end of the current (delayed) step to `until`.
+    pub fn reschedule(&mut self, until: Millis) {
+        self.progress.end_step_at(Arc::make_mut(&mut self.lifecycle), until);
+    }
+
+    /// Moves the run to `status` at `now` for good; false when it had finished.
+    pub fn pin(&mut self, status: EngineStatus, now: Millis) -> bool {
+        self.progress.pin(Arc::make_mut(&mut self.lifecycle), status, now)
+    }
+
+    /// Counts one retrieve made at `now`.
+    pub fn count_retrieve(&mut self, now: Millis) {
+        self.progress.count_retrieve(&self.lifecycle, now);
+    }
+
+    /// The current status at `now`.
+    pub fn status(&mut self, now: Millis) -> EngineStatus {
+        self.progress.advance(&self.lifecycle, now);
+        self.progress.status(&self.lifecycle)
+    }
+}
+
+/// What the environment's run shows beyond what the lifecycle gives.
+fn finish(run: &mut Run, finish: Option<&Finish>) {
+    if run.status == EngineStatus::Canceled && run.error.is_none() {
+        run.error = Some(canceled_error());
+    }
+    if let Some(finish) = finish
+        && run.status.is_terminal()
+        && run.started_at.is_some()
+    {
+        if let Some(n) = finish.attempt_count {
+            run.attempt_count = n;
+        }
+        if let Some(d) = finish.duration_ms {
+            run.duration_ms = d;
+        }
+        if let Some(c) = finish.cost_in_cents {
+            run.cost_in_cents = c;
+        }
+        if let Some(c) = finish.base_cost_in_cents {
+            run.base_cost_in_cents = c;
+        }
+    }
+}
+
+/// The error a canceled run shows.
+pub fn canceled_error() -> SerializedError {
+    SerializedError { message: "Canceled by user".into(), name: None, stack_trace: None }
+}
+
+/// What an environment did to a run it did not create.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overlay {
+    /// When it was first changed, for eviction.
+    pub order: u64,
+    pub canceled_at: Option<Millis>,
+    pub added_tags: Vec<String>,
+    pub metadata: Option<Map<String, Value>>,
+    pub delayed_until: Option<Millis>,
+}
+
+impl Overlay {
+    /// Applies the overlay to the run as the environment sees it otherwise.
+    pub fn apply(&self, run: &mut Run) {
+        if let Some(at) = self.canceled_at {
+            run.status = EngineStatus::Canceled;
+            run.updated_at = run.updated_at.max(at);
+            run.finished_at = Some(at);
+            run.output = None;
+            run.output_packet = None;
+            run.error = Some(canceled_error());
+        }
+        if let Some(until) = self.delayed_until
+            && run.status == EngineStatus::Delayed
+        {
+            run.delayed_until = Some(until);
+        }
+        if !self.added_tags.is_empty() {
+            run.tags.extend(self.added_tags.iter().cloned());
+            run.tags.sort();
+            run.tags.dedup();
+        }
+        if let Some(m) = &self.metadata {
+            run.metadata = Some(m.clone());
+        }
+    }
+}
+
+/// A batch.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub id: String,
+    pub run_count: u32,
+    pub task_identifiers: Vec<String>,
+    /// The stored key and the user's key.
+    pub idempotency: Option<(String, Option<String>)>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// The runs of the items received, by item index.
+    pub runs: BTreeMap<u32, String>,
+    pub sealed: bool,
+}
+
+/// One environment's ledger.
+#[derive(Debug, Default)]
+pub struct EnvState {
+    next_run: u64,
+    next_batch: u64,
+    next_overlay: u64,
+    /// Created runs by creation order (boxed: B-tree nodes of kilobyte-sized
+    /// values left a third of their room empty).
+    pub runs: BTreeMap<u64, Box<Entry>>,
+    /// Runs some request saw finished, for eviction.
+    finished: BTreeSet<u64>,
+    /// A hash of each run's id → its creation order (checked against the id).
+    by_id: HashMap<u64, u64>,
+    /// `(task, stored key)` → creation order.
+    idempotency: HashMap<(String, String), (u64, Millis)>,
+    /// `(task, request key)` → creation order.
+    requests: HashMap<u64, u64>,
+    /// Task names shared by the runs of each task.
+    task_names: std::collections::HashSet<Arc<str>>,
+    /// Lifecycles shared by runs of one task and TTL.
+    lifecycles: HashMap<(String, Option<i64>), Arc<Lifecycle>>,
+    batches: BTreeMap<u64, Batch>,
+    batch_by_id: HashMap<String, u64>,
+    /// `(sorted tasks, stored key)` → batch order.
+    batch_keys: HashMap<(String, String), u64>,
+    /// Mutations of runs this environment did not create.
+    pub overlays: HashMap<String, Overlay>,
+    /// Uploaded packets by storage path, oldest first.
+    uploads: VecDeque<(String, Arc<Packet>)>,
+    /// Fingerprints of the one-time-use tokens that made a run, oldest first.
+    spent_tokens: VecDeque<u64>,
+    bytes: u64,
+}
+
+/// An environment: one secret key's ledger and identity.
+#[derive(Debug)]
+pub struct Env {
+    /// The key, as the journal and the admin API name it.
+    pub key: Arc<str>,
+    /// Six characters that name the environment in run ids and upload URLs.
+    pub fingerprint: String,
+    last_used: AtomicU64,
+    has_overlays: AtomicBool,
+    state: Mutex<EnvState>,
+}
+
+#[derive(Debug, Default)]
+struct Envs {
+    by_key: HashMap<Arc<str>, Arc<Env>>,
+    by_fingerprint: HashMap<String, Vec<Arc<Env>>>,
+}
+
+/// Every environment's ledger.
+#[derive(Debug)]
+pub struct Ledger {
+    seed: u64,
+    caps: Caps,
+    envs: RwLock<Envs>,
+    stamp: AtomicU64,
+    /// Set once any environment changed a run it did not create: until then
+    /// a retrieve of such a run looks at no environment.
+    any_overlays: AtomicBool,
+}
+
+const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+fn base36(mut n: u64, len: usize) -> String {
+    let mut out = vec![b'0'; len];
+    for slot in out.iter_mut().rev() {
+        *slot = ALNUM[(n % 36) as usize];
+        n /= 36;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The six-character fingerprint of `key` under `seed`.
+pub fn fingerprint(seed: u64, key: &str) -> String {
+    base36(mix(seed, stable_hash(key.as_bytes())) % 36u64.pow(6), 6)
+}
+
+fn check(seed: u64, prefix: &str, body: &str) -> String {
+    let h = mix(seed ^ 0x1ed9e5, stable_hash(format!("{prefix}{body}").as_bytes()));
+    base36(h % 36u64.pow(4), 4)
+}
+
+/// A created id: `PREFIX` + `c` + fingerprint(6) + 14 characters drawn from
+/// (seed, key, order) + a 4-character check.
+fn make_id(seed: u64, prefix: &str, fp: &str, key: &str, order: u64) -> String {
+    let a = mix(seed ^ order, stable_hash(key.as_bytes()) ^ stable_hash(prefix.as_bytes()));
+    let b = mix(a, order.wrapping_add(0x5851_f42d));
+    let middle = format!("{}{}", base36(a % 36u64.pow(7), 7), base36(b % 36u64.pow(7), 7));
+    let body = format!("c{fp}{middle}");
+    let check = check(seed, prefix, &body);
+    format!("{prefix}{body}{check}")
+}
+
+/// True when `id` is one the ledger made (in any environment) under `seed`.
+pub fn is_created_id(seed: u64, prefix: &str, id: &str) -> bool {
+    let Some(rest) = id.strip_prefix(prefix) else { return false };
+    if rest.len() != 25 || !rest.starts_with('c') || !rest.bytes().all(|b| ALNUM.contains(&b)) {
+        return false;
+    }
+    let (body, tail) = rest.split_at(21);
+    check(seed, prefix, body) == tail
+}
+
+/// The environment fingerprint inside a created id.
+pub fn fingerprint_of<'a>(prefix: &str, id: &'a str) -> Option<&'a str> {
+    id.strip_prefix(prefix)?.get(1..7)
+}
+
+/// Statuses that free an idempotency key: the next trigger with it makes a new run.
+pub fn frees_idempotency_key(status: EngineStatus) -> bool {
+    matches!(
+        status,
+        EngineStatus::Interrupted
+            | EngineStatus::CompletedWithErrors
+            | EngineStatus::SystemFailure
+            | EngineStatus::Crashed
+            | EngineStatus::TimedOut
+            | EngineStatus::Expired
+    )
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new(seed: u64, caps: Caps) -> Ledger {
+        Ledger {
+            seed,
+            caps,
+            envs: RwLock::new(Envs::default()),
+            stamp: AtomicU64::new(0),
+            any_overlays: AtomicBool::new(false),
+        }
+    }
+
+    /// The seed of its ids.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Its limits.
+    pub fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    /// The environment of `key` when it changed a run it did not create.
+    pub fn env_with_overlays(&self, key: &str) -> Option<Arc<Env>> {
+        if !self.any_overlays.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.env(key).filter(|e| e.has_overlays())
+    }
+
+    /// Notes that some environment changed a run it did not create.
+    pub fn note_overlay(&self) {
+        self.any_overlays.store(true, Ordering::Relaxed);
+    }
+
+    /// True when `id` is a run id this ledger makes.
+    pub fn is_run_id(&self, id: &str) -> bool {
+        is_created_id(self.seed, "run_", id)
+    }
+
+    fn touch(&self, env: &Env) {
+        env.last_used.store(self.stamp.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// The environment of `key`, if it exists.
+    pub fn env(&self, key: &str) -> Option<Arc<Env>> {
+        let env = self.envs.read().unwrap_or_else(|p| p.into_inner()).by_key.get(key).cloned()?;
+        self.touch(&env);
+        Some(env)
+    }
+
+    /// The environment of `key`, created if new (evicting the least recently
+    /// used one when there are as many as the cap).
+    pub fn env_or_create(&self, key: &str) -> Arc<Env> {
+        if let Some(env) = self.env(key) {
+            return env;
+        }
+        let mut envs = self.envs.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(env) = envs.by_key.get(key) {
+            return env.clone();
+        }
+        while envs.by_key.len() >= self.caps.envs.max(1) {
+            let Some(oldest) =
+                envs.by_key.values().min_by_key(|e| e.last_used.load(Ordering::Relaxed)).map(|e| e.key.clone())
+            else {
+                break;
+            };
+            if let Some(gone) = envs.by_key.remove(&oldest)
+                && let Some(list) = envs.by_fingerprint.get_mut(&gone.fingerprint)
+            {
+                list.retain(|e| !Arc::ptr_eq(e, &gone));
+                if list.is_empty() {
+                    envs.by_fingerprint.remove(&gone.fingerprint);
+                }
+            }
+        }
+        let key: Arc<str> = Arc::from(key);
+        let env = Arc::new(Env {
+            fingerprint: fingerprint(self.seed, &key),
+            key: key.clone(),
+            last_used: AtomicU64::new(0),
+            has_overlays: AtomicBool::new(false),
+            state: Mutex::new(EnvState::default()),
+        });
+        self.touch(&env);
+        envs.by_fingerprint.entry(env.fingerprint.clone()).or_default().push(env.clone());
+        envs.by_key.insert(key, env.clone());
+        env
+    }
+
+    /// The environments whose fingerprint is `fp` (almost always one).
+    pub fn by_fingerprint(&self, fp: &str) -> Vec<Arc<Env>> {
+        self.envs.read().unwrap_or_else(|p| p.into_inner()).by_fingerprint.get(fp).cloned().unwrap_or_default()
+    }
+
+    /// How many environments exist.
+    pub fn env_count(&self) -> usize {
+        self.envs.read().unwrap_or_else(|p| p.into_inner()).by_key.len()
+    }
+
+    /// Forgets one key's environment, or all.
+    pub fn reset(&self, key: Option<&str>) {
+        let mut envs = self.envs.write().unwrap_or_else(|p| p.into_inner());
+        match key {
+            Some(key) => {
+                if let Some(gone) = envs.by_key.remove(key) {
+                    envs.by_fingerprint.remove(&gone.fingerprint);
+                    let others: Vec<Arc<Env>> =
+                        envs.by_key.values().filter(|e| e.fingerprint == gone.fingerprint).cloned().collect();
+                    if !others.is_empty() {
+                        envs.by_fingerprint.insert(gone.fingerprint.clone(), others);
+                    }
+                }
+            }
+            None => *envs = Envs::default(),
+        }
+    }
+
+    /// A created run's offloaded packet, for the packet route (which has no key).
+    pub fn packet(&self, run_id: &str, output: bool, now: Millis) -> Option<Arc<Packet>> {
+        let fp = fingerprint_of("run_", run_id)?;
+        for env in self.by_fingerprint(fp) {
+            let found = env.with(|st| {
+                let entry = st.entry_mut(run_id)?;
+                let run = entry.view(now);
+                if output { run.output_packet } else { run.payload_packet }
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// Creates a run in `key`'s environment (see [`EnvState::trigger`]).
+    pub fn trigger(
+        &self,
+        key: &str,
+        task: &Task,
+        new: NewRun,
+        trigger_function: TriggerFunction,
+        now: Millis,
+    ) -> Triggered {
+        let env = self.env_or_create(key);
+        env.with(|st| st.trigger(self, &env, task, new, trigger_function, now))
+    }
+}
+
+impl Env {
+    /// Runs `f` on the environment's state under its lock (never held across `.await`).
+    pub fn with<R>(&self, f: impl FnOnce(&mut EnvState) -> R) -> R {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let r = f(&mut state);
+        self.has_overlays.store(!state.overlays.is_empty(), Ordering::Relaxed);
+        r
+    }
+
+    /// True when the environment changed a run it did not create (checked
+    /// without the lock, so retrieves of other runs stay lock-free).
+    pub fn has_overlays(&self) -> bool {
+        self.has_overlays.load(Ordering::Relaxed)
+    }
+}
+
+impl EnvState {
+    /// The creation order of the created run `id`.
+    fn order_of(&self, id: &str) -> Option<u64> {
+        let order = *self.by_id.get(&stable_hash(id.as_bytes()))?;
+        self.runs.get(&order).filter(|e| e.id() == id).map(|_| order)
+    }
+
+    /// The created run `id`.
+    pub fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        let order = self.order_of(id)?;
+        self.runs.get_mut(&order).map(|e| &mut **e)
+    }
+
+    /// The created run `id`, viewed at `now`; `count` counts a retrieve.
+    pub fn view(&mut self, id: &str, now: Millis, count: bool) -> Option<Run> {
+        self.view_counting(id, now, |_| count)
+    }
+
+    /// [`EnvState::view`], counting a retrieve when `count` says so of the
+    /// run as it was seen (a token that may not read it does not move it on).
+    pub fn view_counting(&mut self, id: &str, now: Millis, count: impl FnOnce(&Run) -> bool) -> Option<Run> {
+        let order = self.order_of(id)?;
+        let entry = self.runs.get_mut(&order)?;
+        let run = entry.view(now);
+        if count(&run) {
+            entry.count_retrieve(now);
+        }
+        if entry.status(now).is_terminal() {
+            self.finished.insert(order);
+        }
+        Some(run)
+    }
+
+    /// Created runs, newest first, viewed at `now`, with the stored
+    /// idempotency key, machine and queue of each.
+    pub fn runs_newest_first(&mut self, now: Millis) -> Vec<(Run, Option<String>, Option<String>, String)> {
+        let finished = &mut self.finished;
+        self.runs
+            .iter_mut()
+            .rev()
+            .map(|(order, e)| {
+                let run = e.view(now);
+                if run.status.is_terminal() {
+                    finished.insert(*order);
+                }
+                let (stored, machine, queue) = e.list_fields();
+                (run, stored, machine, queue)
+            })
+            .collect()
+    }
+
+    /// Moves a created run to `status` at `now` for good. `Err` with the
+    /// status it has when it is finished already; `None` for no such run.
+    pub fn pin(&mut self, id: &str, status: EngineStatus, now: Millis) -> Option<Result<(), EngineStatus>> {
+        let order = self.order_of(id)?;
+        let entry = self.runs.get_mut(&order)?;
+        let current = entry.status(now);
+        let moved = current == status || entry.pin(status, now);
+        let outcome = if moved { Ok(()) } else { Err(current) };
+        if entry.status(now).is_terminal() {
+            self.finished.insert(order);
+        }
+        Some(outcome)
+    }
+
+    /// The payload of an uploaded packet at `path`, taken for a run.
+    pub fn take_upload(&mut self, path: &str) -> Option<Arc<Packet>> {
+        let i = self.uploads.iter().position(|(p, _)| p == path)?;
+        self.uploads.remove(i).map(|(_, p)| p)
+    }
+
+    /// Keeps an uploaded packet until a trigger uses it.
+    pub fn put_upload(&mut self, caps: &Caps, path: String, packet: Arc<Packet>) {
+        self.uploads.retain(|(p, _)| *p != path);
+        self.uploads.push_back((path, packet));
+        while self.uploads.len() > MAX_PENDING_UPLOADS
+            || self.uploads.iter().map(|(_, p)| p.size()).sum::<u64>() > caps.bytes_per_env
+        {
+            if self.uploads.pop_front().is_none() {
+                break;
+            }
+        }
+    }
+
+    /// The run a retried request made, if any.
+    pub fn request_run(&self, task: &str, request_key: &str) -> Option<String> {
+        let order = self.requests.get(&request_hash(task, request_key))?;
+        self.runs.get(order).map(|e| e.id().to_owned())
+    }
+
+    /// Creates a run (or finds the one its keys name).
+    pub fn trigger(
+        &mut self,
+        ledger: &Ledger,
+        env: &Env,
+        task: &Task,
+        new: NewRun,
+        trigger_function: TriggerFunction,
+        now: Millis,
+    ) -> Triggered {
+        if let Some(rk) = &new.request_key
+            && let Some(id) = self.request_run(&new.task, rk)
+        {
+            return Triggered { id, is_cached: false, created: false, token_spent: false };
+        }
+        if let Some(key) = &new.idempotency {
+            let slot = (new.task.clone(), key.stored.clone());
+            if let Some(&(order, expires_at)) = self.idempotency.get(&slot) {
+                let status = self.runs.get_mut(&order).map(|e| e.status(now));
+                match status {
+                    Some(s) if expires_at > now && !frees_idempotency_key(s) => {
+                        // The request key is not recorded: only a run's own request keeps one,
+                        // so the map stays as small as the ledger.
+                        let id = self.runs.get(&order).map(|e| e.id().to_owned()).unwrap_or_default();
+                        return Triggered { id, is_cached: true, created: false, token_spent: false };
+                    }
+                    _ => {
+                        // Expired, or the run failed: the key is cleared on the old run.
+                        self.idempotency.remove(&slot);
+                        if let Some(e) = self.runs.get_mut(&order) {
+                            let rare = e.rare();
+                            rare.idempotency_stored = None;
+                            rare.idempotency_key = None;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(fingerprint) = new.one_time_token {
+            if self.spent_tokens.contains(&fingerprint) {
+                return Triggered { id: String::new(), is_cached: false, created: false, token_spent: true };
+            }
+            // As many as the runs kept: a token older than those may be used again.
+            if self.spent_tokens.len() >= ledger.caps.runs_per_env {
+                self.spent_tokens.pop_front();
+            }
+            self.spent_tokens.push_back(fingerprint);
+        }
+        let order = self.next_run;
+        self.next_run += 1;
+        let id = make_id(ledger.seed, "run_", &env.fingerprint, &env.key, order);
+        let lifecycle = self.lifecycle_for(task, &new, now);
+        let task_name = self.task_name(&new.task);
+        let entry = build_entry(ledger.seed, &id, task_name, task, lifecycle, &new, trigger_function, now);
+        self.bytes += entry.bytes;
+        if let Some(key) = &new.idempotency {
+            self.idempotency.insert((new.task.clone(), key.stored.clone()), (order, key.expires_at));
+        }
+        if let Some(rk) = &new.request_key {
+            self.requests.insert(request_hash(&new.task, rk), order);
+        }
+        self.by_id.insert(stable_hash(id.as_bytes()), order);
+        self.runs.insert(order, Box::new(entry));
+        self.evict(&ledger.caps, now, order);
+        Triggered { id, is_cached: false, created: true, token_spent: false }
+    }
+
+    /// Drops runs over the caps: the oldest finished first, then the oldest.
+    /// `keep` (the run just made) is never dropped.
+    fn evict(&mut self, caps: &Caps, now: Millis, keep: u64) {
+        while self.runs.len() > caps.runs_per_env.max(1) || self.bytes > caps.bytes_per_env {
+            // Runs seen finished, oldest first; then a finished one among the
+            // oldest few (time may have finished them unseen); then the oldest.
+            let mut seen = None;
+            while let Some(order) = self.finished.pop_first() {
+                if order != keep && self.runs.contains_key(&order) {
+                    seen = Some(order);
+                    break;
+                }
+            }
+            let victim = seen
+                .or_else(|| {
+                    self.runs
+                        .iter_mut()
+                        .take(EVICTION_SCAN)
+                        .filter(|(o, _)| **o != keep)
+                        .find_map(|(o, e)| e.status(now).is_terminal().then_some(*o))
+                })
+                .or_else(|| self.runs.keys().copied().find(|o| *o != keep));
+            let Some(order) = victim else { break };
+            self.remove(order);
+        }
+        while self.batches.len() > caps.runs_per_env.max(1) {
+            let Some((&order, _)) = self.batches.iter().next() else { break };
+            if let Some(b) = self.batches.remove(&order) {
+                self.batch_by_id.remove(&b.id);
+                self.batch_keys.retain(|_, o| *o != order);
+            }
+        }
+    }
+
+    fn remove(&mut self, order: u64) {
+        self.finished.remove(&order);
+        let Some(entry) = self.runs.remove(&order) else { return };
+        let hash = stable_hash(entry.own.id.as_str().as_bytes());
+        if self.by_id.get(&hash) == Some(&order) {
+            self.by_id.remove(&hash);
+        }
+        self.bytes = self.bytes.saturating_sub(entry.bytes);
+        if let Some(stored) = entry.idempotency_stored() {
+            let slot = (entry.own.task.to_string(), stored.to_owned());
+            if self.idempotency.get(&slot).is_some_and(|(o, _)| *o == order) {
+                self.idempotency.remove(&slot);
+            }
+        }
+        if let Some(rk) = entry.request_key {
+            self.requests.remove(&rk);
+        }
+    }
+
+    /// The task's name, shared by the environment's runs of it.
+    fn task_name(&mut self, task: &str) -> Arc<str> {
+        if let Some(name) = self.task_names.get(task) {
+            return name.clone();
+        }
+        if self.task_names.len() >= MAX_SHARED_LIFECYCLES * 16 {
+            self.task_names.clear();
+        }
+        let name: Arc<str> = Arc::from(task);
+        self.task_names.insert(name.clone());
+        name
+    }
+
+    /// The lifecycle of a new run: the task's, with the run's TTL and delay;
+    /// shared with the other runs of that task and TTL when it has no delay.
+    fn lifecycle_for(&mut self, task: &Task, new: &NewRun, now: Millis) -> Arc<Lifecycle> {
+        let mut lifecycle = task.lifecycle.clone();
+        if let Some((_, ms)) = &new.ttl {
+            lifecycle.ttl_ms = Some(*ms);
+        }
+        if let Some(until) = new.delay_until.filter(|u| *u > now) {
+            lifecycle.steps.insert(0, Step { status: EngineStatus::Delayed, until: Until::Elapsed(until.0 - now.0) });
+            return Arc::new(lifecycle);
+        }
+        let slot = (new.task.clone(), lifecycle.ttl_ms);
+        if let Some(shared) = self.lifecycles.get(&slot).filter(|l| ***l == lifecycle) {
+            return shared.clone();
+        }
+        if self.lifecycles.len() >= MAX_SHARED_LIFECYCLES {
+            self.lifecycles.clear();
+        }
+        let shared = Arc::new(lifecycle);
+        self.lifecycles.insert(slot, shared.clone());
+        shared
+    }
+
+    /// How many runs the environment holds.
+    pub fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Creates a batch, or finds the one its idempotency key names.
+    /// Returns the batch and whether it was cached.
+    pub fn create_batch(
+        &mut self,
+        ledger: &Ledger,
+        env: &Env,
+        run_count: u32,
+        mut tasks: Vec<String>,
+        idempotency: Option<(String, Option<String>)>,
+        now: Millis,
+    ) -> (Batch, bool) {
+        tasks.sort();
+        tasks.dedup();
+        let slot = idempotency.as_ref().map(|(stored, _)| (tasks.join(","), stored.clone()));
+        if let Some(slot) = &slot
+            && let Some(b) = self.batch_keys.get(slot).and_then(|o| self.batches.get(o))
+        {
+            return (b.clone(), true);
+        }
+        let order = self.next_batch;
+        self.next_batch += 1;
+        let id = make_id(ledger.seed, "batch_", &env.fingerprint, &env.key, order);
+        let batch = Batch {
+            id: id.clone(),
+            run_count,
+            task_identifiers: tasks,
+            idempotency,
+            created_at: now,
+            updated_at: now,
+            runs: BTreeMap::new(),
+            sealed: false,
+        };
+        if let Some(slot) = slot {
+            self.batch_keys.insert(slot, order);
+        }
+        self.batch_by_id.insert(id, order);
+        self.batches.insert(order, batch.clone());
+        self.evict(&ledger.caps, now, u64::MAX);
+        (batch, false)
+    }
+
+    /// The batch `id`.
+    pub fn batch_mut(&mut self, id: &str) -> Option<&mut Batch> {
+        let order = *self.batch_by_id.get(id)?;
+        self.batches.get_mut(&order)
+    }
+
+    /// Records what the environment did to a run it did not create. At most
+    /// as many runs as the run cap have changes; the oldest changed goes first.
+    pub fn overlay(&mut self, caps: &Caps, id: &str) -> &mut Overlay {
+        if !self.overlays.contains_key(id) {
+            while self.overlays.len() >= caps.runs_per_env.max(1) {
+                let Some(oldest) = self.overlays.iter().min_by_key(|(_, o)| o.order).map(|(k, _)| k.clone()) else {
+                    break;
+                };
+                self.overlays.remove(&oldest);
+            }
+            self.next_overlay += 1;
+            let order = self.next_overlay;
+            self.overlays.insert(id.to_owned(), Overlay { order, ..Overlay::default() });
+        }
+        match self.overlays.get_mut(id) {
+            Some(o) => o,
+            None => unreachable!("inserted above"),
+        }
+    }
+}
+
+/// A key's hash of `(task, request idempotency key)`.
+fn request_hash(task: &str, request_key: &str) -> u64 {
+    mix(stable_hash(task.as_bytes()), stable_hash(request_key.as_bytes()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_entry(
+    seed: u64,
+    id: &str,
+    task_name: Arc<str>,
+    task: &Task,
+    lifecycle: Arc<Lifecycle>,
+    new: &NewRun,
+    trigger_function: TriggerFunction,
+    now: Millis,
+) -> Entry {
+    let first = lifecycle.steps.first().map_or(EngineStatus::Pending, |s| s.status);
+    let mut tags = new.tags.clone();
+    tags.sort();
+    tags.dedup();
+    let (output, output_packet) = match &task.output {
+        OutputRule::Echo => (None, new.payload_packet.clone()),
+        OutputRule::Generated => {
+            let generated = crate::generate::generate(seed, id, Some(EngineStatus::CompletedSuccessfully), now, None);
+            (generated.output, None)
+        }
+        OutputRule::Fixed(_) | OutputRule::Nothing => (None, None),
+    };
+    let own = Own {
+        id: RunId::new(id),
+        task: task_name,
+        created_at: now,
+        first,
+        trigger_function,
+        ttl: new
+            .ttl
+            .as_ref()
+            .filter(|(s, ms)| *s != crate::time::duration_string((ms / 1000) as u64))
+            .map(|(s, _)| s.as_str().into()),
+        tags,
+        payload_packet: new.payload_packet.clone(),
+        output_packet,
+        rare: None,
+    };
+    let rare = Rare {
+        idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
+        idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),
+        version: new.version.clone(),
+        batch_id: new.batch_id.clone(),
+        region: new.region.clone(),
+        machine: new.machine.clone(),
+        queue: new.queue.clone(),
+        metadata: new.metadata.clone(),
+        output,
+        error: None,
+    };
+    let some = |o: &Option<String>| o.is_some();
+    let any_rare = [&rare.idempotency_key, &rare.version, &rare.batch_id, &rare.region, &rare.machine, &rare.queue]
+        .into_iter()
+        .any(some)
+        || rare.metadata.is_some()
+        || rare.output.is_some();
+    let own = Own { rare: any_rare.then(|| Box::new(rare)), ..own };
+    let progress = Progress::start(&own.run(lifecycle.ttl_ms), &lifecycle, now, now);
+    let inline_payload: Option<Box<str>> = new.payload.as_ref().map(|v| v.to_string().into());
+    let payload_bytes =
+        new.payload_packet.as_ref().map_or(0, |p| p.size()) + inline_payload.as_ref().map_or(0, |p| p.len() as u64);
+    // An echoed output costs nothing more: the same packet, or the payload parsed again when shown.
+    let metadata_bytes = new.metadata.as_ref().map_or(0, |m| Value::Object(m.clone()).to_string().len() as u64);
+    let bytes = payload_bytes + metadata_bytes;
+    Entry {
+        own,
+        lifecycle,
+        progress,
+        finish: (task.finish != Finish::default()).then(|| Box::new(task.finish)),
+        inline_payload,
+        echo: task.output == OutputRule::Echo,
+        request_key: new.request_key.as_deref().map(|rk| request_hash(&new.task, rk)),
+        bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Millis = Millis(1_767_225_600_000);
+
+    fn new(task: &str) -> NewRun {
+        NewRun { task: task.into(), payload: Some(serde_json::json!({"a": 1})), ..NewRun::default() }
+    }
+
+    #[test]
+    fn ids_are_real_shaped_deterministic_and_recognised() {
+        let a = Ledger::new(7, Caps::default());
+        let b = Ledger::new(7, Caps::default());
+        let t = Task::default_task();
+        let ids_a: Vec<String> =
+            (0..3).map(|_| a.trigger("tr_dev_a", &t, new("x"), TriggerFunction::Trigger, T0).id).collect();
+        let ids_b: Vec<String> =
+            (0..3).map(|_| b.trigger("tr_dev_a", &t, new("x"), TriggerFunction::Trigger, T0).id).collect();
+        assert_eq!(ids_a, ids_b);
+        let other = a.trigger("tr_dev_b", &t, new("x"), TriggerFunction::Trigger, T0).id;
+        assert!(!ids_a.contains(&other));
+        for id in ids_a.iter().chain([&other]) {
+            assert_eq!(id.len(), 29, "{id}");
+            assert!(crate::convention::is_well_formed(id), "{id}");
+            assert!(a.is_run_id(id), "{id}");
+            assert!(!Ledger::new(8, Caps::default()).is_run_id(id), "the seed is in the check");
+        }
+        assert!(!a.is_run_id("run_cm0abcdefghijklmnopqrstu"));
+        assert_eq!(RunId::new(&other).as_str(), other);
+        assert!(!a.is_run_id("run_completed"));
+    }
+
+    #[test]
+    fn default_task_executes_once_then_completes_with_the_payload() {
+        let l = Ledger::new(0, Caps::default());
+        let id = l.trigger("tr_dev_a", &Task::default_task(), new("x"), TriggerFunction::Trigger, T0).id;
+        let env = l.env("tr_dev_a").unwrap_or_else(|| panic!("env"));
+        let first = env.with(|st| st.view(&id, T0, true)).unwrap_or_else(|| panic!("run"));
+        assert_eq!(first.status, EngineStatus::Executing);
+        let second = env.with(|st| st.view(&id, T0, true)).unwrap_or_else(|| panic!("run"));
+        assert_eq!(second.status, EngineStatus::CompletedSuccessfully);
+        assert_eq!(second.output, Some(serde_json::json!({"a": 1})));
+        assert!(second.started_at.is_some() && second.finished_at.is_some());
+    }
+
+    #[test]
+    fn idempotency_keys_dedupe_until_failure_or_expiry() {
+        let l = Ledger::new(0, Caps::default());
+        let t = Task::default_task();
+        let keyed = |expires: Millis| NewRun {
+            idempotency: Some(IdempotencyKey { stored: "h".into(), user: "k".into(), expires_at: expires }),
+            ..new("x")
+        };
+        let first = l.trigger("tr_dev_a", &t, keyed(T0.plus(1000)), TriggerFunction::Trigger, T0);
+        let again = l.trigger("tr_dev_a", &t, keyed(T0.plus(1000)), TriggerFunction::Trigger, T0);
+        assert_eq!((again.id.clone(), again.is_cached), (first.id.clone(), true));
+        let other_task = l.trigger(
+            "tr_dev_a",
+            &t,
+            NewRun { task: "y".into(), ..keyed(T0.plus(1000)) },
+            TriggerFunction::Trigger,
+            T0,
+        );
+        assert_ne!(other_task.id, first.id);
+        let env = l.env("tr_dev_a").unwrap_or_else(|| panic!("env"));
+        env.with(|st| st.pin(&first.id, EngineStatus::CompletedWithErrors, T0));
+        let after_failure = l.trigger("tr_dev_a", &t, keyed(T0.plus(1000)), TriggerFunction::Trigger, T0);
+        assert!(!after_failure.is_cached && after_failure.id != first.id);
+        let expired = l.trigger("tr_dev_a", &t, keyed(T0.plus(1000)), TriggerFunction::Trigger, T0.plus(2000));
+        assert!(!expired.is_cached && expired.id != after_failure.id);
+    }
+
+    #[test]
+    fn request_keys_return_the_same_run() {
+        let l = Ledger::new(0, Caps::default());
+        let t = Task::default_task();
+        let with_rk = || NewRun { request_key: Some("uuid".into()), ..new("x") };
+        let a = l.trigger("tr_dev_a", &t, with_rk(), TriggerFunction::Trigger, T0);
+        let b = l.trigger("tr_dev_a", &t, with_rk(), TriggerFunction::Trigger, T0);
+        assert_eq!((b.id, b.is_cached, b.created), (a.id, false, false));
+    }
+
+    #[test]
+    fn caps_evict_finished_runs_first_then_environments() {
+        let caps = Caps { runs_per_env: 3, envs: 2, bytes_per_env: 1 << 20 };
+        let l = Ledger::new(0, caps);
+        let t = Task::default_task();
+        let ids: Vec<String> =
+            (0..3).map(|_| l.trigger("tr_dev_a", &t, new("x"), TriggerFunction::Trigger, T0).id).collect();
+        let env = l.env("tr_dev_a").unwrap_or_else(|| panic!("env"));
+        env.with(|st| st.pin(&ids[1], EngineStatus::Canceled, T0));
+        l.trigger("tr_dev_a", &t, new("x"), TriggerFunction::Trigger, T0);
+        env.with(|st| {
+            assert_eq!(st.run_count(), 3);
+            assert!(st.entry_mut(&ids[1]).is_none(), "the finished run went first");
+            assert!(st.entry_mut(&ids[0]).is_some());
+        });
+        l.trigger("tr_dev_b", &t, new("x"), TriggerFunction::Trigger, T0);
+        l.env("tr_dev_a");
+        l.trigger("tr_dev_c", &t, new("x"), TriggerFunction::Trigger, T0);
+        assert_eq!(l.env_count(), 2);
+        assert!(l.env("tr_dev_b").is_none(), "the least recently used environment went");
+        assert!(l.env("tr_dev_a").is_some());
+    }
+
+    #[test]
+    fn bytes_and_changes_of_other_runs_are_capped_too() {
+        let caps = Caps { runs_per_env: 3, envs: 2, bytes_per_env: 200 };
+        let l = Ledger::new(0, caps);
+        let t = Task::default_task();
+        let big = || NewRun { payload: Some(Value::String("x".repeat(70))), ..new("x") };
+        let first = l.trigger("tr_dev_a", &t, big(), TriggerFunction::Trigger, T0).id;
+        l.trigger("tr_dev_a", &t, big(), TriggerFunction::Trigger, T0);
+        let env = l.env("tr_dev_a").unwrap_or_else(|| panic!("env"));
+        assert!(env.with(|st| st.entry_mut(&first).is_some()));
+        l.trigger("tr_dev_a", &t, big(), TriggerFunction::Trigger, T0);
+        assert!(env.with(|st| st.entry_mut(&first).is_none()), "three 72-byte payloads are over 200 bytes");
+        env.with(|st| {
+            for i in 0..10 {
+                st.overlay(&caps, &format!("run_other_{i}")).canceled_at = Some(T0);
+            }
+            assert_eq!(st.overlays.len(), 3);
+            assert!(st.overlays.contains_key("run_other_9") && !st.overlays.contains_key("run_other_0"));
+        });
+    }
+
+    #[test]
+    fn delays_and_ttls_run_on_the_given_clock() {
+        let l = Ledger::new(0, Caps::default());
+        let t = Task::default_task();
+        let delayed = NewRun { delay_until: Some(T0.plus(60_000)), ttl: Some(("10m".into(), 600_000)), ..new("x") };
+        let id = l.trigger("tr_dev_a", &t, delayed, TriggerFunction::Trigger, T0).id;
+        let env = l.env("tr_dev_a").unwrap_or_else(|| panic!("env"));
+        let run = env.with(|st| st.view(&id, T0, false)).unwrap_or_else(|| panic!("run"));
+        assert_eq!((run.status, run.delayed_until), (EngineStatus::Delayed, Some(T0.plus(60_000))));
+        let task = Task {
+            lifecycle: Lifecycle {
+                steps: vec![Step { status: EngineStatus::Pending, until: Until::Forever }],
+                ..Task::default_task().lifecycle
+            },
+            ..Task::default_task()
+        };
+        let queued = NewRun { ttl: Some(("1m".into(), 60_000)), ..new("x") };
+        let id = l.trigger("tr_dev_a", &task, queued, TriggerFunction::Trigger, T0).id;
+        let run = env.with(|st| st.view(&id, T0.plus(60_000), false)).unwrap_or_else(|| panic!("run"));
+        assert_eq!((run.status, run.expired_at), (EngineStatus::Expired, Some(T0.plus(60_000))));
+    }
+}
