@@ -1,5 +1,5 @@
-// The dashboard (/_mock/ui) in headless Chromium: the real SDK retrieves
-// scripted runs, the page shows their statuses and timelines, the clock is
+// The dashboard (/_mock/ui) in headless Chromium: the app triggers a run and
+// the real SDK retrieves scripted runs, the page shows their statuses and timelines, the clock is
 // advanced from the page and the page follows on its own (no reload), the
 // journal marks faults and errors and grows live, a run shows both bodies
 // and its requests, and a refused --watch reload shows its problems. Every
@@ -41,6 +41,7 @@ describe("the dashboard in a browser", () => {
   let scenarioDir;
   let scenarioFile;
   const outside = [];
+  let created;
   const failures = [];
 
   const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
@@ -91,6 +92,14 @@ describe("the dashboard in a browser", () => {
     assert.equal((await runs.retrieve("run_poll_ok", ONE_TRY)).status, "EXECUTING");
     assert.equal((await runs.retrieve("run_delayed_start", ONE_TRY)).status, "DELAYED");
     assert.equal((await get("run_flaky")).status, 500);
+    // A run the app creates (issue 9's run flow).
+    const made = await fetch(`${server.url}/api/v1/tasks/send-report/trigger`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ payload: "{}", options: { payloadType: "application/json" } }),
+    });
+    assert.equal(made.status, 200);
+    created = (await made.json()).id;
   });
 
   after(async () => {
@@ -107,7 +116,7 @@ describe("the dashboard in a browser", () => {
     const text = await row.innerText();
     assert.match(text, /tr_dev_dashboard/);
     assert.match(text, /development/);
-    assert.match(text, /\b4\b/, "four requests");
+    assert.match(text, /\b5\b/, "five requests");
     assert.equal(await page.locator("nav a[aria-current=page]").innerText(), "Environments");
     await shot("environments");
   });
@@ -122,7 +131,18 @@ describe("the dashboard in a browser", () => {
     const delayed = await rowOf("run_delayed_start").innerText();
     assert.match(delayed, /DELAYED/);
     assert.match(delayed, /next: PENDING at 2026-01-01 00:01:00\.000/);
+    const mine = rowOf(created);
+    assert.match(await mine.innerText(), /send-report[\s\S]*created/);
     await shot("runs");
+
+    // Driving the created run through the admin API moves its row without a reload.
+    const driven = await fetch(`${server.url}/_mock/runs/${created}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ status: "COMPLETED_SUCCESSFULLY", output: { ok: true } }),
+    });
+    assert.equal(driven.status, 200);
+    await mine.locator("td .tag", { hasText: "COMPLETED_SUCCESSFULLY" }).first().waitFor();
 
     // Advance by a minute from the page: the row changes without a reload, through the event stream.
     await page.selectOption("#clock-step", "1m");

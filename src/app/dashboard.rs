@@ -231,6 +231,16 @@ fn kind_of(env: &Env) -> KeyKind {
 /// A run as `env` sees it now: (run, its timeline when scripted and seen by the key).
 fn view(app: &App, id: &str, env: Option<&Env>, now: Millis) -> Option<(Run, Option<Timeline>)> {
     let world = app.world();
+    let ledger = &app.state().ledger;
+    if ledger.is_run_id(id) {
+        // A run created through the API: its environment is named inside its id.
+        let fp = crate::ledger::fingerprint_of("run_", id)?;
+        return ledger
+            .by_fingerprint(fp)
+            .iter()
+            .find_map(|env| env.with(|st| st.view(id, now, false)))
+            .map(|r| (r, None));
+    }
     if let (Some(lifecycle), Some(base)) = (world.lifecycle(id), world.store.related(id)) {
         let seen = env.and_then(|env| {
             app.state().keys.peek(&env.id, |ks| {
@@ -274,6 +284,7 @@ fn row(app: &App, run: &Run, timeline: Option<&Timeline>, scripted: bool) -> Val
         "updatedAt": run.updated_at,
         "tags": run.tags,
         "source": match (scripted, world.store.is_defined(&run.id)) {
+            _ if app.state().ledger.is_run_id(&run.id) => "created",
             (true, _) => "scenario",
             (false, true) => "catalogue",
             (false, false) => "generated",
@@ -286,8 +297,8 @@ fn row(app: &App, run: &Run, timeline: Option<&Timeline>, scripted: bool) -> Val
 }
 
 /// `GET /_mock/runs?env=HANDLE[&status=S][&task=T]`: the runs the environment can see
-/// that the mock names: scripted ones (as this key sees them now), the
-/// catalogue, and any other run the key retrieved.
+/// that the mock names: those the key created or retrieved, the scripted
+/// ones (as this key sees them now), and the catalogue.
 fn runs(app: &App, env: &Env, status: Option<&str>, task: Option<&str>) -> Value {
     let world = app.world();
     let now = app.state().clock.now();
@@ -295,10 +306,11 @@ fn runs(app: &App, env: &Env, status: Option<&str>, task: Option<&str>) -> Value
     let mut ids: Vec<String> = Vec::new();
     let mut known = std::collections::HashSet::new();
     for record in journal(app, Some(&env.id), None) {
-        if let Some(id) = record.run_id()
-            && known.insert(id.to_owned())
-        {
-            ids.push(id.to_owned());
+        // The run a request named, and those it created or touched (a trigger, a batch).
+        for id in record.run_id().into_iter().chain(record.run_ids.iter().map(AsRef::as_ref)) {
+            if known.insert(id.to_owned()) {
+                ids.push(id.to_owned());
+            }
         }
     }
     let mut scripted: Vec<&str> = world.lifecycles.keys().map(AsRef::as_ref).collect();

@@ -105,6 +105,30 @@ async fn environments_runs_and_one_run_as_the_page_reads_them() {
     assert_eq!(request(&server, "GET", "/_mock/runs?env=0000000000000000", &[]).await.status, StatusCode::NOT_FOUND);
     assert_eq!(request(&server, "GET", "/_mock/runs", &[]).await.status, StatusCode::BAD_REQUEST);
 
+    // A run the key creates is listed, from the ledger, and shown whole.
+    let auth = format!("Bearer {DEV_KEY}");
+    let made = crate::support::request_with_body(
+        &server,
+        "POST",
+        "/api/v1/tasks/send-report/trigger",
+        &[("authorization", &auth), ("content-type", "application/json")],
+        r#"{"payload":"{}","options":{"payloadType":"application/json"}}"#,
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::OK);
+    let created = made.json()["id"].as_str().unwrap().to_owned();
+    let runs = request(&server, "GET", &format!("/_mock/runs?env={handle}&task=send-report"), &[]).await.json();
+    let listed: Vec<(&str, &str)> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, [(created.as_str(), "created")]);
+    let detail = request(&server, "GET", &format!("/_mock/runs/{created}?env={handle}"), &[]).await.json();
+    assert_eq!(detail["bodies"]["2025-07-16"]["taskIdentifier"], "send-report");
+    assert_eq!(detail["requests"].as_array().unwrap().len(), 1, "the trigger");
+
     // Reset by handle: the key's lifecycle starts again.
     let reset = request(&server, "POST", &format!("/_mock/reset?env={handle}"), &[]).await;
     assert_eq!(reset.status, StatusCode::OK);

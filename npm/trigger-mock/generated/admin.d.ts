@@ -343,7 +343,10 @@ export interface DashboardRunRow {
   createdAt: Instant;
   updatedAt: Instant;
   tags: string[];
-  source: "scenario" | "catalogue" | "generated";
+  /**
+   * created: through the API (trigger, batch, replay); scenario: scripted; catalogue: embedded; generated: from its id
+   */
+  source: "created" | "scenario" | "catalogue" | "generated";
   plan:
     | null
     | {
