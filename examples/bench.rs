@@ -13,6 +13,12 @@
 //! `soak`: a million requests mixing every route, faults and packet fetches;
 //! asserts no unexpected answer and a flat RSS.
 //!
+//! `realtime [POLLS]`: opens POLLS (5 000 by default) concurrent idle live
+//! long-polls on one scripted run (over 100 HTTP/2 connections), measures the
+//! server's RSS before and with them open, then moves the mock clock so the
+//! run changes, and prints the latency from the clock move to each poll's
+//! answer (p50, p99, max).
+//!
 //! `packet [BYTES]`: a generated packet (1 GiB by default) fetched over
 //! loopback; prints throughput and the server's RSS (issue 4: at least
 //! 1 GB/s, growth under 32 MiB).
@@ -507,6 +513,144 @@ fn packet(bin: &str, size: u64) {
     println!("  server VmHWM     {:.1} MiB", hwm as f64 / 1024.0);
 }
 
+/// `realtime [POLLS]`: idle live polls, their memory, and the wake-up latency.
+async fn realtime(bin: &str, polls: usize) {
+    const CONNS: usize = 100;
+    let dir = std::env::temp_dir().join(format!("trigger-mock-bench-rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("realtime.json");
+    std::fs::write(
+        &scenario,
+        r#"{"version":1,"runs":[{"id":"run_bench_rt","taskIdentifier":"bench",
+            "lifecycle":[{"status":"PENDING","for":"1m"},{"status":"EXECUTING"}]}]}"#,
+    )
+    .unwrap();
+    let server = Server::spawn(
+        bin,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--clock",
+            "2026-01-01T00:00:00Z",
+            "--realtime-hold-ms",
+            "300000",
+            "--journal-size",
+            "0",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+    );
+    let addr = server.addr.clone();
+    let key = "tr_dev_bench_rt";
+    let path = "/realtime/v1/runs/run_bench_rt";
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut one, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = Request::get(format!("{path}?offset=-1"))
+        .header("host", &addr)
+        .header("authorization", format!("Bearer {key}"))
+        .header("x-trigger-electric-version", "1.0.0-beta.1")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let res = one.send_request(req).await.unwrap();
+    let offset = res.headers()["electric-offset"].to_str().unwrap().to_owned();
+    let _ = res.into_body().collect().await;
+    let idle_kib = status_kib(server.pid(), "VmRSS:");
+
+    let mut senders = Vec::new();
+    for _ in 0..CONNS {
+        let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        senders.push(sender);
+    }
+    let moved_at: Arc<std::sync::OnceLock<Instant>> = Arc::new(std::sync::OnceLock::new());
+    let live = format!("http://{addr}{path}?cursor=&handle=run-run_bench_rt&live=true&log=full&offset={offset}");
+    let tasks: Vec<_> = (0..polls)
+        .map(|i| {
+            let mut sender = senders[i % CONNS].clone();
+            let req = Request::get(&live)
+                .header("authorization", format!("Bearer {key}"))
+                .header("x-trigger-electric-version", "1.0.0-beta.1")
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            let moved_at = moved_at.clone();
+            tokio::spawn(async move {
+                let res = sender.send_request(req).await.expect("the poll is answered");
+                let ok = res.status() == 200;
+                let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let at = Instant::now();
+                let changed = ok && body.windows(9).any(|w| w == b"EXECUTING");
+                (moved_at.get().map(|m| at.saturating_duration_since(*m)), changed)
+            })
+        })
+        .collect();
+    // Let every poll reach the server and park, then measure the server's CPU while they wait.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let open_kib = status_kib(server.pid(), "VmRSS:");
+    let cpu_before = cpu_ticks(server.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_ticks = cpu_ticks(server.pid()).saturating_sub(cpu_before);
+    let finished_early = tasks.iter().filter(|t| t.is_finished()).count();
+    moved_at.set(Instant::now()).unwrap();
+    let (status, _) = fetch_post(&addr, "/_mock/clock", r#"{"advance":"1m"}"#).await;
+    assert_eq!(status, 200);
+    let mut latencies = Vec::with_capacity(polls);
+    let mut unchanged = 0;
+    for t in tasks {
+        let (latency, changed) = t.await.unwrap();
+        if !changed {
+            unchanged += 1;
+        }
+        latencies.push(latency.unwrap_or_default());
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    println!("realtime: {polls} idle live polls over {CONNS} HTTP/2 connections");
+    println!(
+        "  RSS: {:.1} MiB before, {:.1} MiB with the polls open ({:.2} KiB per poll)",
+        idle_kib as f64 / 1024.0,
+        open_kib as f64 / 1024.0,
+        (open_kib.saturating_sub(idle_kib)) as f64 / polls as f64
+    );
+    println!("  server CPU while the polls waited 2 s: {idle_ticks} clock ticks (1 tick = 10 ms)");
+    println!(
+        "  clock move → answer: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {finished_early} answered before the move, {unchanged} without the change",
+        pct(0.5).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// User plus system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+/// A POST over a fresh HTTP/1.1 connection; its status and body.
+async fn fetch_post(addr: &str, path: &str, body: &str) -> (u16, Bytes) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = Request::post(path)
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.into_body().collect().await.unwrap().to_bytes())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let bin = std::env::var("TRIGGER_MOCK_BIN").unwrap_or_else(|_| "target/release/trigger-mock".into());
@@ -517,6 +661,10 @@ fn main() {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     match args.first().map(String::as_str) {
+        Some("realtime") => {
+            let polls = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5_000);
+            runtime.block_on(realtime(&bin, polls));
+        }
         Some("soak") => {
             let total = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
             runtime.block_on(soak(&bin, total));

@@ -44,11 +44,21 @@ pub use admin::redact;
 mod batches;
 mod drive;
 mod packets;
+mod realtime;
 mod reply;
+mod retrieve;
 mod runs;
+mod shaping;
 mod tasks;
 mod tokens;
 mod uploads;
+
+pub use retrieve::{Reached, host_of, host_or};
+use retrieve::{build_family, reached_of, render_options};
+use shaping::{rate_limited, replacement, shape, with_rate_headers};
+
+/// Where the realtime feeds live (outside the `/api` rate limiter, as on the server).
+pub const REALTIME_PREFIX: &str = "/realtime/";
 
 /// The reserved prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_mock";
@@ -86,6 +96,10 @@ pub struct State {
     pub environments: Environments,
     /// The rate-limit windows of public access tokens.
     pub windows: Windows,
+    /// Wakes the realtime long-polls; the run ledger calls [`crate::notify::Hub::changed`].
+    pub hub: Arc<crate::notify::Hub>,
+    /// How long a realtime live poll waits for a change.
+    pub realtime_hold: Duration,
     /// The listen backlog the server asked for; 0 until it listens.
     backlog: std::sync::atomic::AtomicU32,
     /// Tells open dashboards what changed.
@@ -140,6 +154,7 @@ impl std::error::Error for ResetConnection {}
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json; charset=utf-8");
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+const REALTIME_JSON: HeaderValue = HeaderValue::from_static("application/json");
 const RUNS_ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// The API routes the mock knows. Path segments are as sent (not decoded).
@@ -172,6 +187,12 @@ enum Route<'a> {
     JwtClaims,
     /// `POST /api/v1/auth/public-tokens`
     PublicTokens,
+    /// `GET /realtime/v1/runs/{runId}`
+    RealtimeRun(&'a str),
+    /// `GET /realtime/v1/runs?tags=…`
+    RealtimeRuns,
+    /// `GET /realtime/v1/batches/{batchId}`
+    RealtimeBatch(&'a str),
     NotFound,
 }
 
@@ -192,6 +213,9 @@ impl Route<'_> {
             | Route::ListRuns
             | Route::Cancel(_)
             | Route::UploadPacket(_)
+            | Route::RealtimeRun(_)
+            | Route::RealtimeRuns
+            | Route::RealtimeBatch(_)
             | Route::NotFound => RouteAuth::KeysAndTokens,
             Route::JwtClaims => RouteAuth::OwnCheck { refusal: KeyRefusal::Claims, exempt_from_limiter: true },
             Route::Reschedule(_) => RouteAuth::OwnCheck { refusal: KeyRefusal::Reschedule, exempt_from_limiter: false },
@@ -207,7 +231,7 @@ impl Route<'_> {
 
 fn route(path: &str) -> Route<'_> {
     type Make = for<'a> fn(&'a str) -> Route<'a>;
-    const TABLE: [(&str, &str, Make); 10] = [
+    const TABLE: [(&str, &str, Make); 12] = [
         ("/api/v3/runs/", "", |s| Route::RetrieveRun(s)),
         ("/api/v1/tasks/", "/trigger", |s| Route::Trigger(s)),
         ("/api/v2/packets/", "", |s| Route::UploadPacket(s)),
@@ -218,12 +242,15 @@ fn route(path: &str) -> Route<'_> {
         ("/api/v1/runs/", "/reschedule", |s| Route::Reschedule(s)),
         ("/api/v1/runs/", "/tags", |s| Route::Tags(s)),
         ("/api/v1/runs/", "/metadata", |s| Route::Metadata(s)),
+        ("/realtime/v1/runs/", "", |s| Route::RealtimeRun(s)),
+        ("/realtime/v1/batches/", "", |s| Route::RealtimeBatch(s)),
     ];
     match path {
         "/api/v1/auth/jwt/claims" => return Route::JwtClaims,
         "/api/v1/auth/public-tokens" => return Route::PublicTokens,
         "/api/v3/batches" => return Route::CreateBatch,
         "/api/v1/runs" => return Route::ListRuns,
+        "/realtime/v1/runs" => return Route::RealtimeRuns,
         _ => {}
     }
     TABLE.iter().find_map(|(prefix, suffix, make)| segment(path, prefix, suffix).map(make)).unwrap_or(Route::NotFound)
@@ -238,7 +265,8 @@ impl<'a> Route<'a> {
             | Route::Replay(id)
             | Route::Reschedule(id)
             | Route::Tags(id)
-            | Route::Metadata(id) => Some(id),
+            | Route::Metadata(id)
+            | Route::RealtimeRun(id) => Some(id),
             _ => None,
         }
     }
@@ -253,6 +281,7 @@ impl<'a> Route<'a> {
             Route::Cancel(_) => RouteName::Cancel,
             Route::Replay(_) => RouteName::Replay,
             Route::Reschedule(_) => RouteName::Reschedule,
+            Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_) => RouteName::Realtime,
             Route::UploadPacket(_)
             | Route::Tags(_)
             | Route::Metadata(_)
@@ -327,11 +356,38 @@ impl App {
                 ledger: crate::ledger::Ledger::new(config.seed, config.ledger),
                 environments,
                 windows: Windows::default(),
+                hub: Arc::default(),
+                realtime_hold: config.realtime_hold,
                 backlog: std::sync::atomic::AtomicU32::new(0),
                 feed: crate::feed::Feed::default(),
                 reload_problems: Mutex::new(None),
             }),
         }
+    }
+
+    /// Loads the catalogue and the scenarios `config` names and builds the
+    /// application. Everything that can be done before the first request is
+    /// done here; the configuration itself is plain data.
+    pub fn from_config(config: &Config) -> Result<App, crate::server::StartError> {
+        let sources = config.sources()?;
+        let settings = Settings {
+            seed: config.seed,
+            anchor: config.clock.now(),
+            generate: config.generate,
+            rate_limit: config.rate_limit,
+            offload_threshold: config.offload_threshold,
+        };
+        let secret = match &config.presign_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                use rand::RngExt;
+                rand::rng().random::<[u8; 32]>().to_vec()
+            }
+        };
+        let world = World::build(&settings, &sources).map_err(|problems| {
+            crate::server::StartError::Invalid(problems.iter().map(ToString::to_string).collect())
+        })?;
+        Ok(App::new(config, world, settings, sources, crate::presign::Presigner::new(&secret)))
     }
 
     /// The shared state.
@@ -368,6 +424,7 @@ impl App {
         let old = std::mem::replace(&mut *self.state.world.write().unwrap_or_else(|p| p.into_inner()), world.clone());
         *self.state.sources.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sources);
         self.state.keys.reset(None);
+        self.state.hub.everything_changed();
         // The old world is freed here, on this thread, unless a request still holds it.
         drop(old);
         Ok(world)
@@ -480,7 +537,7 @@ impl App {
             let response = packets::handle(self, &req).await;
             return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
         }
-        let api = path == "/api" || path.starts_with("/api/");
+        let api = path == "/api" || path.starts_with("/api/") || path.starts_with(REALTIME_PREFIX);
         if !api {
             return Ok(error_response(ApiError::RouteNotFound));
         }
@@ -516,7 +573,9 @@ impl App {
         let route_name = route.name();
         let run_id = route.run_id();
         let limiter = match (&route, principal.token()) {
-            (Route::JwtClaims, _) => Limiter::Exempt,
+            (Route::JwtClaims | Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_), _) => {
+                Limiter::Exempt
+            }
             (_, Some(t)) => Limiter::Window(t.fingerprint),
             (_, None) => Limiter::Bucket,
         };
@@ -558,6 +617,29 @@ impl App {
                     (Route::PublicTokens, &Method::POST) => tokens::public_token(self, &principal, body, now).await,
                     (Route::JwtClaims | Route::PublicTokens, _) => {
                         Err(error_response(ApiError::MethodNotAllowed { allow: tokens::ALLOW }))
+                    }
+                    (
+                        Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_),
+                        &Method::GET | &Method::HEAD,
+                    ) => {
+                        let feed = match route {
+                            Route::RealtimeRun(id) => realtime::Feed::Run(id),
+                            Route::RealtimeBatch(id) => realtime::Feed::Batch(id),
+                            _ => realtime::Feed::Tags,
+                        };
+                        match self.realtime(world.clone(), req, feed, &principal).await {
+                            Ok(answer) => {
+                                let mut response = shape(answer.status, answer.body, action);
+                                response.headers_mut().extend(answer.headers);
+                                response.headers_mut().insert(header::CONTENT_TYPE, REALTIME_JSON);
+                                let response = with_rate_headers(response, decided.verdict, now);
+                                return Ok(self.journaled(req, run_id, Some(key), token, response, fault_label));
+                            }
+                            Err(e) => Err(error_response(e)),
+                        }
+                    }
+                    (Route::RealtimeRun(_) | Route::RealtimeRuns | Route::RealtimeBatch(_), _) => {
+                        Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW }))
                     }
                     (Route::NotFound, _) => Err(error_response(ApiError::RouteNotFound)),
                     (route, method) => {
@@ -686,129 +768,19 @@ impl App {
                     let run = progress.view(base, lifecycle, now);
                     // A token refused by its scopes does not move the run on.
                     let permitted = ability.is_none_or(|a| a.can(ScopeAction::Read, &Resource::of_run(&run)));
-                    if answered && permitted {
+                    // Only retrieves count: a realtime read never moves a retrieve-driven step.
+                    if answered && permitted && route_name == RouteName::Retrieve {
+                        let before = progress.changes();
                         progress.count_retrieve(lifecycle, now);
+                        if progress.changes() != before {
+                            self.state.hub.changed(key, id, &run.tags, run.batch_id.as_deref());
+                        }
                     }
                     run
                 })
             });
             Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
         })
-    }
-
-    /// The body of a retrieve, or the API error. Runs the caller's
-    /// environment created, or changed, are read from the ledger. A token
-    /// that may not read the run by its id is checked against the run's
-    /// task, tags and batch once it is found (a loader route: 404 first).
-    #[allow(clippy::too_many_arguments)]
-    fn retrieve<B>(
-        &self,
-        world: &World,
-        (req, conn): (&Request<B>, &Control),
-        id: &str,
-        principal: &Principal<'_>,
-        scripted: Option<Run>,
-        now: Millis,
-        answered: bool,
-    ) -> Result<Bytes, ApiError> {
-        if !id.starts_with("run_") {
-            return Err(ApiError::InvalidRunId);
-        }
-        let kind = principal.render_kind();
-        let key = principal.scenario_key();
-        // True when the caller may read the run whatever it turns out to be.
-        let by_id = principal.token().is_none_or(|t| t.ability.can(ScopeAction::Read, &[Resource::run(id)]));
-        let may_read = |run: &Run| by_id || principal.authorize(ScopeAction::Read, &Resource::of_run(run)).is_ok();
-        let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
-        let host = |req: &Request<B>| host_or(req, conn.reached().or_else(|| reached_of(req)));
-        let ledger = &self.state.ledger;
-        let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
-        if ledger.is_run_id(id) {
-            let run = ledger
-                .env(key)
-                .and_then(|env| env.with(|st| st.view_counting(id, now, |run| answered && may_read(run))))
-                .ok_or(not_found)?;
-            if !may_read(&run) {
-                return Err(ApiError::Forbidden);
-            }
-            let host =
-                if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
-            return Ok(self.render_run(world, &run, kind, version, &host, now));
-        }
-        if let Some(overlay) = ledger.env_with_overlays(key).and_then(|env| env.with(|st| st.overlays.get(id).cloned()))
-        {
-            let mut run = match scripted {
-                Some(run) => run,
-                None => world.store.get(id).ok_or(not_found)?.into_owned(),
-            };
-            overlay.apply(&mut run);
-            if !may_read(&run) {
-                return Err(ApiError::Forbidden);
-            }
-            let host =
-                if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
-            return Ok(self.render_run(world, &run, kind, version, &host, now));
-        }
-        if !by_id {
-            // A loader route: a missing run is a 404 before the scope check,
-            // which then looks at the run's task, tags and batch too.
-            let run = match &scripted {
-                Some(run) => Cow::Borrowed(run),
-                None => world.store.get(id).ok_or(not_found)?,
-            };
-            principal.authorize(ScopeAction::Read, &Resource::of_run(&run))?;
-        }
-        if scripted.is_none()
-            && let Some(bodies) = world.static_bodies.get(id)
-        {
-            return Ok(bodies[Rendering::index(render_options(kind, version))].clone());
-        }
-        let generated;
-        let run = match scripted {
-            Some(run) => Cow::Owned(run),
-            None if world.store.is_defined(id) => world.store.get(id).ok_or(not_found)?,
-            None => {
-                generated = world.store.generated(id).ok_or(not_found)?;
-                if generated.run.payload_packet.is_none() && generated.run.output_packet.is_none() {
-                    let options = render_options(kind, version);
-                    return Ok(generated.body(Rendering::index(options), |run| {
-                        world.store.render(run, options, PacketUrls::default())
-                    }));
-                }
-                Cow::Borrowed(&generated.run)
-            }
-        };
-        // The host is read only when there is a URL to sign.
-        let host = if run.payload_packet.is_some() || run.output_packet.is_some() {
-            host_or(req, conn.reached().or_else(|| reached_of(req)))
-        } else {
-            String::new()
-        };
-        Ok(self.render_run(world, &run, kind, version, &host, now))
-    }
-
-    /// The body of `GET /api/v3/runs/{id}` for `run`, as a caller with a key
-    /// of `kind` asking for `version` through `host` sees it at `now`.
-    pub fn render_run(
-        &self,
-        world: &World,
-        run: &Run,
-        kind: KeyKind,
-        version: ApiVersion,
-        host: &str,
-        now: Millis,
-    ) -> Bytes {
-        let opts = render_options(kind, version);
-        let url = |which: packets::Which, packet: &Option<Arc<Packet>>| {
-            packet
-                .as_ref()
-                .filter(|_| !opts.hide_packets)
-                .map(|p| packets::url(&self.state.presigner, host, &run.id, which, p, now))
-        };
-        let payload = url(packets::Which::Payload, &run.payload_packet);
-        let output = url(packets::Which::Output, &run.output_packet);
-        let urls = PacketUrls { payload: payload.as_deref(), output: output.as_deref() };
-        world.store.render(run, opts, urls)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -916,230 +888,6 @@ where
     }
 }
 
-/// Defined runs built on a request thread when first asked for; a run whose
-/// retrieve shows more unbuilt relatives than this (a parent of thousands of
-/// children) has them built on a blocking thread instead.
-const BUILT_INLINE: usize = 64;
-
-/// Builds a defined run and its relatives before its first retrieve, off the
-/// request threads when there are many (see [`BUILT_INLINE`]).
-async fn build_family(world: &Arc<World>, id: &str) {
-    if world.store.unbuilt_family(id, BUILT_INLINE + 1) > BUILT_INLINE {
-        let (world, id) = (world.clone(), id.to_owned());
-        // A failure to join leaves the runs to be built on first use, as usual.
-        let _ = tokio::task::spawn_blocking(move || world.store.build_family(&id)).await;
-    }
-}
-
-/// What a key of `kind` asking for `version` decides about a body.
-fn render_options(kind: KeyKind, version: ApiVersion) -> RenderOptions {
-    RenderOptions {
-        version,
-        zero_costs: kind.environment() == Environment::Development,
-        hide_packets: matches!(kind, KeyKind::Public(_)),
-    }
-}
-
-/// The local address a request's connection reached, for a request built
-/// without a connection (the server keeps it in [`Control`]): where URLs
-/// point when the client names no host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reached(pub SocketAddr);
-
-/// The address the client used, so that URLs work behind port mappings: the
-/// request's authority (HTTP/2's `:authority`, or an absolute-form HTTP/1.1
-/// target), else `Host`. Whichever is missing or not a plain `host[:port]`
-/// (a name, an IPv4 or a bracketed IPv6 address; a port from 1 to 65535) is
-/// skipped; with neither, the address the connection reached ([`Reached`]).
-pub fn host_of<B>(req: &Request<B>) -> String {
-    host_or(req, reached_of(req))
-}
-
-/// The [`Reached`] address in a request's extensions.
-fn reached_of<B>(req: &Request<B>) -> Option<SocketAddr> {
-    req.extensions().get::<Reached>().map(|r| r.0)
-}
-
-/// [`host_of`], falling back to `reached`, the address the connection reached.
-pub fn host_or<B>(req: &Request<B>, reached: Option<SocketAddr>) -> String {
-    let authority = req.uri().authority().map(|a| a.as_str());
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-    match [authority, host].into_iter().flatten().find(|h| is_plain_host(h)) {
-        Some(h) => h.to_owned(),
-        None => reached.map_or_else(|| "localhost".to_owned(), |addr| addr.to_string()),
-    }
-}
-
-/// True for `name[:port]`, `ipv4[:port]` or `[ipv6][:port]` with a port
-/// from 1 to 65535: what may stand between `http://` and a path.
-fn is_plain_host(text: &str) -> bool {
-    let port_ok = |port: Option<&str>| {
-        port.is_none_or(|p| {
-            p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
-        })
-    };
-    if text.is_empty() || text.len() > 255 {
-        return false;
-    }
-    if let Some(rest) = text.strip_prefix('[') {
-        let Some((ip, after)) = rest.split_once(']') else { return false };
-        let port = match after {
-            "" => None,
-            _ => match after.strip_prefix(':') {
-                Some(p) => Some(p),
-                None => return false,
-            },
-        };
-        return ip.parse::<std::net::Ipv6Addr>().is_ok() && port_ok(port);
-    }
-    let (name, port) = match text.split_once(':') {
-        Some((name, port)) => (name, Some(port)),
-        None => (text, None),
-    };
-    !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        && port_ok(port)
-}
-
-/// The answer a fault sends instead of the normal one, for the faults that
-/// replace it whole (the others shape the normal answer, see [`shape`]).
-fn replacement(action: &Action, now: Millis) -> Option<Response<Body>> {
-    let status_of = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Some(match action {
-        Action::Status { status, body, json, headers } => {
-            let mut response = Response::new(Body::full(body.clone()));
-            *response.status_mut() = status_of(*status);
-            if *json {
-                response.headers_mut().insert(header::CONTENT_TYPE, JSON);
-            }
-            for (name, value) in headers {
-                // Checked when the scenario was loaded.
-                if let (Ok(n), Ok(v)) = (header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
-                {
-                    response.headers_mut().insert(n, v);
-                }
-            }
-            response
-        }
-        Action::NotFound { should_retry } => error_response(ApiError::RunNotFound { should_retry: *should_retry }),
-        Action::RateLimit { limit, remaining, reset_ms } => {
-            let reset = now.plus(i64::try_from(*reset_ms).unwrap_or(i64::MAX));
-            rate_limited(Verdict { allowed: false, limit: *limit, remaining: *remaining, reset }, now)
-        }
-        Action::ServerError { status } => {
-            json_response(status_of(*status), Bytes::from_static(br#"{"error":"Internal Server Error"}"#))
-        }
-        Action::Reset
-        | Action::CloseMidBody
-        | Action::Truncate
-        | Action::Malformed
-        | Action::BreakSchema
-        | Action::Dribble { .. } => return None,
-    })
-}
-
-/// Applies a body-shaping fault to a normal answer.
-fn shape(status: StatusCode, body: Bytes, action: Option<&Action>) -> Response<Body> {
-    let half = body.len() / 2;
-    let body = match action {
-        Some(Action::Truncate) => Body::full(body.slice(..half)),
-        Some(Action::Malformed) => Body::full(Bytes::from_static(b"{\"id\": run_, \"status\": <not json>")),
-        Some(Action::BreakSchema) => Body::full(break_schema(&body)),
-        Some(Action::CloseMidBody) => {
-            Body::Cut { first: Some(body.slice(..half)), announced: body.len() as u64, pause: None }
-        }
-        Some(Action::Dribble { chunk_bytes, interval_ms }) => Body::Dribble {
-            rest: body,
-            chunk: *chunk_bytes,
-            interval: Duration::from_millis(*interval_ms),
-            sleep: None,
-        },
-        _ => Body::full(body),
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, JSON);
-    response
-}
-
-/// The body with its status replaced by one no SDK accepts.
-fn break_schema(body: &Bytes) -> Bytes {
-    let text = String::from_utf8_lossy(body);
-    match text.find("\"status\":\"") {
-        Some(start) => {
-            let value_start = start + "\"status\":\"".len();
-            let end = text[value_start..].find('"').map_or(value_start, |e| value_start + e);
-            Bytes::from(format!("{}NOT_A_STATUS{}", &text[..value_start], &text[end..]))
-        }
-        None => body.clone(),
-    }
-}
-
-/// The rate limiter's 429, as the server's middleware sends it, with the
-/// `x-ratelimit-*` headers. The body's `reset` and the header are one value.
-fn rate_limited(v: Verdict, now: Millis) -> Response<Body> {
-    let wall_reset = wall_reset(&v, now);
-    let seconds = ((v.reset.0 - now.0).max(0) as f64) / 1000.0;
-    let detail = format!(
-        "Rate limit exceeded {}/{} requests remaining. Retry in {} seconds.",
-        v.remaining.max(0),
-        v.limit,
-        crate::model::json_number((seconds * 10.0).round() / 10.0)
-    );
-    let body = serde_json::json!({
-        "title": "Rate Limit Exceeded",
-        "status": 429,
-        "type": "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/429",
-        "detail": detail,
-        "reset": wall_reset.0,
-        "limit": v.limit,
-        "remaining": v.remaining,
-        "secondsUntilReset": crate::model::json_number(seconds),
-        "error": detail,
-    });
-    let mut response = Response::new(Body::full(serde_json::to_vec_pretty(&body).unwrap_or_default()));
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    response.headers_mut().insert(header::CONTENT_TYPE, PROBLEM_JSON);
-    put_rate_headers(&mut response, &v, wall_reset);
-    response
-}
-
-/// The verdict's reset in wall-clock epoch milliseconds, as the SDK compares
-/// it with its own `Date.now()`. Read the wall clock once per response.
-fn wall_reset(v: &Verdict, now: Millis) -> Millis {
-    wall_now().plus(v.reset.0 - now.0)
-}
-
-/// Adds the limiter's `x-ratelimit-*` headers when it is on, except those the
-/// response already has: a fault's 429 (or its own headers) wins over the
-/// bucket, so headers and body tell the client the same thing.
-fn with_rate_headers(mut response: Response<Body>, verdict: Option<Verdict>, now: Millis) -> Response<Body> {
-    if let Some(v) = verdict {
-        let wall_reset = wall_reset(&v, now);
-        let headers = response.headers_mut();
-        for (name, value) in rate_headers(&v, wall_reset) {
-            headers.entry(name).or_insert(value);
-        }
-    }
-    response
-}
-
-/// The `x-ratelimit-*` headers of a verdict.
-fn rate_headers(v: &Verdict, wall_reset: Millis) -> [(&'static str, HeaderValue); 3] {
-    [
-        ("x-ratelimit-limit", HeaderValue::from(v.limit)),
-        ("x-ratelimit-remaining", HeaderValue::from(v.remaining.max(0))),
-        ("x-ratelimit-reset", HeaderValue::from(wall_reset.0)),
-    ]
-}
-
-fn put_rate_headers(response: &mut Response<Body>, v: &Verdict, wall_reset: Millis) {
-    let headers = response.headers_mut();
-    for (name, value) in rate_headers(v, wall_reset) {
-        headers.insert(name, value);
-    }
-}
-
 /// A JSON response with the API's content type.
 pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut response = Response::new(Body::full(body));
@@ -1205,44 +953,5 @@ mod tests {
         assert_eq!(route("/api/v1/runs/run_1/tags"), Route::Tags("run_1"));
         assert_eq!(route("/api/v1/runs/run_1/metadata"), Route::Metadata("run_1"));
         assert_eq!(route("/api/v1/runs/run_1"), Route::NotFound);
-    }
-
-    #[test]
-    fn plain_hosts() {
-        for ok in ["x", "x:1", "localhost:65535", "127.0.0.1:3033", "[::1]", "[::1]:8080", "my_host.example-1.com"] {
-            assert!(is_plain_host(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            ":80",
-            "x:",
-            "x:0",
-            "x:65536",
-            "x:99999999",
-            "x:+80",
-            "x:1:2",
-            "[::1",
-            "[nope]:80",
-            "[::1]x",
-            "::1",
-            "a/b",
-            "a b",
-            "a@b",
-        ] {
-            assert!(!is_plain_host(bad), "{bad}");
-        }
-        assert!(!is_plain_host(&"a".repeat(256)));
-    }
-
-    #[test]
-    fn break_schema_replaces_the_first_status_only() {
-        let body =
-            Bytes::from_static(br#"{"id":"run_a","status":"QUEUED","relatedRuns":{"root":{"status":"WAITING"}}}"#);
-        assert_eq!(
-            break_schema(&body),
-            Bytes::from_static(
-                br#"{"id":"run_a","status":"NOT_A_STATUS","relatedRuns":{"root":{"status":"WAITING"}}}"#
-            )
-        );
     }
 }

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     pub addr: SocketAddr,
     #[command(flatten)]
     pub runs: RunArgs,
+    /// How long a realtime live long-poll waits for a change before it answers "no change"
+    /// (the server's 20 s). Shorten it in tests that must see idle polls end.
+    #[arg(long, env = "TRIGGER_MOCK_REALTIME_HOLD_MS", default_value_t = 20_000, value_name = "MS")]
+    pub realtime_hold_ms: u64,
     /// Accept only these exact secret keys (repeatable; comma-separated in the variable).
     /// Without it, any key starting with tr_dev_, tr_prod_, tr_stg_ or tr_preview_ is accepted.
     #[arg(long = "secret-key", env = "TRIGGER_MOCK_SECRET_KEYS", value_delimiter = ',', value_name = "KEY")]
@@ -314,6 +318,14 @@ impl ServeArgs {
         config.ledger.envs = self.max_envs;
         config.ledger.bytes_per_env = self.max_bytes_per_env;
         config.limits.max_connections = self.max_connections;
+        if !(1..=crate::config::MAX_REALTIME_HOLD_MS).contains(&self.realtime_hold_ms) {
+            return Err(format!(
+                "--realtime-hold-ms: {} is not between 1 and {}",
+                self.realtime_hold_ms,
+                crate::config::MAX_REALTIME_HOLD_MS
+            ));
+        }
+        config.realtime_hold = std::time::Duration::from_millis(self.realtime_hold_ms);
         config.admin = match (&self.admin_token, self.no_admin) {
             (_, true) => AdminAccess::Off,
             (Some(token), false) if !token.is_empty() => AdminAccess::Token(token.clone()),

@@ -1,13 +1,11 @@
-//! The one validated configuration the server runs on, and how it becomes an
-//! [`App`].
+//! The one validated configuration the server runs on: plain data, read by
+//! [`App::from_config`] (which builds the application) and the server.
 
 use crate::app::App;
 use crate::auth::AuthPolicy;
 use crate::clock::Clock;
-use crate::presign::Presigner;
 use crate::scenario::Source;
 use crate::server::StartError;
-use crate::world::{Settings, World};
 use std::net::{Ipv4Addr, SocketAddr};
 
 /// The port the server binds when no `--addr` is given.
@@ -50,7 +48,14 @@ pub struct Config {
     pub admin: AdminAccess,
     /// Limits of the ledger of created runs.
     pub ledger: crate::ledger::Caps,
+    /// How long a realtime live long-poll is held waiting for a change.
+    pub realtime_hold: std::time::Duration,
 }
+
+/// The server's realtime hold: 20 seconds.
+pub const DEFAULT_REALTIME_HOLD: std::time::Duration = std::time::Duration::from_secs(20);
+/// The longest `--realtime-hold` allowed.
+pub const MAX_REALTIME_HOLD_MS: u64 = 300_000;
 
 /// Limits on what a client may do to a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +133,7 @@ impl Default for Config {
             limits: Limits::default(),
             admin: AdminAccess::Open,
             ledger: crate::ledger::Caps::default(),
+            realtime_hold: DEFAULT_REALTIME_HOLD,
         }
     }
 }
@@ -155,26 +161,8 @@ impl Config {
         Ok(sources)
     }
 
-    /// Loads the catalogue and the scenarios and builds the application.
-    /// Everything that can be done before the first request is done here.
+    /// The application this configuration describes: [`App::from_config`].
     pub fn build_app(&self) -> Result<App, StartError> {
-        let sources = self.sources()?;
-        let settings = Settings {
-            seed: self.seed,
-            anchor: self.clock.now(),
-            generate: self.generate,
-            rate_limit: self.rate_limit,
-            offload_threshold: self.offload_threshold,
-        };
-        let secret = match &self.presign_secret {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => {
-                use rand::RngExt;
-                rand::rng().random::<[u8; 32]>().to_vec()
-            }
-        };
-        let world = World::build(&settings, &sources)
-            .map_err(|problems| StartError::Invalid(problems.iter().map(ToString::to_string).collect()))?;
-        Ok(App::new(self, world, settings, sources, Presigner::new(&secret)))
+        App::from_config(self)
     }
 }

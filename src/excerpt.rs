@@ -1,6 +1,7 @@
 //! Short excerpts of client and file input, for error messages and the
 //! journal: a message quotes at most [`QUOTE_CHARS`] characters of what it is
-//! about, so a 1 MiB value never becomes a 1 MiB error body.
+//! about, so a 1 MiB value never becomes a 1 MiB error body; and the decoding
+//! of the percent-escapes those inputs arrive in.
 
 use std::borrow::Cow;
 
@@ -66,6 +67,31 @@ pub fn shorten_quotes(message: &str) -> Cow<'_, str> {
     }
     out.push_str(&message[done..]);
     Cow::Owned(out)
+}
+
+/// Decodes `%XX` and `+` in a query value or path segment (invalid escapes
+/// stay as they are; bytes that are not UTF-8 become U+FFFD).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 //! - [`store`], [`catalogue`], [`generate`], [`convention`]: where runs come from.
 //! - [`ledger`]: the runs and batches each environment (secret key) creates
 //!   through trigger, batch and replay, and its changes to other runs.
+//! - [`realtime`] and [`notify`]: the Electric long-poll protocol of the realtime feeds, and the hub that wakes them.
 //! - [`time`] and [`clock`]: ISO-8601 instants and the injectable "now".
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
@@ -53,10 +54,12 @@ pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
 pub mod model;
+pub mod notify;
 pub mod outgoing;
 pub mod packet;
 pub mod presign;
 pub mod ratelimit;
+pub mod realtime;
 pub mod reqlog;
 pub mod scenario;
 pub mod scope;

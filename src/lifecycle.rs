@@ -245,6 +245,36 @@ impl Progress {
         }
     }
 
+    /// The next instant on the mock clock at which time alone changes this
+    /// view (a step's duration ends, or a queued run's TTL runs out); `None`
+    /// when only retrieves, or nothing, can change it. Call
+    /// [`Progress::advance`] first. Realtime waits sleep until then.
+    pub fn next_due(&self, lifecycle: &Lifecycle) -> Option<Millis> {
+        let status = self.status(lifecycle);
+        if status.is_terminal() {
+            return None;
+        }
+        let step_end = match lifecycle.steps[self.step].until {
+            Until::Elapsed(ms) => Some(self.entered_at.plus(ms)),
+            _ => None,
+        };
+        let expiry = match (lifecycle.ttl_ms, self.enqueued_at) {
+            (Some(ttl), Some(at)) if status.phase() == Phase::Queued => Some(at.plus(ttl)),
+            _ => None,
+        };
+        match (step_end, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// How many status changes this view has been through: with
+    /// `updatedAt`, what tells two views of the run apart even when both
+    /// changes happened within one millisecond of a frozen clock.
+    pub fn changes(&self) -> usize {
+        self.transitions.len()
+    }
+
     /// Counts one retrieve made at `now` (after it was answered).
     pub fn count_retrieve(&mut self, lifecycle: &Lifecycle, now: Millis) {
         if self.expired_at.is_some() {
@@ -489,6 +519,30 @@ mod tests {
         assert!(run.ttl.is_some());
         p.count_retrieve(&l, T0.plus(700_000));
         assert_eq!(p.status(&l), Expired, "terminal");
+    }
+
+    #[test]
+    fn next_due_is_the_earlier_of_step_end_and_expiry() {
+        use EngineStatus::*;
+        let l = lc(
+            &[(Pending, Until::Elapsed(30_000)), (Executing, Until::Retrieves(1)), (Canceled, Until::Forever)],
+            Some(10_000),
+        );
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        assert_eq!(p.next_due(&l), Some(T0.plus(10_000)), "the TTL runs out first");
+        let l2 = lc(
+            &[(Pending, Until::Elapsed(30_000)), (Executing, Until::Retrieves(1)), (Canceled, Until::Forever)],
+            None,
+        );
+        let mut q = Progress::start(&b, &l2, T0, T0);
+        assert_eq!(q.next_due(&l2), Some(T0.plus(30_000)));
+        q.advance(&l2, T0.plus(30_000));
+        assert_eq!((q.status(&l2), q.next_due(&l2), q.changes()), (Executing, None, 1), "only a retrieve moves it now");
+        q.count_retrieve(&l2, T0.plus(30_000));
+        assert_eq!((q.status(&l2), q.next_due(&l2), q.changes()), (Canceled, None, 2));
+        p.advance(&l, T0.plus(10_000));
+        assert_eq!((p.status(&l), p.next_due(&l)), (Expired, None));
     }
 
     #[test]

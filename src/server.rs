@@ -118,6 +118,8 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
         tokio::spawn(serve(stream, app.clone(), builder.clone(), control, limits, stop_rx.clone(), slot));
     }
     drop(listener);
+    // Held realtime polls answer now instead of holding the drain for their full hold time.
+    app.state().hub.close();
     let _ = stopping.send(true);
     tokio::select! {
         _ = slots.acquire_many(max_connections as u32) => {}

@@ -32,6 +32,7 @@ export const SERVE_FLAGS = Object.freeze({
   maxRunsPerEnv: ["--max-runs-per-env", "value"],
   maxEnvs: ["--max-envs", "value"],
   maxBytesPerEnv: ["--max-bytes-per-env", "value"],
+  realtimeHoldMs: ["--realtime-hold-ms", "value"],
 });
 
 /** The flags for `options` (unknown options are ignored here; the caller has checked them). */

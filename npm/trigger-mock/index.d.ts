@@ -77,6 +77,8 @@ export interface StartOptions {
   maxEnvs?: number;
   /** --max-bytes-per-env: payload, output and metadata bytes kept per environment (64 MiB). */
   maxBytesPerEnv?: number;
+  /** --realtime-hold-ms: how long a realtime live poll waits for a change (20 000); shorten it in tests. */
+  realtimeHoldMs?: number;
   /** Any other flags, appended last. */
   args?: string[];
   /** Extra environment for the server (merged over process.env). */

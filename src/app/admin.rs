@@ -5,6 +5,7 @@
 use super::{App, Refusal, json_response};
 use crate::body::Body;
 use crate::clock::{Clock, EARLIEST, LATEST, OUT_OF_RANGE};
+use crate::excerpt::percent_decode;
 use crate::excerpt::{quote, shorten_quotes};
 use crate::journal::{Query, Record};
 use crate::scenario::Source;
@@ -41,29 +42,6 @@ pub(super) fn param(query: Option<&str>, name: &str) -> Option<String> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| percent_decode(v))
     })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reads a whole request body: 413 over [`MAX_BODY`], 400 when it is
@@ -243,12 +221,14 @@ where
                     return fail(StatusCode::NOT_FOUND, "no environment by that handle in the journal");
                 };
                 state.keys.reset_id(&id);
+                state.hub.everything_changed();
                 state.feed.changed(crate::feed::Change::Runs);
                 return reply(StatusCode::OK, &json!({ "reset": handle }));
             }
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
             state.ledger.reset(key.as_deref());
+            state.hub.everything_changed();
             state.feed.changed(crate::feed::Change::Runs);
             reply(StatusCode::OK, &json!({ "reset": key.as_deref().unwrap_or("all") }))
         }
@@ -269,6 +249,8 @@ where
             };
             match change_clock(&state.clock, &change) {
                 Ok(()) => {
+                    // Waiting realtime polls look again: a time-driven step may be due.
+                    state.hub.clock_moved();
                     state.feed.changed(crate::feed::Change::Clock);
                     reply(StatusCode::OK, &clock_state(app))
                 }

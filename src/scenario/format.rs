@@ -50,6 +50,10 @@ pub enum RouteName {
     Replay,
     /// `POST /api/v1/runs/{runId}/reschedule`.
     Reschedule,
+    /// The realtime feeds: `GET /realtime/v1/runs/{runId}` (matched by run id),
+    /// `GET /realtime/v1/runs?tags=…` and `GET /realtime/v1/batches/{batchId}`
+    /// (which have no run id, so only faults without `runId` match them).
+    Realtime,
     /// Every API route.
     Any,
 }

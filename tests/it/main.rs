@@ -15,6 +15,7 @@ mod hostile;
 mod memory;
 mod packets;
 mod props;
+mod realtime;
 mod retrieve;
 mod runs;
 mod scenario_schema;

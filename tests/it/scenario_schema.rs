@@ -1080,6 +1080,7 @@ fn valid_files() -> Vec<(&'static str, Value)> {
                 "version": 1,
                 "faults": [
                     { "runId": "run_flaky_*", "route": "retrieve", "nth": 1, "delayMs": 0 },
+                    { "runId": "run_live", "route": "realtime", "nth": 2, "action": { "type": "serverError" } },
                     { "route": "any", "after": 0, "times": 0, "probability": 0, "delayMs": 10 },
                     {
                         "runId": "run_?",

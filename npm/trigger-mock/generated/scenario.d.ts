@@ -294,9 +294,10 @@ export interface Fault {
    */
   runId?: string;
   /**
-   * Which route the fault applies to: `retrieve` (GET /api/v3/runs/{runId}), `trigger` (POST /api/v1/tasks/{taskId}/trigger), `batches` (the batch routes), `list` (GET /api/v1/runs), `cancel`, `replay`, `reschedule`, or `any` API route (the default).
+   * Which route the fault applies to: `retrieve` (GET /api/v3/runs/{runId}), `trigger` (POST /api/v1/tasks/{taskId}/trigger), `batches` (the batch routes), `list` (GET /api/v1/runs), `cancel`, `replay`, `reschedule`, `realtime` (the realtime feeds GET /realtime/v1/runs/{runId}, /realtime/v1/runs?tags=… and /realtime/v1/batches/{batchId}; only the first has a run id, so a fault with `runId` matches only it) or `any` API route (the default).
    */
-  route?: "retrieve" | "trigger" | "batches" | "list" | "cancel" | "replay" | "reschedule" | "any";
+  route?:
+    "retrieve" | "trigger" | "batches" | "list" | "cancel" | "replay" | "reschedule" | "realtime" | "any";
   /**
    * Fire on the nth matching request only, counting from 1 (each API key is counted separately). It says the same as `after: nth - 1, times: 1`, so it cannot be combined with `after` or `times`.
    */

@@ -1,6 +1,6 @@
 // A user's vitest suite, run by install.test.mjs in a fresh project where
 // trigger-mock was installed from its packed tarballs (binary included).
-import { configure, runs } from "@trigger.dev/sdk";
+import { configure, runs, tasks } from "@trigger.dev/sdk";
 import { resolveBinary, startTriggerMock, type TriggerMock } from "trigger-mock";
 import { afterAll, beforeAll, expect, test } from "vitest";
 
@@ -13,8 +13,8 @@ beforeAll(async () => {
     scenarios: [
       {
         version: 1,
-        description: "a welcome email queued with a 10 minute TTL",
-        runs: [{ id: "run_welcome", taskIdentifier: "send-welcome-email", status: "PENDING", ttl: "10m" }],
+        description: "welcome emails stay queued until their TTL runs out",
+        tasks: [{ id: "send-welcome-email", lifecycle: [{ status: "PENDING" }] }],
       },
     ],
   });
@@ -29,14 +29,10 @@ test("the binary comes from the platform package", () => {
   expect(resolveBinary().source).toBe("package");
 });
 
-test("a queued run expires when the mock clock passes its TTL", async () => {
-  // ── TRIGGER STEP (issue 9) ─────────────────────────────────────────────
-  // Once the mock has the trigger route, this becomes:
-  //   const handle = await tasks.trigger("send-welcome-email", { to: "a@b.c" }, { ttl: "10m" });
-  //   const runId = handle.id;
-  // Until then the run comes from the scenario above.
-  const runId = "run_welcome";
-  // ───────────────────────────────────────────────────────────────────────
+test("a triggered run expires when the mock clock passes its TTL", async () => {
+  const handle = await tasks.trigger("send-welcome-email", { to: "a@b.c" }, { ttl: "10m" });
+  const runId = handle.id;
+  expect(runId).toMatch(/^run_/);
 
   const queued = await runs.retrieve(runId);
   expect(queued.status).toBe("QUEUED");
@@ -50,6 +46,7 @@ test("a queued run expires when the mock clock passes its TTL", async () => {
 
   const records = await mock.admin.records({ runId, key: mock.env.TRIGGER_SECRET_KEY });
   expect(records.map((r) => [r.method, r.status, r.at])).toEqual([
+    ["POST", 200, "2026-01-01T00:00:00.000Z"],
     ["GET", 200, "2026-01-01T00:00:00.000Z"],
     ["GET", 200, "2026-01-01T00:10:00.000Z"],
   ]);
