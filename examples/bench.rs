@@ -214,8 +214,12 @@ const TRIGGER_BODY: &str =
 /// Milliseconds from spawning the binary to its first 200.
 fn startup_ms(bin: &str) -> f64 {
     let started = Instant::now();
-    let mut child =
-        Command::new(bin).args(["--addr", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(bin)
+        .args(["--addr", "127.0.0.1:0", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr =
@@ -262,7 +266,7 @@ fn scenario_file() -> std::path::PathBuf {
 async fn bench(bin: &str, ceiling: &str, seconds: u64) {
     let duration = Duration::from_secs(seconds);
     let scenario = scenario_file();
-    let server = Server::spawn(bin, &["--addr", "127.0.0.1:0", "--scenario", scenario.to_str().unwrap()]);
+    let server = Server::spawn(bin, &["--addr", "127.0.0.1:0", "-q", "--scenario", scenario.to_str().unwrap()]);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle_kib = status_kib(server.pid(), "VmRSS:");
     let generated: Vec<String> = (0..1000).map(|i| format!("/api/v3/runs/run_bench{i:04}x")).collect();
@@ -332,7 +336,7 @@ async fn bench(bin: &str, ceiling: &str, seconds: u64) {
 
 async fn soak(bin: &str, total: u64) {
     let scenario = scenario_file();
-    let server = Server::spawn(bin, &["--addr", "127.0.0.1:0", "--scenario", scenario.to_str().unwrap()]);
+    let server = Server::spawn(bin, &["--addr", "127.0.0.1:0", "-q", "--scenario", scenario.to_str().unwrap()]);
     let addr = server.addr.clone();
     let (_, body) = fetch(&addr, "/api/v3/runs/run_soak_big", "tr_dev_soak").await;
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -460,7 +464,7 @@ fn packet(bin: &str, size: u64) {
     .unwrap();
     let server = Server::spawn(
         bin,
-        &["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z", "--scenario", scenario.to_str().unwrap()],
+        &["--addr", "127.0.0.1:0", "-q", "--clock", "2026-01-01T00:00:00Z", "--scenario", scenario.to_str().unwrap()],
     );
     let get = |path: &str| {
         let mut s = std::net::TcpStream::connect(&server.addr).unwrap();

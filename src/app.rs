@@ -24,6 +24,7 @@ use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
 use crate::packet::Packet;
 use crate::presign::Presigner;
 use crate::ratelimit::{Bucket, JWT_WINDOW, Verdict, Windows};
+use crate::reqlog;
 use crate::scenario::format::RouteName;
 use crate::scenario::{Diagnostic, Source};
 use crate::scope::{Action as ScopeAction, Resource};
@@ -38,6 +39,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 mod admin;
+mod dashboard;
+pub use admin::redact;
 mod batches;
 mod drive;
 mod packets;
@@ -99,6 +102,11 @@ pub struct State {
     pub realtime_hold: Duration,
     /// The listen backlog the server asked for; 0 until it listens.
     backlog: std::sync::atomic::AtomicU32,
+    /// Tells open dashboards what changed.
+    pub feed: crate::feed::Feed,
+    /// The problems of the last refused scenario reload, with when it was
+    /// refused (mock clock); cleared by a reload that succeeds.
+    reload_problems: Mutex<Option<(Millis, Vec<String>)>>,
 }
 
 impl State {
@@ -351,6 +359,8 @@ impl App {
                 hub: Arc::default(),
                 realtime_hold: config.realtime_hold,
                 backlog: std::sync::atomic::AtomicU32::new(0),
+                feed: crate::feed::Feed::default(),
+                reload_problems: Mutex::new(None),
             }),
         }
     }
@@ -433,20 +443,77 @@ impl App {
         }
     }
 
+    /// Notes the problems of a refused reload (`None` after one that
+    /// succeeded), for the dashboard, and tells it.
+    pub fn note_reload(&self, problems: Option<Vec<String>>) {
+        let noted = problems.map(|p| (self.state.clock.now(), p));
+        *self.state.reload_problems.lock().unwrap_or_else(|p| p.into_inner()) = noted;
+        self.state.feed.changed(crate::feed::Change::Scenarios);
+    }
+
+    /// The problems of the last refused reload, if the last reload was refused.
+    pub fn reload_problems(&self) -> Option<(Millis, Vec<String>)> {
+        self.state.reload_problems.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The scenario sources now serving.
     pub fn sources(&self) -> Arc<Vec<Source>> {
         self.state.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Answers one request. Every problem is a response, except a reset
-    /// fault, which closes the connection instead.
+    /// fault, which closes the connection instead. Writes the request's line
+    /// in the request log when it is on.
     pub async fn handle<B>(&self, req: Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection>
     where
         B: hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if !reqlog::enabled() {
+            return self.answer(req, conn).await;
+        }
+        let admin = is_admin(req.uri().path());
+        let verbose = reqlog::verbose();
+        if admin && !verbose {
+            return self.answer(req, conn).await;
+        }
+        let started = std::time::Instant::now();
+        let mut line = reqlog::Line {
+            at: self.state.clock.now(),
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            ..reqlog::Line::default()
+        };
+        if verbose {
+            line.http = Some(format!("{:?}", req.version()));
+            line.api_version =
+                req.headers().get(ApiVersion::HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            line.wall = Some(wall_now());
+        }
+        let result = self.answer(req, conn).await;
+        line.duration = started.elapsed();
+        match &result {
+            Ok(response) => {
+                line.status = response.status().as_u16();
+                if let Some(facts) = response.extensions().get::<reqlog::Facts>() {
+                    line.key = facts.key.as_deref().map(reqlog::key_prefix);
+                    line.run_status = facts.run_status.map(str::to_owned);
+                    line.fault.clone_from(&facts.fault);
+                }
+            }
+            Err(ResetConnection) => line.fault = Some("reset".to_owned()),
+        }
+        line.emit();
+        result
+    }
+
+    async fn answer<B>(&self, req: Request<B>, conn: &Control) -> Result<Response<Body>, ResetConnection>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = req.uri().path();
-        if path == ADMIN_PREFIX || path.starts_with("/_mock/") {
+        if is_admin(path) {
             return Ok(match &self.state.admin {
                 AdminAccess::Open => admin::handle(self, req).await,
                 AdminAccess::Token(token)
@@ -454,6 +521,8 @@ impl App {
                 {
                     admin::handle(self, req).await
                 }
+                // The page itself is static and shows nothing without the token, which it asks for.
+                AdminAccess::Token(_) if dashboard::is_shell(path) => admin::handle(self, req).await,
                 AdminAccess::Token(_) => admin::unauthorized(),
                 AdminAccess::Off => error_response(ApiError::RouteNotFound),
             });
@@ -528,6 +597,7 @@ impl App {
         {
             tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
         }
+        let scripted_status = decided.scripted.as_ref().map(|r| r.status);
         let action = decided.fault.and_then(|f| f.action.as_ref());
         if let Some(Action::Reset) = action {
             conn.reset();
@@ -617,7 +687,14 @@ impl App {
             }
         };
         let response = with_rate_headers(response, decided.verdict, now);
-        Ok(self.journaled(req, run_id, Some(key), token, response, fault_label))
+        let mut response = self.journaled(req, run_id, Some(key), token, response, fault_label);
+        if let (Route::RetrieveRun(id), Some(facts)) = (&route, response.extensions_mut().get_mut::<reqlog::Facts>())
+            && facts.fault.is_none()
+        {
+            // Only while the log is on: a run looked up again to name its status.
+            facts.run_status = scripted_status.or_else(|| world.store.get(id).map(|r| r.status)).map(|s| s.name());
+        }
+        Ok(response)
     }
 
     /// Wakes the realtime polls watching the runs `ids` that a request of
@@ -769,6 +846,7 @@ impl App {
             trigger_version,
         };
         journal.push(Record::new(&request));
+        self.state.feed.changed(crate::feed::Change::Journal);
     }
 
     fn journaled<B>(
@@ -794,10 +872,20 @@ impl App {
         fault: Option<String>,
         touched: &[String],
     ) -> Response<Body> {
+        let mut response = response;
+        if reqlog::enabled() {
+            let facts = reqlog::Facts { key: key.map(str::to_owned), run_status: None, fault: fault.clone() };
+            response.extensions_mut().insert(facts);
+        }
         // A batch touches up to 1000 runs; the journal keeps the first few.
         self.record(req, run_id, key, token, response.status().as_u16(), fault, touched);
         response
     }
+}
+
+/// True for the admin API's paths.
+fn is_admin(path: &str) -> bool {
+    path == ADMIN_PREFIX || path.starts_with("/_mock/")
 }
 
 /// Reads a request body up to `limit` (the route's limit and whether it

@@ -27,6 +27,8 @@ pub enum Body {
     Generated { packet: Arc<Generated>, pos: u64, end: u64 },
     /// Chunks read by a file-reading task, through a bounded channel.
     Channel { rx: mpsc::Receiver<io::Result<Bytes>>, remaining: u64 },
+    /// A stream of unknown length (server-sent events) that ends when its sender does.
+    Stream { rx: mpsc::Receiver<Bytes> },
 }
 
 /// How much of a packet one frame carries.
@@ -72,6 +74,7 @@ impl hyper::body::Body for Body {
                 *pos = to;
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
+            Body::Stream { rx } => rx.poll_recv(cx).map(|data| data.map(|d| Ok(Frame::data(d)))),
             Body::Channel { rx, remaining } => match rx.poll_recv(cx) {
                 Poll::Ready(Some(Ok(data))) => {
                     *remaining = remaining.saturating_sub(data.len() as u64);
@@ -107,6 +110,7 @@ impl hyper::body::Body for Body {
             Body::Cut { .. } => false,
             Body::Generated { pos, end, .. } => pos >= end,
             Body::Channel { remaining, .. } => *remaining == 0,
+            Body::Stream { .. } => false,
         }
     }
 
@@ -117,6 +121,7 @@ impl hyper::body::Body for Body {
             Body::Cut { announced, .. } => SizeHint::with_exact(*announced),
             Body::Generated { pos, end, .. } => SizeHint::with_exact(end.saturating_sub(*pos)),
             Body::Channel { remaining, .. } => SizeHint::with_exact(*remaining),
+            Body::Stream { .. } => SizeHint::default(),
         }
     }
 }

@@ -141,6 +141,16 @@ pub struct ServeArgs {
     /// until one closes.
     #[arg(long, env = "TRIGGER_MOCK_MAX_CONNECTIONS", default_value_t = crate::config::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
+    /// Print no request log on stderr (it is on by default: one line per API request).
+    #[arg(short, long, env = "TRIGGER_MOCK_QUIET", conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// A more detailed request log: admin and dashboard requests too, the HTTP version, the
+    /// x-trigger-api-version and the wall-clock time.
+    #[arg(short, long, env = "TRIGGER_MOCK_VERBOSE")]
+    pub verbose: bool,
+    /// The request log's format: `text` for people, `json` for one JSON object per line.
+    #[arg(long, env = "TRIGGER_MOCK_LOG_FORMAT", value_enum, default_value_t = crate::reqlog::Format::Text, value_name = "FORMAT")]
+    pub log_format: crate::reqlog::Format,
     /// Stop, as on SIGTERM, when standard input reaches its end: a parent that spawns the server with a
     /// pipe on stdin takes it down when it exits, even when it is killed.
     #[arg(long, env = "TRIGGER_MOCK_EXIT_ON_STDIN_CLOSE")]
@@ -154,6 +164,17 @@ pub struct ServeArgs {
     /// Bytes of payloads, outputs and metadata kept per environment; the oldest finished run goes first.
     #[arg(long, env = "TRIGGER_MOCK_MAX_BYTES_PER_ENV", default_value_t = crate::ledger::DEFAULT_BYTES_PER_ENV, value_name = "BYTES")]
     pub max_bytes_per_env: u64,
+}
+
+impl ServeArgs {
+    /// How much the request log says.
+    pub fn verbosity(&self) -> crate::reqlog::Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => crate::reqlog::Verbosity::Quiet,
+            (false, true) => crate::reqlog::Verbosity::Verbose,
+            (false, false) => crate::reqlog::Verbosity::Normal,
+        }
+    }
 }
 
 /// Seconds from a flag, between 0 (excluded) and an hour.

@@ -53,6 +53,15 @@ impl KeyId {
     fn shard(&self) -> usize {
         crate::generate::stable_hash(&self.bytes) as usize
     }
+
+    /// A short name of the key that does not show it (16 hex digits of a
+    /// hash of the whole key), by which the dashboard names an environment.
+    pub fn handle(&self) -> String {
+        let mut whole = [0u8; INLINE_KEY_BYTES + 1];
+        whole[0] = self.tag;
+        whole[1..].copy_from_slice(&self.bytes);
+        format!("{:016x}", crate::generate::stable_hash(&whole))
+    }
 }
 
 /// One key's state.
@@ -98,6 +107,16 @@ impl KeyState {
         let r = measured(&mut progress, &mut self.runs_heap, f);
         self.runs.insert(id.into(), progress);
         r
+    }
+
+    /// This key's progress through run `id`, if it has retrieved it.
+    pub fn progress(&self, id: &str) -> Option<&Progress> {
+        self.runs.get(id)
+    }
+
+    /// The ids of the scripted runs this key has retrieved.
+    pub fn run_ids(&self) -> impl Iterator<Item = &str> {
+        self.runs.keys().map(|id| &**id)
     }
 
     /// The bytes this state takes, estimated from its sizes and capacities.
@@ -240,6 +259,18 @@ impl Keys {
                 }
             }
         }
+    }
+
+    /// Runs `f` on the state of the key `id` if it has any, without creating it or
+    /// counting it as used (for the dashboard).
+    pub fn peek<R>(&self, id: &KeyId, f: impl FnOnce(&KeyState) -> R) -> Option<R> {
+        let shard = self.shard(id).lock().unwrap_or_else(|p| p.into_inner());
+        shard.map.get(id).map(|entry| f(&entry.state))
+    }
+
+    /// Forgets the state of the key `id`.
+    pub fn reset_id(&self, id: &KeyId) {
+        self.shard(id).lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
     /// True when `key` has state.

@@ -70,6 +70,28 @@ pub fn check_transition(from: EngineStatus, to: EngineStatus) -> Result<(), Stri
     }
 }
 
+/// What comes next for a run, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The next step begins at this instant on the mock clock.
+    At(EngineStatus, Millis),
+    /// The next step begins after this many more retrieves.
+    AfterRetrieves(EngineStatus, u32),
+}
+
+/// One caller's history of a run and what comes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    /// Every status shown so far with the instant it began, oldest first.
+    pub steps: Vec<(EngineStatus, Millis)>,
+    /// The next step, unless the run stays where it is.
+    pub next: Option<Next>,
+    /// The statuses still to come after the current one, in order.
+    pub upcoming: Vec<EngineStatus>,
+    /// When the TTL expires the run, while it is queued.
+    pub expires_at: Option<Millis>,
+}
+
 /// Where one caller's view of a scripted run stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
@@ -167,6 +189,35 @@ impl Progress {
                 _ => return,
             }
         }
+    }
+
+    /// This caller's timeline at `now`, without changing the progress (the
+    /// time-driven changes up to `now` are applied to a copy).
+    pub fn timeline(&self, lifecycle: &Lifecycle, now: Millis) -> Timeline {
+        let mut at = self.clone();
+        at.advance(lifecycle, now);
+        let mut steps = vec![(lifecycle.steps[0].status, at.began)];
+        steps.extend(at.transitions.iter().copied());
+        let status = at.status(lifecycle);
+        let following = lifecycle.steps.get(at.step + 1).map(|s| s.status);
+        let next = match (status.is_terminal() || at.expired_at.is_some(), following) {
+            (false, Some(following)) => match lifecycle.steps[at.step].until {
+                Until::Elapsed(ms) => Some(Next::At(following, at.entered_at.plus(ms))),
+                Until::Retrieves(n) => Some(Next::AfterRetrieves(following, n.saturating_sub(at.retrieves_in_step))),
+                Until::Forever => None,
+            },
+            _ => None,
+        };
+        let upcoming = if at.expired_at.is_some() {
+            Vec::new()
+        } else {
+            lifecycle.steps.iter().skip(at.step + 1).map(|s| s.status).collect()
+        };
+        let expires_at = match (lifecycle.ttl_ms, at.enqueued_at) {
+            (Some(ttl), Some(enqueued)) if status.phase() == Phase::Queued => Some(enqueued.plus(ttl)),
+            _ => None,
+        };
+        Timeline { steps, next, upcoming, expires_at }
     }
 
     /// Moves the run to `status` at `at` for good: the current step ends at
@@ -338,6 +389,42 @@ mod tests {
 
     fn base(l: &Lifecycle) -> Run {
         generate(1, "run_x", Some(l.steps[0].status), T0, None)
+    }
+
+    #[test]
+    fn the_timeline_shows_history_next_step_and_ttl_without_moving_the_run() {
+        use EngineStatus::*;
+        let l = lc(
+            &[
+                (Pending, Until::Elapsed(10_000)),
+                (Executing, Until::Retrieves(2)),
+                (CompletedSuccessfully, Until::Forever),
+            ],
+            Some(60_000),
+        );
+        let b = base(&l);
+        let mut p = Progress::start(&b, &l, T0, T0);
+        let queued = p.timeline(&l, T0.plus(1000));
+        assert_eq!(queued.steps, [(Pending, T0)]);
+        assert_eq!(queued.next, Some(Next::At(Executing, T0.plus(10_000))));
+        assert_eq!(queued.upcoming, [Executing, CompletedSuccessfully]);
+        assert_eq!(queued.expires_at, Some(T0.plus(60_000)));
+        let later = p.timeline(&l, T0.plus(12_000));
+        assert_eq!(later.steps, [(Pending, T0), (Executing, T0.plus(10_000))]);
+        assert_eq!(later.next, Some(Next::AfterRetrieves(CompletedSuccessfully, 2)));
+        assert_eq!(later.expires_at, None);
+        assert_eq!(p.timeline(&l, T0.plus(1000)), queued, "reading the timeline moved nothing");
+        p.advance(&l, T0.plus(12_000));
+        p.count_retrieve(&l, T0.plus(12_000));
+        assert_eq!(p.timeline(&l, T0.plus(12_000)).next, Some(Next::AfterRetrieves(CompletedSuccessfully, 1)));
+        p.count_retrieve(&l, T0.plus(13_000));
+        let done = p.timeline(&l, T0.plus(13_000));
+        assert_eq!(done.steps.last(), Some(&(CompletedSuccessfully, T0.plus(13_000))));
+        assert_eq!((done.next, done.upcoming.len()), (None, 0));
+        let expiring = Progress::start(&b, &l, T0, T0);
+        let expired = expiring.timeline(&lc(&[(Pending, Until::Forever)], Some(5000)), T0.plus(6000));
+        assert_eq!(expired.steps, [(Pending, T0), (Expired, T0.plus(5000))]);
+        assert_eq!((expired.next, expired.expires_at), (None, None));
     }
 
     #[test]

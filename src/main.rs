@@ -76,6 +76,8 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
             }
         );
     }
+    // Kept until the server has stopped: dropping it flushes the last lines.
+    let _log = trigger_mock::reqlog::install(args.verbosity(), args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -101,7 +103,7 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         let _ = out.flush();
         drop(out);
         stop.await;
-        eprintln!("trigger-mock: shutting down");
+        trigger_mock::reqlog::notice("trigger-mock: shutting down");
         server.shutdown().await;
         Ok(())
     });
@@ -123,7 +125,7 @@ fn shutdown_signal(stdin_eof: bool) -> impl std::future::Future<Output = ()> {
             Some(eof) => {
                 tokio::select! {
                     () = signal => {}
-                    Ok(()) = eof => eprintln!("trigger-mock: standard input closed"),
+                    Ok(()) = eof => trigger_mock::reqlog::notice("trigger-mock: standard input closed"),
                 }
             }
             None => signal.await,

@@ -107,7 +107,7 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    eprintln!("trigger-mock: accept failed: {e}");
+                    crate::reqlog::notice(&format!("trigger-mock: accept failed: {e}"));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -250,8 +250,11 @@ impl Server {
     pub fn on(listener: TcpListener, app: App) -> Result<Server, StartError> {
         let addr = listener.local_addr().map_err(|e| StartError::Bind(SocketAddr::from(([0, 0, 0, 0], 0)), e))?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let feed_of = app.clone();
         let task = tokio::spawn(run(listener, app, async move {
             let _ = stopped.await;
+            // Open dashboards end their event streams, so draining is quick.
+            feed_of.state().feed.close();
         }));
         Ok(Server { addr, stop: Some(stop), task })
     }

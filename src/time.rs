@@ -13,7 +13,7 @@ pub const FIRST: Millis = Millis(-62_167_219_200_000);
 pub const LAST: Millis = Millis(253_402_300_799_999);
 
 /// A point in time: milliseconds since 1970-01-01T00:00:00Z (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Millis(pub i64);
 
 impl Millis {

@@ -47,13 +47,18 @@ async fn reload(app: &App) {
         })
         .await;
     match outcome {
-        Ok(_) => eprintln!("trigger-mock: scenarios reloaded"),
+        Ok(_) => {
+            app.note_reload(None);
+            crate::reqlog::notice("trigger-mock: scenarios reloaded");
+        }
         Err(Refusal::Missing) => {}
         Err(Refusal::Invalid(problems)) => {
-            for p in problems {
-                eprintln!("{p}");
+            for p in &problems {
+                crate::reqlog::notice(&p.to_string());
             }
-            eprintln!("trigger-mock: the edit is invalid; the previous version keeps serving");
+            let shown = app.sources();
+            app.note_reload(Some(problems.iter().map(|p| crate::app::redact(p, &shown)).collect()));
+            crate::reqlog::notice("trigger-mock: the edit is invalid; the previous version keeps serving");
         }
     }
 }

@@ -7,7 +7,7 @@
 export const ROUTES = Object.freeze({
   getHealth: { method: "GET", path: "/_mock/health" },
   getOpenApi: { method: "GET", path: "/_mock/openapi.json" },
-  reset: { method: "POST", path: "/_mock/reset", query: ["key"] },
+  reset: { method: "POST", path: "/_mock/reset", query: ["key", "env"] },
   getClock: { method: "GET", path: "/_mock/clock" },
   changeClock: { method: "POST", path: "/_mock/clock", body: true },
   getJournal: { method: "GET", path: "/_mock/journal", query: ["key", "runId", "limit", "after"] },
@@ -15,6 +15,9 @@ export const ROUTES = Object.freeze({
   listScenarios: { method: "GET", path: "/_mock/scenarios" },
   putScenario: { method: "PUT", path: "/_mock/scenarios/{name}", body: true },
   deleteScenario: { method: "DELETE", path: "/_mock/scenarios/{name}" },
+  getEnvironments: { method: "GET", path: "/_mock/environments" },
+  getRuns: { method: "GET", path: "/_mock/runs", query: ["env", "status", "task"] },
+  getRun: { method: "GET", path: "/_mock/runs/{runId}", query: ["env"] },
   driveRun: { method: "POST", path: "/_mock/runs/{runId}", body: true },
 });
 
@@ -112,6 +115,9 @@ export function createAdminClient(baseUrl, options = {}) {
     scenarios: () => call("listScenarios"),
     putScenario: (name, scenario) => call("putScenario", { params: { name }, body: scenario }),
     deleteScenario: (name) => call("deleteScenario", { params: { name } }),
+    environments: () => call("getEnvironments"),
+    runs: (env, filter = {}) => call("getRuns", { query: { ...filter, env } }),
+    run: (runId, env) => call("getRun", { params: { runId }, query: { env } }),
     driveRun: (runId, change) => call("driveRun", { params: { runId }, body: change }),
   };
 }

@@ -3,6 +3,9 @@
 import type {
   Clock,
   ClockChange,
+  DashboardRun,
+  DashboardRuns,
+  Environments,
   DrivenRun,
   Health,
   Journal,
@@ -62,6 +65,12 @@ export interface StartOptions {
   bodyTimeout?: number;
   /** --max-connections: connections served at once (1000); more wait in the listen backlog. */
   maxConnections?: number;
+  /** --quiet: no request log on stderr (it is on by default; `output()` keeps its last 64 KiB). */
+  quiet?: boolean;
+  /** --verbose: a more detailed request log. */
+  verbose?: boolean;
+  /** --log-format: `text` or `json` (one object per line). */
+  logFormat?: "text" | "json";
   /** --max-runs-per-env: runs (and batches) each secret key's environment keeps (1000). */
   maxRunsPerEnv?: number;
   /** --max-envs: environments (keys that created runs) kept (100). */
@@ -166,6 +175,12 @@ export interface AdminClient {
   putScenario(name: string, scenario: ScenarioFile | string): Promise<ScenariosLoaded>;
   /** DELETE /_mock/scenarios/NAME */
   deleteScenario(name: string): Promise<ScenariosLoaded>;
+  /** GET /_mock/environments: every key the journal has seen, each with its `env` handle. */
+  environments(): Promise<Environments>;
+  /** GET /_mock/runs?env=: one environment's runs with their timelines. */
+  runs(env: string, filter?: { status?: string; task?: string }): Promise<DashboardRuns>;
+  /** GET /_mock/runs/ID[?env=]: one run as that environment sees it, both bodies, its requests. */
+  run(id: string, env?: string): Promise<DashboardRun>;
   /** POST /_mock/runs/RUN_ID: move a run created through the API to a status for good (409 once finished). */
   driveRun(runId: string, change: RunChange): Promise<DrivenRun>;
 }

@@ -37,7 +37,7 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Response<Body> {
 }
 
 /// A query parameter, percent-decoded.
-fn param(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| percent_decode(v))
@@ -143,7 +143,7 @@ fn clock_state(app: &App) -> Value {
 }
 
 /// A problem as shown over HTTP: files by their name only, never a local path.
-fn redact(problem: &crate::scenario::Diagnostic, sources: &[Source]) -> String {
+pub fn redact(problem: &crate::scenario::Diagnostic, sources: &[Source]) -> String {
     let mut text = problem.to_string();
     for source in sources.iter().filter(|s| s.path.is_some()) {
         text = text.replace(&source.name, source.display_name());
@@ -175,6 +175,19 @@ where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let path = req.uri().path().trim_end_matches('/');
+    if super::dashboard::owns(path) {
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            return super::dashboard::handle(app, path, req.uri().query(), super::host_of(&req)).await;
+        }
+        // As for scenarios/NAME: a method a templated route lacks is an unknown route.
+        if !path.starts_with("/_mock/runs/") {
+            return fail(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed on {path}", quote(req.method().as_str())),
+            );
+        }
+    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().trim_end_matches('/');
     let query = parts.uri.query();
@@ -202,10 +215,21 @@ where
         ),
         (&Method::GET, "/_mock/openapi.json") => json_response(StatusCode::OK, Bytes::from_static(OPENAPI.as_bytes())),
         (&Method::POST, "/_mock/reset") => {
+            if let Some(handle) = param(query, "env") {
+                // The dashboard names an environment by its handle, not its key.
+                let Some(id) = super::dashboard::find_id(app, &handle) else {
+                    return fail(StatusCode::NOT_FOUND, "no environment by that handle in the journal");
+                };
+                state.keys.reset_id(&id);
+                state.hub.everything_changed();
+                state.feed.changed(crate::feed::Change::Runs);
+                return reply(StatusCode::OK, &json!({ "reset": handle }));
+            }
             let key = param(query, "key");
             state.keys.reset(key.as_deref());
             state.ledger.reset(key.as_deref());
             state.hub.everything_changed();
+            state.feed.changed(crate::feed::Change::Runs);
             reply(StatusCode::OK, &json!({ "reset": key.as_deref().unwrap_or("all") }))
         }
         (&Method::GET, "/_mock/clock") => reply(StatusCode::OK, &clock_state(app)),
@@ -227,6 +251,7 @@ where
                 Ok(()) => {
                     // Waiting realtime polls look again: a time-driven step may be due.
                     state.hub.clock_moved();
+                    state.feed.changed(crate::feed::Change::Clock);
                     reply(StatusCode::OK, &clock_state(app))
                 }
                 Err(e) => fail(StatusCode::BAD_REQUEST, e),
@@ -256,12 +281,16 @@ where
         }
         (&Method::GET, "/_mock/scenarios") => {
             let (sources, world) = (app.sources(), app.world());
+            let refused = app.reload_problems().map(|(at, problems)| json!({ "at": at, "problems": problems }));
             // Sorting and rendering every scripted id (up to 180 000 a file) is done off the request threads.
             let listing = tokio::task::spawn_blocking(move || {
                 let names: Vec<&str> = sources.iter().map(Source::display_name).collect();
                 let mut runs: Vec<&str> = world.lifecycles.keys().map(AsRef::as_ref).collect();
                 runs.sort_unstable();
-                reply(StatusCode::OK, &json!({ "sources": names, "summaries": world.summaries, "runs": runs }))
+                reply(
+                    StatusCode::OK,
+                    &json!({ "sources": names, "summaries": world.summaries, "runs": runs, "reloadRefused": refused }),
+                )
             });
             listing
                 .await
@@ -311,6 +340,7 @@ where
                 })
                 .await
             };
+            state.feed.changed(crate::feed::Change::Scenarios);
             match outcome {
                 Ok(world) => reply(StatusCode::OK, &json!({ "loaded": world.summaries })),
                 Err(Refusal::Missing) => fail(StatusCode::NOT_FOUND, format!("no scenario named {}", quote(&name))),
@@ -335,7 +365,7 @@ where
         ) => fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", quote(parts.method.as_str()))),
         _ => fail(
             StatusCode::NOT_FOUND,
-            "admin routes: GET health, GET openapi.json, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME, POST runs/RUN_ID",
+            "admin routes: GET health, GET openapi.json, POST reset, GET|POST clock, GET|DELETE journal, GET scenarios, PUT|DELETE scenarios/NAME, GET environments, GET runs, GET|POST runs/RUN_ID",
         ),
     }
 }

@@ -110,6 +110,9 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
     let driven = format!("/_mock/runs/{}", made.json()["id"].as_str().unwrap());
 
     let scenario = json!({ "version": 1, "description": "one run", "runs": [{ "id": "run_one", "status": "COMPLETED_SUCCESSFULLY" }] });
+    // The dashboard's handle of that key.
+    let envs = request(&server, "GET", "/_mock/environments", &[]).await.json();
+    let handle = envs["environments"][0]["env"].as_str().unwrap().to_owned();
     let plan = vec![
         // Before the reset, which forgets the created run.
         ex("POST", "/_mock/runs/{runId}", &driven, json!({ "status": "EXECUTING" })),
@@ -141,6 +144,14 @@ async fn every_documented_answer_is_given_and_every_answer_is_documented() {
         ex("GET", "/_mock/journal", "/_mock/journal?after=0&limit=1", Value::Null),
         ex("GET", "/_mock/journal", "/_mock/journal?limit=ten", Value::Null),
         ex("GET", "/_mock/journal", "/_mock/journal?after=-1", Value::Null),
+        ex("GET", "/_mock/environments", "/_mock/environments", Value::Null),
+        ex("GET", "/_mock/runs", &format!("/_mock/runs?env={handle}"), Value::Null),
+        ex("GET", "/_mock/runs", "/_mock/runs", Value::Null),
+        ex("GET", "/_mock/runs", "/_mock/runs?env=0000000000000000", Value::Null),
+        ex("GET", "/_mock/runs/{runId}", &format!("/_mock/runs/run_completed?env={handle}"), Value::Null),
+        ex("GET", "/_mock/runs/{runId}", "/_mock/runs/not_a_run", Value::Null),
+        ex("POST", "/_mock/reset", &format!("/_mock/reset?env={handle}"), Value::Null),
+        ex("POST", "/_mock/reset", "/_mock/reset?env=0000000000000000", Value::Null),
         ex("DELETE", "/_mock/journal", "/_mock/journal", Value::Null),
         ex("PUT", "/_mock/scenarios/{name}", "/_mock/scenarios/one", scenario.clone()),
         ex("GET", "/_mock/scenarios", "/_mock/scenarios", Value::Null),

@@ -15,9 +15,10 @@ fn bin() -> Command {
     cmd
 }
 
-/// Starts `serve` and returns the child and the URL from its first line.
+/// Starts `serve` with its request log off (`-q`: stderr is the test's
+/// own) and returns the child and the URL from its first line.
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    let mut child = bin().args(args).envs(env.iter().copied()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = bin().args(args).arg("-q").envs(env.iter().copied()).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_default().to_owned();
@@ -342,6 +343,99 @@ fn render_shows_a_scripted_run_as_its_first_retrieve_does() {
     assert!(terminate(&mut child).success());
 }
 
+/// Starts `serve` with stderr piped, makes `requests`, stops it and returns
+/// (first stdout line, stderr).
+fn logged(args: &[&str], requests: &[(&str, &str)]) -> (String, String) {
+    let mut child = bin()
+        .args(["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z", "--scenario", "builtin:flaky-run"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    for (path, headers) in requests {
+        get(&url, path, headers);
+    }
+    // The log's writer thread runs beside the requests: give it a moment before the signal.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(terminate(&mut child).success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (line, stderr)
+}
+
+const KEYED: &str = "authorization: Bearer tr_dev_secret_abcdef\r\n";
+
+#[test]
+fn the_request_log_is_on_by_default_one_line_per_request() {
+    let (first, stderr) = logged(
+        &[],
+        &[
+            ("/api/v3/runs/run_completed", KEYED),
+            ("/api/v3/runs/run_flaky", KEYED),
+            ("/_mock/health", ""),
+            ("/api/v3/runs/run_x", ""),
+        ],
+    );
+    assert!(first.starts_with("trigger-mock listening on http://127.0.0.1:"), "{first}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "three API lines (not the admin one) and the shutdown: {stderr}");
+    let (ok, rest) = lines[0].rsplit_once(' ').unwrap();
+    assert_eq!(ok, "00:00:00.000 GET    200 /api/v3/runs/run_completed key=tr_dev_secr… run=COMPLETED_SUCCESSFULLY");
+    assert!(rest.ends_with("ms") && rest.trim_end_matches("ms").parse::<f64>().is_ok(), "{rest}");
+    assert!(
+        lines[1].starts_with(
+            "00:00:00.000 GET    500 /api/v3/runs/run_flaky key=tr_dev_secr… fault=\"builtin:flaky-run faults[0]: serverError\" "
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].starts_with("00:00:00.000 GET    401 /api/v3/runs/run_x "), "{}", lines[2]);
+    assert!(!stderr.contains("secret_abcdef"), "never the whole key");
+    assert_eq!(lines[3], "trigger-mock: shutting down");
+}
+
+#[test]
+fn quiet_silences_the_request_log_and_verbose_adds_admin_requests() {
+    let requests = [("/api/v3/runs/run_completed", KEYED), ("/_mock/health", "")];
+    let (_, quiet) = logged(&["-q"], &requests);
+    assert_eq!(quiet, "trigger-mock: shutting down\n");
+    let (_, quiet) = logged(&["--quiet"], &requests);
+    assert_eq!(quiet, "trigger-mock: shutting down\n");
+    let (_, verbose) = logged(&["-v"], &requests);
+    let lines: Vec<&str> = verbose.lines().collect();
+    assert_eq!(lines.len(), 3, "{verbose}");
+    assert!(lines[0].contains(" HTTP/1.1") && lines[0].contains(" wall=20"), "{}", lines[0]);
+    assert!(lines[1].starts_with("00:00:00.000 GET    200 /_mock/health "), "{}", lines[1]);
+}
+
+#[test]
+fn json_log_lines_parse() {
+    let (_, stderr) = logged(
+        &["--log-format", "json"],
+        &[("/api/v3/runs/run_flaky", KEYED), ("/api/v3/runs/run_flaky", KEYED), ("/api/v3/runs/run_flaky", KEYED)],
+    );
+    let lines: Vec<serde_json::Value> = stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.last().unwrap()["message"], "trigger-mock: shutting down", "every line is JSON: {stderr}");
+    let records: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "trigger_mock::request").collect();
+    assert_eq!(records.len(), 3, "{stderr}");
+    for (record, status) in records.iter().copied().zip([500, 500, 200]) {
+        assert_eq!(record["target"], "trigger_mock::request");
+        assert_eq!(record["method"], "GET");
+        assert_eq!(record["path"], "/api/v3/runs/run_flaky");
+        assert_eq!(record["key"], "tr_dev_secr…");
+        assert_eq!(record["at"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(record["status"], status);
+        assert!(record["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{record}");
+    }
+    assert_eq!(records[0]["fault"], "builtin:flaky-run faults[0]: serverError");
+    assert_eq!(records[2]["run_status"], "COMPLETED_SUCCESSFULLY");
+    assert!(records[2].get("fault").is_none());
+}
+
 /// A scenario file of `count` runs that set only an id and a status.
 fn minimal_runs(count: usize) -> String {
     let runs: Vec<String> =
@@ -520,4 +614,41 @@ fn exit_on_stdin_close_stops_the_server_when_its_parent_lets_go() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(get(&url, "/_mock/health", "").starts_with("HTTP/1.1 200 OK"));
     assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn a_stderr_nobody_reads_neither_stalls_requests_nor_holds_the_exit() {
+    use std::io::{Read, Write};
+    // stderr is a pipe this test never reads: a few thousand log lines fill it many times over.
+    let mut child = bin()
+        .args(["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.set_nodelay(true).unwrap();
+    // Long paths make long lines: 700 requests write about 300 KiB, the pipe holds 64.
+    let long = "x".repeat(300);
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..700 {
+        write!(stream, "GET /api/v3/runs/run_{long}_{i} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer tr_dev_x\r\n\r\n")
+            .unwrap();
+        // One whole answer (its body is JSON ending in `}`) before the next request.
+        let mut got = Vec::new();
+        while !(got.starts_with(b"HTTP/1.1 ") && got.ends_with(b"}")) {
+            let n = stream.read(&mut buf).unwrap_or_else(|e| panic!("request {i} stalled: {e}"));
+            assert!(n > 0, "closed at request {i}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    drop(stream);
+    let started = std::time::Instant::now();
+    assert!(terminate(&mut child).success());
+    assert!(started.elapsed() < Duration::from_secs(4), "the exit waited {:?} on stderr", started.elapsed());
 }

@@ -6,6 +6,7 @@
 mod admin_openapi;
 mod binary;
 mod children;
+mod dashboard;
 mod echo;
 mod errors;
 mod faults;

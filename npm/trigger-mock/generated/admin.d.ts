@@ -25,6 +25,12 @@ export interface AdminSchemas {
   ScenarioInvalid: ScenarioInvalid;
   RunChange: RunChange;
   DrivenRun: DrivenRun;
+  Environment: Environment;
+  Environments: Environments;
+  Timeline: Timeline;
+  DashboardRunRow: DashboardRunRow;
+  DashboardRuns: DashboardRuns;
+  DashboardRun: DashboardRun;
 }
 /**
  * The body of every error answer
@@ -210,6 +216,13 @@ export interface Scenarios {
    * The scripted runs' ids, sorted
    */
   runs: string[];
+  /**
+   * While the last --watch reload was refused: when (mock clock) and its FILE:LINE:COLUMN problems; else null
+   */
+  reloadRefused: null | {
+    at: Instant;
+    problems: string[];
+  };
 }
 export interface ScenariosLoaded {
   loaded: string[];
@@ -250,4 +263,149 @@ export interface DrivenRun {
   id: string;
   status: string;
   taskIdentifier: string;
+}
+export interface Environment {
+  /**
+   * The environment's handle: 16 hex digits of a hash of its whole key
+   */
+  env: string;
+  /**
+   * The key's first 16 characters
+   */
+  key: string;
+  environment: "development" | "staging" | "preview" | "production";
+  requests: number;
+  /**
+   * Answers with a status of 400 or more, or a reset
+   */
+  errors: number;
+  faults: number;
+  lastAt: Instant;
+  /**
+   * Distinct runs it asked for
+   */
+  runs: number;
+  state: null | {
+    since: Instant;
+  };
+  rateLimit: null | {
+    limit: number;
+    available: number;
+    reset: Instant;
+  };
+}
+export interface Environments {
+  now: Instant;
+  rateLimit: null | {
+    limit: number;
+    refill: number;
+    intervalMs: number;
+  };
+  /**
+   * Every key the journal has seen
+   */
+  environments: Environment[];
+}
+export interface Timeline {
+  steps: {
+    /**
+     * An engine status (for a run no scenario drives: CREATED, STARTED, then its status)
+     */
+    status: string;
+    at: Instant;
+  }[];
+  next:
+    | null
+    | {
+        /**
+         * An engine status, e.g. COMPLETED_SUCCESSFULLY
+         */
+        status: string;
+        at: Instant;
+      }
+    | {
+        /**
+         * An engine status, e.g. COMPLETED_SUCCESSFULLY
+         */
+        status: string;
+        afterRetrieves: number;
+      };
+  upcoming: string[];
+  expiresAt: null | Instant;
+}
+export interface DashboardRunRow {
+  id: string;
+  /**
+   * An engine status, e.g. COMPLETED_SUCCESSFULLY
+   */
+  status: string;
+  task: string;
+  createdAt: Instant;
+  updatedAt: Instant;
+  tags: string[];
+  /**
+   * created: through the API (trigger, batch, replay); scenario: scripted; catalogue: embedded; generated: from its id
+   */
+  source: "created" | "scenario" | "catalogue" | "generated";
+  plan:
+    | null
+    | {
+        /**
+         * An engine status, e.g. COMPLETED_SUCCESSFULLY
+         */
+        status: string;
+        until:
+          | "forever"
+          | {
+              retrieves: number;
+            }
+          | {
+              ms: number;
+            };
+      }[];
+  ttlMs: null | number;
+  timeline: Timeline;
+  /**
+   * True when this key has retrieved this scripted run (its timeline is its own)
+   */
+  seen: boolean;
+}
+export interface DashboardRuns {
+  env: string;
+  key: string;
+  now: Instant;
+  tasks: string[];
+  statuses: string[];
+  runs: DashboardRunRow[];
+  /**
+   * True when runs were left out (2000 looked at, 500 listed)
+   */
+  more: boolean;
+}
+export interface DashboardRun {
+  run: DashboardRunRow;
+  bodies: {
+    /**
+     * The retrieve body for x-trigger-api-version 2025-07-16
+     */
+    "2025-07-16": {};
+    /**
+     * The retrieve body without an API version
+     */
+    none: {};
+  };
+  packets: {
+    payload: null | {
+      type: string;
+      bytes: number;
+    };
+    output: null | {
+      type: string;
+      bytes: number;
+    };
+  };
+  /**
+   * This environment's journaled requests for the run
+   */
+  requests: JournalRecord[];
 }

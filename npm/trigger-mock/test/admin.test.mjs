@@ -107,6 +107,15 @@ test("every client method against a real server", async () => {
   assert.equal(missing.status, 404);
   assert.equal(missing.serverMessage, "no scenario named one run");
 
+  // The dashboard's views: environments by handle, their runs, one run.
+  const envs = await admin.environments();
+  const mine = envs.environments.find((e) => e.key === KEY.slice(0, 16));
+  assert.ok(mine, JSON.stringify(envs));
+  const listing = await admin.runs(mine.env, { status: "COMPLETED_SUCCESSFULLY" });
+  assert.ok(listing.runs.some((r) => r.id === "run_completed") && listing.runs.every((r) => r.status === "COMPLETED_SUCCESSFULLY"));
+  const one = await admin.run("run_completed", mine.env);
+  assert.equal(one.bodies["2025-07-16"].status, "COMPLETED");
+  assert.equal(one.requests.length, 2);
   // A triggered run, driven to its outcome.
   const made = await fetch(`${url}/api/v1/tasks/driven/trigger`, {
     method: "POST",
