@@ -31,6 +31,7 @@ use crate::packet::Packet;
 use crate::time::Millis;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -189,14 +190,19 @@ pub struct Entry {
     pub progress: Progress,
     /// What a finished run shows, when the task fixes anything.
     finish: Option<Box<Finish>>,
-    /// The payload shown inline, as JSON bytes.
+    /// The payload shown inline: as JSON text, or the string itself when
+    /// `text_payload` (what the SDK sends: a SuperJSON or plain-text string,
+    /// held without JSON's quotes and escapes).
     inline_payload: Option<Box<str>>,
+    /// The inline payload is a JSON string, held unquoted.
+    text_payload: bool,
     /// The output is the payload.
     echo: bool,
     /// A hash of `(task, x-trigger-request-idempotency-key)`.
-    request_key: Option<u64>,
-    /// Bytes of payload, output and metadata this run holds.
-    bytes: u64,
+    request_key: Option<NonZeroU64>,
+    /// Bytes of payload, output and metadata this run holds (at most a few
+    /// MiB: request bodies and uploads are capped far below 4 GiB).
+    bytes: u32,
     /// The environment's change number when a request last created or
     /// changed the run ([`EnvState::stamp`]): orders realtime offsets of
     /// runs changed within one millisecond.
@@ -215,10 +221,10 @@ struct Own {
     created_at: Millis,
     first: EngineStatus,
     trigger_function: TriggerFunction,
-    /// The TTL as given, when it is not how the lifecycle's TTL prints (`10m`).
-    ttl: Option<Box<str>>,
-    /// Sorted.
-    tags: Vec<String>,
+    /// Sorted; none until a run has one (boxed: 8 bytes on every run
+    /// rather than a 24-byte `Vec` that most runs leave empty).
+    #[allow(clippy::box_collection)]
+    tags: Option<Box<Vec<String>>>,
     /// An offloaded payload.
     payload_packet: Option<Arc<Packet>>,
     /// The echoed offloaded payload, or none.
@@ -250,6 +256,8 @@ impl RunId {
 /// request (metadata, the admin API) sets.
 #[derive(Debug, Clone, Default)]
 pub struct Rare {
+    /// The TTL as given, when it is not how the lifecycle's TTL prints (`10m`).
+    pub ttl: Option<Box<str>>,
     /// The user's idempotency key, as retrieve shows it.
     pub idempotency_key: Option<String>,
     /// The stored idempotency key while it deduplicates (or until cleared); the list shows it.
@@ -285,12 +293,12 @@ impl Own {
             finished_at: None,
             delayed_until: None,
             expired_at: None,
-            ttl: self
+            ttl: rare
                 .ttl
                 .as_deref()
                 .map(str::to_owned)
                 .or_else(|| ttl_ms.map(|ms| crate::time::duration_string((ms / 1000) as u64))),
-            tags: self.tags.clone(),
+            tags: self.tags.as_deref().cloned().unwrap_or_default(),
             metadata: rare.metadata.clone(),
             cost_in_cents: 0.0,
             base_cost_in_cents: 0.0,
@@ -321,7 +329,7 @@ impl Entry {
 
     /// Its tags, sorted, which a request may add to.
     pub fn tags_mut(&mut self) -> &mut Vec<String> {
-        &mut self.own.tags
+        self.own.tags.get_or_insert_with(Default::default)
     }
 
     /// The fields few runs set, made when first needed (metadata, an admin's output or error).
@@ -348,8 +356,9 @@ impl Entry {
     pub fn view(&mut self, now: Millis) -> Run {
         let base = self.own.run(self.lifecycle.ttl_ms);
         let mut run = self.progress.view(&base, &self.lifecycle, now);
-        if let Some(json) = &self.inline_payload {
-            run.payload = serde_json::from_str(json).ok();
+        if let Some(held) = &self.inline_payload {
+            run.payload =
+                if self.text_payload { Some(Value::String(held.to_string())) } else { serde_json::from_str(held).ok() };
         }
         if self.echo
             && run.status == EngineStatus::CompletedSuccessfully
@@ -385,7 +394,10 @@ impl Entry {
     /// The run's tags (sorted) and batch: the topics a change of it wakes
     /// on the realtime hub.
     pub fn topics(&self) -> (&[String], Option<&str>) {
-        (&self.own.tags, self.own.rare.as_deref().and_then(|r| r.batch_id.as_deref()))
+        (
+            self.own.tags.as_deref().map_or(&[][..], Vec::as_slice),
+            self.own.rare.as_deref().and_then(|r| r.batch_id.as_deref()),
+        )
     }
 
     /// Where the run stands in a realtime feed: the environment's change
@@ -505,11 +517,14 @@ pub struct EnvState {
     /// Runs some request saw finished, for eviction.
     finished: BTreeSet<u64>,
     /// A hash of each run's id → its creation order (checked against the id).
-    by_id: HashMap<u64, u64>,
+    /// These three indexes are B-trees, not hash maps: a hash map churned at
+    /// its cap (one run in, one out) fills with tombstones and doubles its
+    /// table, which a B-tree never does (see `a_ledger_at_its_cap_stays_flat`).
+    by_id: BTreeMap<u64, u64>,
     /// `(task, stored key)` → creation order.
-    idempotency: HashMap<(String, String), (u64, Millis)>,
+    idempotency: BTreeMap<(String, String), (u64, Millis)>,
     /// `(task, request key)` → creation order.
-    requests: HashMap<u64, u64>,
+    requests: BTreeMap<NonZeroU64, u64>,
     /// Task names shared by the runs of each task.
     task_names: std::collections::HashSet<Arc<str>>,
     /// Lifecycles shared by runs of one task and TTL.
@@ -947,7 +962,7 @@ impl EnvState {
         let lifecycle = self.lifecycle_for(task, &new, now);
         let task_name = self.task_name(&new.task);
         let entry = build_entry(ledger.seed, &id, task_name, task, lifecycle, &new, trigger_function, now);
-        self.bytes += entry.bytes;
+        self.bytes += u64::from(entry.bytes);
         if let Some(key) = &new.idempotency {
             self.idempotency.insert((new.task.clone(), key.stored.clone()), (order, key.expires_at));
         }
@@ -1001,7 +1016,7 @@ impl EnvState {
         if self.by_id.get(&hash) == Some(&order) {
             self.by_id.remove(&hash);
         }
-        self.bytes = self.bytes.saturating_sub(entry.bytes);
+        self.bytes = self.bytes.saturating_sub(u64::from(entry.bytes));
         if let Some(stored) = entry.idempotency_stored() {
             let slot = (entry.own.task.to_string(), stored.to_owned());
             if self.idempotency.get(&slot).is_some_and(|(o, _)| *o == order) {
@@ -1123,8 +1138,8 @@ impl EnvState {
 }
 
 /// A key's hash of `(task, request idempotency key)`.
-fn request_hash(task: &str, request_key: &str) -> u64 {
-    mix(stable_hash(task.as_bytes()), stable_hash(request_key.as_bytes()))
+fn request_hash(task: &str, request_key: &str) -> NonZeroU64 {
+    NonZeroU64::new(mix(stable_hash(task.as_bytes()), stable_hash(request_key.as_bytes()))).unwrap_or(NonZeroU64::MIN)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1156,17 +1171,17 @@ fn build_entry(
         created_at: now,
         first,
         trigger_function,
-        ttl: new
-            .ttl
-            .as_ref()
-            .filter(|(s, ms)| *s != crate::time::duration_string((ms / 1000) as u64))
-            .map(|(s, _)| s.as_str().into()),
-        tags,
+        tags: (!tags.is_empty()).then(|| Box::new(tags)),
         payload_packet: new.payload_packet.clone(),
         output_packet,
         rare: None,
     };
     let rare = Rare {
+        ttl: new
+            .ttl
+            .as_ref()
+            .filter(|(s, ms)| *s != crate::time::duration_string((ms / 1000) as u64))
+            .map(|(s, _)| s.as_str().into()),
         idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
         idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),
         version: new.version.clone(),
@@ -1182,13 +1197,22 @@ fn build_entry(
     let any_rare = [&rare.idempotency_key, &rare.version, &rare.batch_id, &rare.region, &rare.machine, &rare.queue]
         .into_iter()
         .any(some)
+        || rare.ttl.is_some()
         || rare.metadata.is_some()
         || rare.output.is_some();
     let own = Own { rare: any_rare.then(|| Box::new(rare)), ..own };
     let progress = Progress::start(&own.run(lifecycle.ttl_ms), &lifecycle, now, now);
-    let inline_payload: Option<Box<str>> = new.payload.as_ref().map(|v| v.to_string().into());
-    let payload_bytes =
-        new.payload_packet.as_ref().map_or(0, |p| p.size()) + inline_payload.as_ref().map_or(0, |p| p.len() as u64);
+    // Counted as its JSON text, however it is held.
+    let json_len = new.payload.as_ref().map_or(0, |v| match v {
+        Value::String(s) => json_string_len(s),
+        other => other.to_string().len(),
+    });
+    let text_payload = matches!(new.payload, Some(Value::String(_)));
+    let inline_payload: Option<Box<str>> = new.payload.as_ref().map(|v| match v {
+        Value::String(s) => s.as_str().into(),
+        other => other.to_string().into(),
+    });
+    let payload_bytes = new.payload_packet.as_ref().map_or(0, |p| p.size()) + json_len as u64;
     // An echoed output costs nothing more: the same packet, or the payload parsed again when shown.
     let metadata_bytes = new.metadata.as_ref().map_or(0, |m| Value::Object(m.clone()).to_string().len() as u64);
     let bytes = payload_bytes + metadata_bytes;
@@ -1198,11 +1222,25 @@ fn build_entry(
         progress,
         finish: (task.finish != Finish::default()).then(|| Box::new(task.finish)),
         inline_payload,
+        text_payload,
         echo: task.output == OutputRule::Echo,
         request_key: new.request_key.as_deref().map(|rk| request_hash(&new.task, rk)),
-        bytes,
+        bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
         seq: 0,
     }
+}
+
+/// The length of `s` written as a JSON string (quotes and escapes included),
+/// without writing it.
+fn json_string_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
 }
 
 #[cfg(test)]
@@ -1352,5 +1390,84 @@ mod tests {
         let id = l.trigger("tr_dev_a", &task, queued, TriggerFunction::Trigger, T0).id;
         let run = env.with(|st| st.view(&id, T0.plus(60_000), false)).unwrap_or_else(|| panic!("run"));
         assert_eq!((run.status, run.expired_at), (EngineStatus::Expired, Some(T0.plus(60_000))));
+    }
+
+    #[test]
+    fn a_created_run_stays_compact() {
+        // 100 environments of 1000 runs: every byte here is 100 000 bytes of RSS
+        // (224: the realtime change number took 8 bytes after the 216 measured).
+        assert!(std::mem::size_of::<Entry>() <= 224, "{}", std::mem::size_of::<Entry>());
+        assert!(std::mem::size_of::<Progress>() <= 80, "{}", std::mem::size_of::<Progress>());
+        let ledger = Ledger::new(1, Caps::default());
+        let superjson = r#"{"json":{"n":1,"s":"a\"b"}}"#;
+        let sdk = NewRun {
+            payload: Some(Value::String(superjson.into())),
+            request_key: Some("8f855fc8-a876-490e-b3d0-d2084cdfd4af".into()),
+            ..new("t")
+        };
+        let made = ledger.trigger("tr_dev_a", &Task::default_task(), sdk, TriggerFunction::Trigger, T0);
+        let object = ledger.trigger("tr_dev_a", &Task::default_task(), new("t"), TriggerFunction::Trigger, T0);
+        let env = ledger.env("tr_dev_a").unwrap();
+        env.with(|st| {
+            let e = st.entry_mut(&made.id).unwrap();
+            // The string is held as itself, without JSON's quotes and escapes, and no box is made for
+            // fields the trigger did not set; the bytes counted are still those of its JSON text.
+            assert_eq!(e.inline_payload.as_deref(), Some(superjson));
+            assert!(e.own.rare.is_none() && e.own.tags.is_none());
+            assert_eq!(e.bytes as usize, Value::String(superjson.into()).to_string().len());
+            assert_eq!(e.view(T0).payload, Some(Value::String(superjson.into())));
+            let o = st.entry_mut(&object.id).unwrap();
+            assert_eq!(o.view(T0).payload, Some(serde_json::json!({"a": 1})));
+            assert_eq!(o.bytes as usize, r#"{"a":1}"#.len());
+        });
+        for s in ["", "plain", "q\"\\\n\r\t\u{8}\u{c}", "\u{1}\u{1f}", "é€😀", "</script>\u{7f}"] {
+            assert_eq!(json_string_len(s), Value::String(s.into()).to_string().len(), "{s:?}");
+        }
+    }
+
+    /// An SDK-shaped trigger (SuperJSON payload, a request idempotency key;
+    /// one in ten with tags and an idempotency key), as the trigger soak sends.
+    fn sdk_trigger(n: u64) -> NewRun {
+        let payload = format!(r#"{{"json":{{"n":{n},"user":"user_1"}}}}"#);
+        let mut new = NewRun {
+            payload: Some(Value::String(payload)),
+            request_key: Some(format!("{n:08x}-0001-4000-8000-{n:012x}")),
+            ..new("soak-task")
+        };
+        if n % 10 == 0 {
+            new.tags = vec!["soak".into(), "env-1".into()];
+            new.idempotency = Some(IdempotencyKey {
+                stored: format!("{:064x}", u128::from(n) * 0x9e37_79b9_7f4a_7c15),
+                user: format!("k{n}"),
+                expires_at: T0.plus(86_400_000),
+            });
+        }
+        new
+    }
+
+    #[test]
+    fn a_ledger_at_its_cap_stays_flat() {
+        // Bytes really allocated (this thread's), not an estimate: the runs,
+        // their indexes, their payloads.
+        let live = crate::counting_alloc::live;
+        let ledger = Ledger::new(1, Caps::default());
+        let task = Task::default_task();
+        ledger.trigger("tr_dev_a", &task, sdk_trigger(0), TriggerFunction::Trigger, T0);
+        let before = live();
+        for n in 1..=1000 {
+            ledger.trigger("tr_dev_a", &task, sdk_trigger(n), TriggerFunction::Trigger, T0);
+        }
+        let full = live() - before;
+        // 1000 runs at the cap: about 470 bytes each with the indexes (100
+        // environments of them: 47 MB).
+        assert!(full < 1000 * 500, "{} bytes a run", full / 1000);
+        // Twenty times the cap through it, one run in and one out: hash maps
+        // left tombstones and doubled their tables here (+14%).
+        for n in 1001..=21_000 {
+            ledger.trigger("tr_dev_a", &task, sdk_trigger(n), TriggerFunction::Trigger, T0);
+        }
+        let churned = live() - before;
+        assert_eq!(ledger.env("tr_dev_a").unwrap().with(|st| st.run_count()), 1000);
+        assert!(churned < full + full / 50, "{full} bytes at the cap, {churned} after the churn");
     }
 }

@@ -68,3 +68,51 @@ pub mod store;
 pub mod time;
 pub mod watch;
 pub mod world;
+
+/// Unit tests only: counts the bytes each thread has allocated and not yet
+/// freed, so a test can bound what a structure really costs (the ledger at its
+/// cap). Per thread, so tests running in parallel do not disturb each other.
+#[cfg(test)]
+pub(crate) mod counting_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    fn add(n: isize) {
+        // `try_with`: nothing to count while the thread's locals are torn down.
+        let _ = LIVE.try_with(|live| live.set(live.get() + n));
+    }
+
+    // SAFETY: every call is forwarded unchanged to the system allocator.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            add(layout.size() as isize);
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            add(-(layout.size() as isize));
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            add(new_size as isize - layout.size() as isize);
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// Bytes this thread allocated and did not free (frees of memory another
+    /// thread allocated count here too, so measure on one thread).
+    pub(crate) fn live() -> isize {
+        LIVE.with(Cell::get)
+    }
+}

@@ -95,7 +95,9 @@ pub struct Timeline {
 /// Where one caller's view of a scripted run stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
-    step: usize,
+    /// The current step's index (u32: with the timestamps, a created run's
+    /// progress stays at 80 bytes).
+    step: u32,
     /// When the first step began, for this caller.
     began: Millis,
     entered_at: Millis,
@@ -103,7 +105,8 @@ pub struct Progress {
     enqueued_at: Option<Millis>,
     expired_at: Option<Millis>,
     /// Every status change after the first step, with its instant.
-    transitions: Vec<(EngineStatus, Millis)>,
+    /// A boxed slice, grown one at a time: most runs hold one to three.
+    transitions: Box<[(EngineStatus, Millis)]>,
     /// Added to the base run's timestamps for this caller.
     shift: i64,
 }
@@ -134,35 +137,47 @@ impl Progress {
             retrieves_in_step: 0,
             enqueued_at: (first.phase() == Phase::Queued).then_some(entered_at),
             expired_at: None,
-            transitions: Vec::new(),
+            transitions: Box::default(),
             shift,
         }
     }
 
     /// The bytes this progress holds on the heap (its transitions).
     pub fn heap_bytes(&self) -> usize {
-        self.transitions.capacity() * std::mem::size_of::<(EngineStatus, Millis)>()
+        self.transitions.len() * std::mem::size_of::<(EngineStatus, Millis)>()
     }
 
     /// The status now shown.
     pub fn status(&self, lifecycle: &Lifecycle) -> EngineStatus {
-        if self.expired_at.is_some() { EngineStatus::Expired } else { lifecycle.steps[self.step].status }
+        if self.expired_at.is_some() { EngineStatus::Expired } else { lifecycle.steps[self.at()].status }
     }
 
     fn enter_next(&mut self, lifecycle: &Lifecycle, at: Millis) {
-        if self.step + 1 >= lifecycle.steps.len() {
+        if self.at() + 1 >= lifecycle.steps.len() {
             return;
         }
         self.step += 1;
         self.entered_at = at;
         self.retrieves_in_step = 0;
-        let status = lifecycle.steps[self.step].status;
+        let status = lifecycle.steps[self.at()].status;
         if status.phase() == Phase::Queued && self.enqueued_at.is_none() {
             self.enqueued_at = Some(at);
         }
-        // Exactly as many as there are: thousands of runs each hold a few.
-        self.transitions.reserve_exact(1);
-        self.transitions.push((status, at));
+        self.push_transition(status, at);
+    }
+
+    /// Records a status change. Exactly as many as there are: thousands of
+    /// runs each hold a few.
+    fn push_transition(&mut self, status: EngineStatus, at: Millis) {
+        let mut all = std::mem::take(&mut self.transitions).into_vec();
+        all.reserve_exact(1);
+        all.push((status, at));
+        self.transitions = all.into_boxed_slice();
+    }
+
+    /// The current step's index.
+    fn at(&self) -> usize {
+        self.step as usize
     }
 
     /// Applies every time-driven change (step durations, TTL expiry) up to `now`.
@@ -172,7 +187,7 @@ impl Progress {
             if status.is_terminal() {
                 return;
             }
-            let step_end = match lifecycle.steps[self.step].until {
+            let step_end = match lifecycle.steps[self.at()].until {
                 Until::Elapsed(ms) => Some(self.entered_at.plus(ms)),
                 _ => None,
             };
@@ -183,7 +198,7 @@ impl Progress {
             match (step_end, expiry) {
                 (_, Some(exp)) if exp <= now && step_end.is_none_or(|end| exp <= end) => {
                     self.expired_at = Some(exp);
-                    self.transitions.push((EngineStatus::Expired, exp));
+                    self.push_transition(EngineStatus::Expired, exp);
                 }
                 (Some(end), _) if end <= now => self.enter_next(lifecycle, end),
                 _ => return,
@@ -199,9 +214,9 @@ impl Progress {
         let mut steps = vec![(lifecycle.steps[0].status, at.began)];
         steps.extend(at.transitions.iter().copied());
         let status = at.status(lifecycle);
-        let following = lifecycle.steps.get(at.step + 1).map(|s| s.status);
+        let following = lifecycle.steps.get(at.step as usize + 1).map(|s| s.status);
         let next = match (status.is_terminal() || at.expired_at.is_some(), following) {
-            (false, Some(following)) => match lifecycle.steps[at.step].until {
+            (false, Some(following)) => match lifecycle.steps[at.step as usize].until {
                 Until::Elapsed(ms) => Some(Next::At(following, at.entered_at.plus(ms))),
                 Until::Retrieves(n) => Some(Next::AfterRetrieves(following, n.saturating_sub(at.retrieves_in_step))),
                 Until::Forever => None,
@@ -211,7 +226,7 @@ impl Progress {
         let upcoming = if at.expired_at.is_some() {
             Vec::new()
         } else {
-            lifecycle.steps.iter().skip(at.step + 1).map(|s| s.status).collect()
+            lifecycle.steps.iter().skip(at.step as usize + 1).map(|s| s.status).collect()
         };
         let expires_at = match (lifecycle.ttl_ms, at.enqueued_at) {
             (Some(ttl), Some(enqueued)) if status.phase() == Phase::Queued => Some(enqueued.plus(ttl)),
@@ -229,9 +244,9 @@ impl Progress {
         if self.status(lifecycle).is_terminal() {
             return false;
         }
-        lifecycle.steps.truncate(self.step + 1);
+        lifecycle.steps.truncate(self.at() + 1);
         let at = at.max(self.entered_at);
-        lifecycle.steps[self.step].until = Until::Elapsed(at.0.saturating_sub(self.entered_at.0));
+        lifecycle.steps[self.at()].until = Until::Elapsed(at.0.saturating_sub(self.entered_at.0));
         lifecycle.steps.push(Step { status, until: Until::Forever });
         self.advance(lifecycle, at);
         true
@@ -240,7 +255,7 @@ impl Progress {
     /// Moves the end of the current step, when it is time-driven, to `until`.
     /// Used to reschedule a delayed run.
     pub fn end_step_at(&self, lifecycle: &mut Lifecycle, until: Millis) {
-        if let Some(step) = lifecycle.steps.get_mut(self.step) {
+        if let Some(step) = lifecycle.steps.get_mut(self.at()) {
             step.until = Until::Elapsed(until.0.saturating_sub(self.entered_at.0).max(1));
         }
     }
@@ -254,7 +269,7 @@ impl Progress {
         if status.is_terminal() {
             return None;
         }
-        let step_end = match lifecycle.steps[self.step].until {
+        let step_end = match lifecycle.steps[self.step as usize].until {
             Until::Elapsed(ms) => Some(self.entered_at.plus(ms)),
             _ => None,
         };
@@ -280,7 +295,7 @@ impl Progress {
         if self.expired_at.is_some() {
             return;
         }
-        if let Until::Retrieves(n) = lifecycle.steps[self.step].until {
+        if let Until::Retrieves(n) = lifecycle.steps[self.at()].until {
             self.retrieves_in_step += 1;
             if self.retrieves_in_step >= n {
                 self.enter_next(lifecycle, now);
