@@ -486,8 +486,10 @@ impl App {
         };
         if verbose {
             line.http = Some(format!("{:?}", req.version()));
-            line.api_version =
-                req.headers().get(ApiVersion::HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            line.api_version = req
+                .headers()
+                .get(ApiVersion::header_name())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             line.wall = Some(wall_now());
         }
         let result = self.answer(req, conn).await;
@@ -830,7 +832,8 @@ impl App {
         if !journal.enabled() {
             return;
         }
-        let trigger_version = req.headers().get("trigger-version").and_then(|v| v.to_str().ok());
+        static TRIGGER_VERSION: header::HeaderName = header::HeaderName::from_static("trigger-version");
+        let trigger_version = req.headers().get(&TRIGGER_VERSION).and_then(|v| v.to_str().ok());
         let wall = wall_now();
         let request = journal::Request {
             at: self.state.clock.at_wall(wall),

@@ -232,7 +232,7 @@ impl App {
             // Legacy public keys see no payload or output, as on retrieve.
             columns = columns.skip(["payload", "output"]);
         }
-        let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
+        let version = ApiVersion::from_header(req.headers().get(ApiVersion::header_name()).map(HeaderValue::as_bytes));
         let o = RowOptions { columns, version, zero_costs: kind.environment() == Environment::Development };
         let handle = match feed {
             Feed::Run(id) => format!("run-{id}"),

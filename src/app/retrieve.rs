@@ -29,7 +29,7 @@ impl App {
         // True when the caller may read the run whatever it turns out to be.
         let by_id = principal.token().is_none_or(|t| t.ability.can(ScopeAction::Read, &[Resource::run(id)]));
         let may_read = |run: &Run| by_id || principal.authorize(ScopeAction::Read, &Resource::of_run(run)).is_ok();
-        let version = ApiVersion::from_header(req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes));
+        let version = ApiVersion::from_header(req.headers().get(ApiVersion::header_name()).map(HeaderValue::as_bytes));
         let host = |req: &Request<B>| host_or(req, conn.reached().or_else(|| reached_of(req)));
         let ledger = &self.state.ledger;
         let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };

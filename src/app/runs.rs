@@ -86,7 +86,7 @@ fn change_other(ctx: &Ctx<'_>, id: &str, f: impl FnOnce(&mut Overlay)) {
 }
 
 fn version(ctx: &Ctx<'_>) -> ApiVersion {
-    ApiVersion::from_header(ctx.req.headers().get(ApiVersion::HEADER).map(HeaderValue::as_bytes))
+    ApiVersion::from_header(ctx.req.headers().get(ApiVersion::header_name()).map(HeaderValue::as_bytes))
 }
 
 /// The environment's id and slug as list items show them: the same id as

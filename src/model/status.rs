@@ -176,6 +176,13 @@ impl ApiVersion {
     /// The request header that selects a version.
     pub const HEADER: &'static str = "x-trigger-api-version";
 
+    /// [`ApiVersion::HEADER`] as a header name: looking a header up by a
+    /// ready name skips parsing and checking the text on every request.
+    pub fn header_name() -> &'static hyper::header::HeaderName {
+        static NAME: hyper::header::HeaderName = hyper::header::HeaderName::from_static(ApiVersion::HEADER);
+        &NAME
+    }
+
     /// The version a header value selects; anything unknown is unversioned,
     /// as on the real server.
     pub fn from_header(value: Option<&[u8]>) -> ApiVersion {
