@@ -381,6 +381,10 @@ fn run_detail(app: &App, id: &str, env: Option<&Env>, host: &str) -> Option<Valu
     }))
 }
 
+/// The least time between two change events on one stream: changes in
+/// between coalesce into the next event.
+const MIN_EVENT_GAP: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// `GET /_mock/events`: server-sent events. A `change` event carries the
 /// generations (`{"journal", "clock", "runs", "scenarios"}`) whenever one
 /// moves; a comment line every [`HEARTBEAT`] otherwise.
@@ -411,8 +415,18 @@ fn events(app: &App) -> Response<Body> {
                 None if feed.is_closed() => return,
                 None => Bytes::from_static(b": idle\n\n"),
             };
+            let was_change = woke.is_some();
             if tx.send(frame).await.is_err() {
                 return;
+            }
+            if was_change {
+                // At most one change event per gap: under load every request
+                // is a change, and a page that re-read its view for each
+                // would cost the server more than the requests themselves.
+                tokio::select! {
+                    () = tokio::time::sleep(MIN_EVENT_GAP) => {}
+                    () = tx.closed() => return,
+                }
             }
         }
     });

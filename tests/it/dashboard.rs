@@ -180,6 +180,28 @@ async fn events_arrive_on_changes_over_http1_and_end_when_the_server_stops() {
 }
 
 #[tokio::test]
+async fn a_flood_of_requests_coalesces_into_a_few_events() {
+    // Under load every request is a change; an open page must not be told of
+    // each (it would re-read its view thousands of times a second).
+    let server = start(&scripted()).await;
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(b"GET /_mock/events HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "\"scenarios\":0}\n\n").await;
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        retrieve(&server, "run_poll_ok", DEV_KEY, ApiVersion::V20250716).await;
+    }
+    // The last change always arrives, within the gap.
+    read_until(&mut stream, &mut seen, "{\"journal\":200,").await;
+    let elapsed = started.elapsed();
+    let events = seen.matches("event: change").count() - 1;
+    let allowed = 2 + (elapsed.as_millis() / 500) as usize;
+    assert!(events <= allowed, "{events} events for 200 requests in {elapsed:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn events_over_http2_and_a_cap_on_open_streams() {
     let server = start(&scripted()).await;
     let mut sender = h2_connect(server.addr()).await;
