@@ -55,15 +55,46 @@ fn parse(path: &str) -> Option<(&str, Which, &str)> {
     Some((run_id, which, ext))
 }
 
-fn xml(status: StatusCode, body: String) -> Response<Body> {
+pub(super) fn xml(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     response
 }
 
-fn no_such_key(request_id: &str) -> Response<Body> {
+pub(super) fn no_such_key(request_id: &str) -> Response<Body> {
     xml(StatusCode::NOT_FOUND, s3_error("NoSuchKey", "The specified key does not exist.", "", request_id))
+}
+
+/// Checks a presigned URL's signature and expiry (GETs of packets and PUTs
+/// of uploads alike): S3's answer when it is refused, `None` when it holds.
+pub(super) fn signature_refusal(
+    presigner: &Presigner,
+    path: &str,
+    query: Option<&str>,
+    now: Millis,
+    request_id: &str,
+) -> Option<Response<Body>> {
+    match presigner.verify(path, query.unwrap_or(""), now) {
+        Ok(()) => None,
+        Err(Refusal::SignatureDoesNotMatch) => Some(xml(
+            StatusCode::FORBIDDEN,
+            s3_error(
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                "",
+                request_id,
+            ),
+        )),
+        Err(Refusal::Expired { signed_at, expires_secs }) => {
+            let extra = format!(
+                "<X-Amz-Expires>{expires_secs}</X-Amz-Expires><Expires>{}</Expires><ServerTime>{}</ServerTime>",
+                s3_time(signed_at.plus(expires_secs * 1000)),
+                s3_time(now)
+            );
+            Some(xml(StatusCode::FORBIDDEN, s3_error("AccessDenied", "Request has expired", &extra, request_id)))
+        }
+    }
 }
 
 /// A single byte range, as S3 reads `Range`.
@@ -123,27 +154,8 @@ pub async fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
     let path = req.uri().path();
     let world = app.world();
     let now = state.clock.now();
-    match state.presigner.verify(path, req.uri().query().unwrap_or(""), now) {
-        Ok(()) => {}
-        Err(Refusal::SignatureDoesNotMatch) => {
-            return xml(
-                StatusCode::FORBIDDEN,
-                s3_error(
-                    "SignatureDoesNotMatch",
-                    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
-                    "",
-                    &request_id,
-                ),
-            );
-        }
-        Err(Refusal::Expired { signed_at, expires_secs }) => {
-            let extra = format!(
-                "<X-Amz-Expires>{expires_secs}</X-Amz-Expires><Expires>{}</Expires><ServerTime>{}</ServerTime>",
-                s3_time(signed_at.plus(expires_secs * 1000)),
-                s3_time(now)
-            );
-            return xml(StatusCode::FORBIDDEN, s3_error("AccessDenied", "Request has expired", &extra, &request_id));
-        }
+    if let Some(refused) = signature_refusal(&state.presigner, path, req.uri().query(), now, &request_id) {
+        return refused;
     }
     // As on S3, the signature is checked before the key is looked up, so a
     // URL reveals nothing about objects it was not signed for.

@@ -5,10 +5,11 @@
 //! any size the SDK offloads (128 KiB and more) round-trips byte for byte.
 
 use super::App;
+use super::packets::{no_such_key, signature_refusal, xml};
 use super::reply::{Ctx, Reply, percent_decode};
 use crate::body::Body;
 use crate::packet::{Content, Offload, Packet, PacketType, UrlBehaviour};
-use crate::presign::{Refusal, s3_error};
+use crate::presign::s3_error;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::header::{self, HeaderValue};
@@ -46,13 +47,6 @@ pub fn presign(ctx: &Ctx<'_>, raw_name: &str) -> Reply {
     Reply::json(StatusCode::OK, &json!({ "presignedUrl": url, "storagePath": name }))
 }
 
-fn xml(status: StatusCode, body: String) -> Response<Body> {
-    let mut response = Response::new(Body::full(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
-    response
-}
-
 /// `PUT /uploads/{env}/{filename}?X-Amz-…`: keeps the bytes for a trigger.
 pub async fn handle<B>(app: &App, req: &Request<()>, body: B) -> Response<Body>
 where
@@ -71,25 +65,11 @@ where
     }
     let path = req.uri().path();
     let now = state.clock.now();
-    match state.presigner.verify(path, req.uri().query().unwrap_or(""), now) {
-        Ok(()) => {}
-        Err(Refusal::SignatureDoesNotMatch) => {
-            return xml(
-                StatusCode::FORBIDDEN,
-                s3_error(
-                    "SignatureDoesNotMatch",
-                    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
-                    "",
-                    &request_id,
-                ),
-            );
-        }
-        Err(Refusal::Expired { .. }) => {
-            return xml(StatusCode::FORBIDDEN, s3_error("AccessDenied", "Request has expired", "", &request_id));
-        }
+    if let Some(refused) = signature_refusal(&state.presigner, path, req.uri().query(), now, &request_id) {
+        return refused;
     }
     let Some((fp, name)) = path.strip_prefix(PREFIX).and_then(|rest| rest.split_once('/')) else {
-        return xml(StatusCode::NOT_FOUND, s3_error("NoSuchKey", "The specified key does not exist.", "", &request_id));
+        return no_such_key(&request_id);
     };
     let name = percent_decode(name);
     let kind = match req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
