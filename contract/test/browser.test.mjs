@@ -18,9 +18,16 @@ import path from "node:path";
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import { auth, configure } from "@trigger.dev/sdk";
-import { CONTRACT_DIR, moveClock, readJournal, startServer, writeScenarioFile } from "./helpers.mjs";
+import {
+  CHROMIUM,
+  CHROMIUM_FLAGS,
+  CONTRACT_DIR,
+  moveClock,
+  readJournal,
+  startServer,
+  writeScenarioFile,
+} from "./helpers.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
 const RUN = "run_browser_timed";
 const KEY = `tr_dev_browser_${process.pid}`;
 const SCENARIO = {
@@ -83,16 +90,7 @@ describe("useRealtimeRun in headless Chromium", () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
+      args: CHROMIUM_FLAGS,
       timeout: 30_000,
     });
   });

@@ -16,22 +16,11 @@ import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { configure, runs } from "@trigger.dev/sdk";
-import { CONTRACT_DIR, CURRENT_API_VERSION, startServer } from "./helpers.mjs";
+import { CHROMIUM, CHROMIUM_FLAGS, CONTRACT_DIR, CURRENT_API_VERSION, startServer } from "./helpers.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const ARTIFACTS = path.join(CONTRACT_DIR, "artifacts", "dashboard");
 const KEY = "tr_dev_dashboard_browser";
 const ONE_TRY = { retry: { maxAttempts: 1 } };
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 describe("the dashboard in a browser", () => {
   let server;
@@ -74,7 +63,7 @@ describe("the dashboard in a browser", () => {
     // A persistent context is how playwright passes a fresh --user-data-dir.
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
-      args: FLAGS,
+      args: CHROMIUM_FLAGS,
       viewport: { width: 1366, height: 768 },
     });
     page = browser.pages()[0] ?? (await browser.newPage());

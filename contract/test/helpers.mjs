@@ -495,3 +495,21 @@ export async function collectRealtime(makeIterable, { limitMs = 8000, onYield = 
   }
   return { yields, ended };
 }
+
+/** Debian's Chromium, which scripts/test installs when missing (or CHROMIUM_PATH). */
+export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+
+/**
+ * The flags the browser tests start Chromium with: headless as root, and none
+ * of its own network traffic, which this machine's closed network refuses.
+ */
+export const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
