@@ -187,6 +187,12 @@ pub(crate) struct Mock {
 }
 
 impl Mock {
+    /// The binary on an ephemeral port with a frozen clock and `scenario`.
+    pub(crate) fn with_scenario(scenario: &std::path::Path) -> Mock {
+        let scenario = scenario.to_str().unwrap();
+        Mock::spawn(&["--addr", "127.0.0.1:0", "--clock", "2026-01-01T00:00:00Z", "--scenario", scenario])
+    }
+
     pub(crate) fn spawn(args: &[&str]) -> Mock {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_trigger-mock"));
         for (key, _) in std::env::vars() {
@@ -723,14 +729,7 @@ async fn clients_that_vanish_mid_packet_leave_no_connections_or_memory_behind() 
         ]}"#,
     )
     .unwrap();
-    let mock = Mock::spawn(&[
-        "--addr",
-        "127.0.0.1:0",
-        "--clock",
-        "2026-01-01T00:00:00Z",
-        "--scenario",
-        scenario.to_str().unwrap(),
-    ]);
+    let mock = Mock::with_scenario(&scenario);
     let (addr, pid) = (mock.addr, mock.pid());
     let big = payload_path(addr, "run_big").await;
     let small = payload_path(addr, "run_small").await;

@@ -360,14 +360,7 @@ async fn clients_that_never_read_hold_bounded_memory_released_when_they_go() {
     let dir = TempDir::new("never-read");
     let scenario = dir.path().join("packets.json");
     std::fs::write(&scenario, PACKETS).unwrap();
-    let mock = Mock::spawn(&[
-        "--addr",
-        "127.0.0.1:0",
-        "--clock",
-        "2026-01-01T00:00:00Z",
-        "--scenario",
-        scenario.to_str().unwrap(),
-    ]);
+    let mock = Mock::with_scenario(&scenario);
     let (addr, pid) = (mock.addr, mock.pid());
     let big = payload_path(addr, "run_big").await;
     assert_serves(addr).await;
