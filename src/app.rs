@@ -781,6 +781,12 @@ impl App {
         let reads = (method == Method::GET || method == Method::HEAD) && route_name == RouteName::Retrieve;
         // Built on first use, so before the key's lock is taken.
         let script = run_id.filter(|_| reads).and_then(|id| Some((id, world.lifecycle(id)?, world.store.related(id)?)));
+        let bucket = matches!(limiter, Limiter::Bucket) && world.rate_limit.is_some();
+        if !bucket && script.is_none() && !crate::faults::any_applies(&world.faults, route_name, run_id) {
+            // Nothing of the key's state takes part (a catalogue run beside
+            // faults for other runs): the key's lock is not taken.
+            return Decided { now, verdict: window, fault: None, scripted: None };
+        }
         self.state.keys.with(key, now, |ks| {
             let now = self.state.clock.now();
             let verdict = match limiter {

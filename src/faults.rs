@@ -113,6 +113,26 @@ fn draw(seed: u64, key_hash: u64, index: usize, count: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
+impl Fault {
+    /// True when a request on `route` for `run_id` counts towards this fault.
+    pub fn applies(&self, route: RouteName, run_id: Option<&str>) -> bool {
+        let route_ok = self.route == RouteName::Any || self.route == route;
+        route_ok
+            && match (&self.run_id, run_id) {
+                (None, _) => true,
+                (Some(glob), Some(id)) => glob.matches(id),
+                (Some(_), None) => false,
+            }
+    }
+}
+
+/// True when some fault counts a request on `route` for `run_id`: when none
+/// does, [`decide`] changes no counter and fires nothing, so a caller may
+/// skip the key's state altogether.
+pub fn any_applies(faults: &[Fault], route: RouteName, run_id: Option<&str>) -> bool {
+    faults.iter().any(|f| f.applies(route, run_id))
+}
+
 /// Decides which fault fires for a request on `route` for `run_id`, counting
 /// the request in `counters` (one per fault, per key) for every fault it
 /// matches. The first fault that fires wins.
@@ -128,13 +148,7 @@ pub fn decide<'a>(
     let mut key_hash = None;
     let mut fired = None;
     for (index, fault) in faults.iter().enumerate() {
-        let route_ok = fault.route == RouteName::Any || fault.route == route;
-        let run_ok = match (&fault.run_id, run_id) {
-            (None, _) => true,
-            (Some(glob), Some(id)) => glob.matches(id),
-            (Some(_), None) => false,
-        };
-        if !(route_ok && run_ok) {
+        if !fault.applies(route, run_id) {
             continue;
         }
         counters[index] += 1;
