@@ -8,6 +8,7 @@
 use crate::model::{CronKind, json_number};
 use crate::model::{EngineStatus, Phase, Run, Schedule, ScheduleGenerator, SerializedError, TriggerFunction};
 use crate::time::{Millis, duration_string};
+use std::fmt::Write as _;
 use fake::Fake;
 use fake::faker::company::en::CompanyName;
 use fake::faker::internet::en::SafeEmail;
@@ -58,8 +59,14 @@ impl Deploy {
     /// The version as the server names it, `YYYYMMDD.N`, for a run created
     /// at `created_at`: never dated after it.
     pub fn version(self, created_at: Millis) -> String {
-        let day = created_at.plus(-self.days_before.saturating_mul(86_400_000)).to_string();
-        format!("{}{}{}.{}", &day[0..4], &day[5..7], &day[8..10], self.build)
+        let day = created_at.plus(-self.days_before.saturating_mul(86_400_000)).iso_bytes();
+        let mut out = String::with_capacity(12);
+        for part in [&day[0..4], &day[5..7], &day[8..10]] {
+            // ASCII digits.
+            out.push_str(std::str::from_utf8(part).unwrap_or_default());
+        }
+        let _ = write!(out, ".{}", self.build);
+        out
     }
 }
 

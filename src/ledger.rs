@@ -597,9 +597,25 @@ pub fn fingerprint(seed: u64, key: &str) -> String {
     base36(mix(seed, stable_hash(key.as_bytes())) % 36u64.pow(6), 6)
 }
 
+/// The 4-character check of a created id's `body`, as bytes.
+fn check_bytes(seed: u64, prefix: &str, body: &str) -> [u8; 4] {
+    // FNV-1a over prefix then body: `stable_hash` of the two joined, without joining them.
+    let mut h: u64 = stable_hash(prefix.as_bytes());
+    for b in body.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut n = mix(seed ^ 0x1ed9e5, h) % 36u64.pow(4);
+    let mut out = [b'0'; 4];
+    for slot in out.iter_mut().rev() {
+        *slot = ALNUM[(n % 36) as usize];
+        n /= 36;
+    }
+    out
+}
+
 fn check(seed: u64, prefix: &str, body: &str) -> String {
-    let h = mix(seed ^ 0x1ed9e5, stable_hash(format!("{prefix}{body}").as_bytes()));
-    base36(h % 36u64.pow(4), 4)
+    String::from_utf8(check_bytes(seed, prefix, body).to_vec()).unwrap_or_default()
 }
 
 /// A created id: `PREFIX` + `c` + fingerprint(6) + 14 characters drawn from
@@ -616,11 +632,12 @@ fn make_id(seed: u64, prefix: &str, fp: &str, key: &str, order: u64) -> String {
 /// True when `id` is one the ledger made (in any environment) under `seed`.
 pub fn is_created_id(seed: u64, prefix: &str, id: &str) -> bool {
     let Some(rest) = id.strip_prefix(prefix) else { return false };
-    if rest.len() != 25 || !rest.starts_with('c') || !rest.bytes().all(|b| ALNUM.contains(&b)) {
+    if rest.len() != 25 || !rest.starts_with('c') || !rest.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    {
         return false;
     }
     let (body, tail) = rest.split_at(21);
-    check(seed, prefix, body) == tail
+    check_bytes(seed, prefix, body) == tail.as_bytes()
 }
 
 /// The environment fingerprint inside a created id.

@@ -126,24 +126,51 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
-impl fmt::Display for Millis {
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, exactly as JavaScript's `toISOString`.
-    /// An instant outside the years 0000 to 9999 is written as [`FIRST`] or
-    /// [`LAST`], so every date sent stays RFC 3339 (the clock keeps a year
-    /// away from both; only a scenario's own huge durations get there).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Millis {
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, exactly as JavaScript's `toISOString`,
+    /// as 24 ASCII bytes. An instant outside the years 0000 to 9999 is
+    /// written as [`FIRST`] or [`LAST`], so every date sent stays RFC 3339
+    /// (the clock keeps a year away from both; only a scenario's own huge
+    /// durations get there). Written digit by digit: bodies carry up to a
+    /// dozen dates, and `write!` with padding cost ten times as much.
+    pub fn iso_bytes(self) -> [u8; 24] {
         let ms = self.0.clamp(FIRST.0, LAST.0);
         let days = ms.div_euclid(86_400_000);
         let in_day = ms.rem_euclid(86_400_000);
         let (year, month, day) = civil_from_days(days);
-        let (h, m, s, ms) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
-        write!(f, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+        let (h, m, s, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        // Every field is in range after the clamp; `% 10` keeps each a digit regardless.
+        let mut put = |at: usize, width: usize, mut n: i64| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (n.rem_euclid(10)) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, h);
+        put(14, 2, m);
+        put(17, 2, s);
+        put(20, 3, milli);
+        out
+    }
+}
+
+impl fmt::Display for Millis {
+    /// See [`Millis::iso_bytes`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.iso_bytes();
+        // ASCII digits and separators only.
+        f.write_str(std::str::from_utf8(&bytes).unwrap_or_default())
     }
 }
 
 impl serde::Serialize for Millis {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let bytes = self.iso_bytes();
+        s.serialize_str(std::str::from_utf8(&bytes).unwrap_or_default())
     }
 }
 
@@ -229,6 +256,22 @@ mod tests {
         assert_eq!(Millis::parse_rfc3339("2025-01-01T00:00:05Z"), Ok(Millis(1_735_689_605_000)));
         assert_eq!(Millis::parse_rfc3339("2025-01-01T02:00:05.5+02:00"), Ok(Millis(1_735_689_605_500)));
         assert_eq!(Millis::parse_rfc3339("2000-02-29T00:00:00.123456Z"), Ok(Millis(951_782_400_123)));
+    }
+
+    #[test]
+    fn the_digit_writer_agrees_with_padded_formatting() {
+        // Spread over the whole range, leap days and the edges included.
+        let mut ms = FIRST.0;
+        while ms <= LAST.0 {
+            let days = ms.div_euclid(86_400_000);
+            let in_day = ms.rem_euclid(86_400_000);
+            let (y, mo, d) = civil_from_days(days);
+            let (h, mi, s, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
+            let padded = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z");
+            assert_eq!(Millis(ms).to_string(), padded);
+            assert_eq!(serde_json::to_string(&Millis(ms)).unwrap_or_default(), format!("\"{padded}\""));
+            ms += 86_399_997_123 / 7;
+        }
     }
 
     #[test]
