@@ -327,8 +327,9 @@ struct Decided<'w> {
     now: Millis,
     verdict: Option<Verdict>,
     fault: Option<&'w crate::faults::Fault>,
-    /// The run as this key sees it now, for scripted runs.
-    scripted: Option<Run>,
+    /// The run as this key sees it now, for scripted runs (boxed: the
+    /// request's future holds it across its awaits).
+    scripted: Option<Box<Run>>,
 }
 
 impl App {
@@ -477,6 +478,16 @@ impl App {
         if admin && !verbose {
             return self.answer(req, conn).await;
         }
+        Box::pin(self.logged(req, conn, verbose)).await
+    }
+
+    /// [`App::handle`] with the request's line written to the log (boxed:
+    /// the line and its timer stay out of the unlogged request's future).
+    async fn logged<B>(&self, req: Request<B>, conn: &Control, verbose: bool) -> Result<Response<Body>, ResetConnection>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let started = std::time::Instant::now();
         let mut line = reqlog::Line {
             at: self.state.clock.now(),
@@ -515,29 +526,9 @@ impl App {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let path = req.uri().path();
-        if is_admin(path) {
-            return Ok(match &self.state.admin {
-                AdminAccess::Open => admin::handle(self, req).await,
-                AdminAccess::Token(token)
-                    if bearer(req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes)) == token =>
-                {
-                    admin::handle(self, req).await
-                }
-                // The page itself is static and shows nothing without the token, which it asks for.
-                AdminAccess::Token(_) if dashboard::is_shell(path) => admin::handle(self, req).await,
-                AdminAccess::Token(_) => admin::unauthorized(),
-                AdminAccess::Off => error_response(ApiError::RouteNotFound),
-            });
-        }
-        if path.starts_with(uploads::PREFIX) {
-            let (parts, body) = req.into_parts();
-            let req = Request::from_parts(parts, ());
-            let response = uploads::handle(self, &req, body).await;
-            return Ok(self.journaled(&req, None, None, None, response, None));
-        }
-        if path.starts_with(packets::PREFIX) {
-            let response = packets::handle(self, &req).await;
-            return Ok(self.journaled(&req, packets::run_id(path), None, None, response, None));
+        if is_admin(path) || path.starts_with(uploads::PREFIX) || path.starts_with(packets::PREFIX) {
+            // Boxed: their futures stay out of every API request's.
+            return Ok(Box::pin(self.beside_api(req)).await);
         }
         let api = path == "/api" || path.starts_with("/api/") || path.starts_with(REALTIME_PREFIX);
         if !api {
@@ -548,6 +539,37 @@ impl App {
         let mut response = self.api(&head, body, conn).await?;
         response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
         Ok(response)
+    }
+
+    /// The admin API, packet uploads and packet downloads.
+    async fn beside_api<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path();
+        if is_admin(path) {
+            return match &self.state.admin {
+                AdminAccess::Open => admin::handle(self, req).await,
+                AdminAccess::Token(token)
+                    if bearer(req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes)) == token =>
+                {
+                    admin::handle(self, req).await
+                }
+                // The page itself is static and shows nothing without the token, which it asks for.
+                AdminAccess::Token(_) if dashboard::is_shell(path) => admin::handle(self, req).await,
+                AdminAccess::Token(_) => admin::unauthorized(),
+                AdminAccess::Off => error_response(ApiError::RouteNotFound),
+            };
+        }
+        if path.starts_with(uploads::PREFIX) {
+            let (parts, body) = req.into_parts();
+            let req = Request::from_parts(parts, ());
+            let response = uploads::handle(self, &req, body).await;
+            return self.journaled(&req, None, None, None, response, None);
+        }
+        let response = packets::handle(self, &req).await;
+        self.journaled(&req, packets::run_id(path), None, None, response, None)
     }
 
     async fn api<B>(&self, req: &Request<()>, body: B, conn: &Control) -> Result<Response<Body>, ResetConnection>
@@ -597,7 +619,7 @@ impl App {
         if let Some(fault) = decided.fault
             && fault.delay_ms > 0
         {
-            tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+            Box::pin(tokio::time::sleep(Duration::from_millis(fault.delay_ms))).await;
         }
         let scripted_status = decided.scripted.as_ref().map(|r| r.status);
         let action = decided.fault.and_then(|f| f.action.as_ref());
@@ -612,11 +634,13 @@ impl App {
                 let answered = matches!(action, None | Some(Action::Dribble { .. }));
                 let normal = match (&route, req.method()) {
                     (Route::RetrieveRun(id), &Method::GET | &Method::HEAD) => self
-                        .retrieve(&world, (req, conn), id, &principal, decided.scripted, now, answered)
+                        .retrieve(&world, (req, conn), id, &principal, decided.scripted.map(|r| *r), now, answered)
                         .map_err(error_response),
                     (Route::RetrieveRun(_), _) => Err(error_response(ApiError::MethodNotAllowed { allow: RUNS_ALLOW })),
                     (Route::JwtClaims, &Method::POST) => Ok(tokens::claims(self, &principal)),
-                    (Route::PublicTokens, &Method::POST) => tokens::public_token(self, &principal, body, now).await,
+                    (Route::PublicTokens, &Method::POST) => {
+                        Box::pin(tokens::public_token(self, &principal, body, now)).await
+                    }
                     (Route::JwtClaims | Route::PublicTokens, _) => {
                         Err(error_response(ApiError::MethodNotAllowed { allow: tokens::ALLOW }))
                     }
@@ -629,7 +653,7 @@ impl App {
                             Route::RealtimeBatch(id) => realtime::Feed::Batch(id),
                             _ => realtime::Feed::Tags,
                         };
-                        match self.realtime(world.clone(), req, feed, &principal).await {
+                        match Box::pin(self.realtime(world.clone(), req, feed, &principal)).await {
                             Ok(answer) => {
                                 let mut response = shape(answer.status, answer.body, action);
                                 response.headers_mut().extend(answer.headers);
@@ -649,7 +673,14 @@ impl App {
                             // `pk_…` keys are refused by the server's key lookup.
                             reply::Reply::api_error(ApiError::InvalidApiKey)
                         } else {
-                            match read_body(body, route.body_limit(method), req, self.state.limits.body_timeout).await {
+                            match Box::pin(read_body(
+                                body,
+                                route.body_limit(method),
+                                req,
+                                self.state.limits.body_timeout,
+                            ))
+                            .await
+                            {
                                 Ok(body) => {
                                     let ctx = reply::Ctx {
                                         app: self,
@@ -819,7 +850,7 @@ impl App {
                     run
                 })
             });
-            Decided { now, verdict, fault: decision.map(|d| d.fault), scripted }
+            Decided { now, verdict, fault: decision.map(|d| d.fault), scripted: scripted.map(Box::new) }
         })
     }
 

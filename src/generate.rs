@@ -8,7 +8,6 @@
 use crate::model::{CronKind, json_number};
 use crate::model::{EngineStatus, Phase, Run, Schedule, ScheduleGenerator, SerializedError, TriggerFunction};
 use crate::time::{Millis, duration_string};
-use std::fmt::Write as _;
 use fake::Fake;
 use fake::faker::company::en::CompanyName;
 use fake::faker::internet::en::SafeEmail;
@@ -17,6 +16,7 @@ use fake::faker::name::en::{FirstName, LastName};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
 
 /// FNV-1a, 64-bit: a stable hash that never changes between builds.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
