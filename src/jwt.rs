@@ -36,14 +36,36 @@ pub mod base64url {
     /// Encodes without padding.
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..=chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            }
-        }
+        encode_into(bytes, &mut out);
         out
+    }
+
+    /// Appends the encoding of `bytes` to `out`, without padding.
+    pub fn encode_into(bytes: &[u8], out: &mut String) {
+        let at = |n: u32, shift: u32| char::from(ALPHABET[((n >> shift) & 63) as usize]);
+        out.reserve(bytes.len().div_ceil(3) * 4);
+        let mut chunks = bytes.chunks_exact(3);
+        for c in chunks.by_ref() {
+            let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
+            out.push(at(n, 18));
+            out.push(at(n, 12));
+            out.push(at(n, 6));
+            out.push(at(n, 0));
+        }
+        match *chunks.remainder() {
+            [a] => {
+                let n = u32::from(a) << 16;
+                out.push(at(n, 18));
+                out.push(at(n, 12));
+            }
+            [a, b] => {
+                let n = (u32::from(a) << 16) | (u32::from(b) << 8);
+                out.push(at(n, 18));
+                out.push(at(n, 12));
+                out.push(at(n, 6));
+            }
+            _ => {}
+        }
     }
 
     fn value(c: u8, lenient: bool) -> Option<u32> {
@@ -256,18 +278,24 @@ fn check_claims(claims: &Map<String, Value>, now: i64) -> Result<(), Invalid> {
 
 /// Signs `payload` as a compact JWS with header `{"alg":"<alg>"}`.
 pub fn sign(algorithm: Algorithm, payload: &Map<String, Value>, key: &[u8]) -> String {
+    sign_raw(algorithm, &serde_json::to_vec(payload).unwrap_or_default(), key)
+}
+
+/// Signs the JSON text `payload` as a compact JWS with header `{"alg":"<alg>"}`.
+fn sign_raw(algorithm: Algorithm, payload: &[u8], key: &[u8]) -> String {
+    // The headers, base64url-encoded: `{"alg":"HS256"}` and so on.
     let header = match algorithm {
-        Algorithm::Hs256 => r#"{"alg":"HS256"}"#,
-        Algorithm::Hs384 => r#"{"alg":"HS384"}"#,
-        Algorithm::Hs512 => r#"{"alg":"HS512"}"#,
+        Algorithm::Hs256 => "eyJhbGciOiJIUzI1NiJ9",
+        Algorithm::Hs384 => "eyJhbGciOiJIUzM4NCJ9",
+        Algorithm::Hs512 => "eyJhbGciOiJIUzUxMiJ9",
     };
-    let body = serde_json::to_vec(payload).unwrap_or_default();
-    let mut token = base64url::encode(header.as_bytes());
+    let mut token = String::with_capacity(header.len() + 2 + payload.len().div_ceil(3) * 4 + 88);
+    token.push_str(header);
     token.push('.');
-    token.push_str(&base64url::encode(&body));
+    base64url::encode_into(payload, &mut token);
     let mac = algorithm.mac(key, token.as_bytes());
     token.push('.');
-    token.push_str(&base64url::encode(&mac));
+    base64url::encode_into(&mac, &mut token);
     token
 }
 
@@ -297,15 +325,22 @@ impl Minted {
     /// Puts `x-trigger-jwt` and `x-trigger-jwt-claims` on a response, and
     /// exposes them to browsers as the server's CORS wrapper does.
     pub fn put(&self, headers: &mut hyper::HeaderMap) {
-        use hyper::header::{ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue};
-        // JSON escapes every control character, so both values are valid.
-        if let (Ok(jwt), Ok(claims)) =
-            (HeaderValue::from_str(&self.jwt), HeaderValue::from_bytes(self.claims.as_bytes()))
-        {
-            headers.insert(JWT_HEADER, jwt);
-            headers.insert(CLAIMS_HEADER, claims);
-            headers
-                .insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("x-trigger-jwt, x-trigger-jwt-claims"));
+        for (name, value) in self.headers() {
+            headers.insert(name, value);
+        }
+    }
+
+    /// The headers [`Minted::put`] puts (none if a value were not a valid
+    /// header value, which JSON's escaping rules out).
+    pub fn headers(&self) -> Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)> {
+        use hyper::header::{ACCESS_CONTROL_EXPOSE_HEADERS, HeaderName, HeaderValue};
+        match (HeaderValue::from_str(&self.jwt), HeaderValue::from_bytes(self.claims.as_bytes())) {
+            (Ok(jwt), Ok(claims)) => vec![
+                (HeaderName::from_static(JWT_HEADER), jwt),
+                (HeaderName::from_static(CLAIMS_HEADER), claims),
+                (ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("x-trigger-jwt, x-trigger-jwt-claims")),
+            ],
+            _ => Vec::new(),
         }
     }
 }
@@ -328,14 +363,28 @@ fn base_claims(signer: Signer<'_>) -> Map<String, Value> {
 /// reads the run and writes its input streams, and carries the caller's
 /// `realtime` claim when the caller was a public token that had one.
 pub fn mint_for_trigger(signer: Signer<'_>, run_id: &str, realtime: Option<&Value>, now: Millis) -> Minted {
-    let mut claims = base_claims(signer);
-    let scopes = vec![Value::from(format!("read:runs:{run_id}")), Value::from(format!("write:inputStreams:{run_id}"))];
-    claims.insert("scopes".into(), Value::Array(scopes));
+    // Written directly rather than through a `Map`: one token per trigger,
+    // the same JSON `mint` would write (the claims in this order, then `iss`,
+    // `aud`, `exp` and `iat`), as the tests check.
+    let string = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut claims = String::with_capacity(128);
+    claims.push_str("{\"sub\":");
+    claims.push_str(&string(signer.environment_id));
+    claims.push_str(",\"pub\":true,\"scopes\":[");
+    claims.push_str(&string(&format!("read:runs:{run_id}")));
+    claims.push(',');
+    claims.push_str(&string(&format!("write:inputStreams:{run_id}")));
+    claims.push(']');
     if let Some(realtime) = realtime {
-        claims.insert("realtime".into(), realtime.clone());
+        claims.push_str(",\"realtime\":");
+        claims.push_str(&realtime.to_string());
     }
-    let jwt = mint(&claims, signer.key, epoch_seconds(now).saturating_add(RESPONSE_TOKEN_TTL_SECS), now);
-    Minted { jwt, claims: Value::Object(claims).to_string() }
+    let iat = epoch_seconds(now);
+    let exp = iat.saturating_add(RESPONSE_TOKEN_TTL_SECS);
+    let payload = format!("{claims},\"iss\":\"{ISSUER}\",\"aud\":\"{AUDIENCE}\",\"exp\":{exp},\"iat\":{iat}}}");
+    claims.push('}');
+    let jwt = sign_raw(Algorithm::Hs256, payload.as_bytes(), signer.key.as_bytes());
+    Minted { jwt, claims }
 }
 
 /// The headers of a batch-create response for batch `batch_id`: a one-hour
@@ -523,6 +572,28 @@ mod tests {
             Err(Invalid::Expired),
             "one hour"
         );
+    }
+
+    #[test]
+    fn trigger_tokens_are_byte_for_byte_what_mint_signs() {
+        let odd = Signer { environment_id: "env_\"quoted\"\u{e9}", key: "tr_dev_\u{e9}" };
+        let realtime = serde_json::json!({"skipColumns": ["payload", "\u{e9}\n"]});
+        for (signer, realtime) in [(SIGNER, None), (SIGNER, Some(&realtime)), (odd, Some(&realtime))] {
+            let mut claims = base_claims(signer);
+            let scopes = vec![Value::from("read:runs:run_\u{e9}"), Value::from("write:inputStreams:run_\u{e9}")];
+            claims.insert("scopes".into(), Value::Array(scopes));
+            if let Some(realtime) = realtime {
+                claims.insert("realtime".into(), realtime.clone());
+            }
+            let jwt = mint(&claims, signer.key, epoch_seconds(NOW) + RESPONSE_TOKEN_TTL_SECS, NOW);
+            let minted = mint_for_trigger(signer, "run_\u{e9}", realtime, NOW);
+            assert_eq!(minted.jwt, jwt);
+            assert_eq!(minted.claims, Value::Object(claims).to_string());
+        }
+        for len in 0..8 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 77 + 5) as u8).collect();
+            assert_eq!(base64url::decode_canonical(&base64url::encode(&bytes)), Some(bytes));
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@
 
 use std::collections::HashMap;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -70,6 +70,10 @@ pub struct Hub {
     clock: Slot,
     all: Slot,
     closed: AtomicBool,
+    /// Open watches. While there are none, a change wakes nobody and costs
+    /// one atomic load (a watch is counted before its poll reads the state,
+    /// so a change the poll did not see finds it counted).
+    watching: AtomicUsize,
 }
 
 impl Default for Hub {
@@ -79,6 +83,7 @@ impl Default for Hub {
             clock: Slot::default(),
             all: Slot::default(),
             closed: AtomicBool::new(false),
+            watching: AtomicUsize::new(0),
         }
     }
 }
@@ -134,6 +139,7 @@ impl Hub {
     /// Joins the watch list of `topic` in `key`.
     pub fn watch(self: &Arc<Hub>, key: &str, topic: Topic) -> Watch {
         let slot_key: SlotKey = (key.into(), topic);
+        self.watching.fetch_add(1, Ordering::SeqCst);
         let slot = {
             let mut shard = self.shard(&slot_key).lock().unwrap_or_else(|p| p.into_inner());
             let entry = shard.entry(slot_key.clone()).or_insert_with(|| (Arc::new(Slot::default()), 0));
@@ -155,6 +161,9 @@ impl Hub {
     /// polls watching it, its tags or its batch. Costs a hash lookup per
     /// topic when nobody watches.
     pub fn changed(&self, key: &str, run_id: &str, tags: &[String], batch: Option<&str>) {
+        if self.watching.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         self.wake(key, Topic::Run(run_id.into()));
         for tag in tags {
             self.wake(key, Topic::Tag(tag.as_str().into()));
@@ -250,13 +259,16 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
-        let mut shard = self.hub.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = shard.get_mut(&key) {
-            entry.1 = entry.1.saturating_sub(1);
-            if entry.1 == 0 {
-                shard.remove(&key);
+        {
+            let mut shard = self.hub.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = shard.get_mut(&key) {
+                entry.1 = entry.1.saturating_sub(1);
+                if entry.1 == 0 {
+                    shard.remove(&key);
+                }
             }
         }
+        self.hub.watching.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

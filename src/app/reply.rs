@@ -128,15 +128,7 @@ impl Reply {
 
     /// Adds the `x-trigger-jwt` headers of a minted token.
     pub fn with_minted(mut self, minted: &crate::jwt::Minted) -> Reply {
-        let mut headers = hyper::HeaderMap::new();
-        minted.put(&mut headers);
-        let mut name = None;
-        for (n, value) in headers {
-            name = n.or(name);
-            if let Some(name) = &name {
-                self.headers.push((name.clone(), value));
-            }
-        }
+        self.headers.extend(minted.headers());
         self
     }
 
