@@ -699,7 +699,10 @@ impl App {
                             }
                         };
                         let touched = reply.touched;
-                        if reply.status.is_success() && matches!(*req.method(), Method::POST | Method::PUT) {
+                        if reply.status.is_success()
+                            && !reply.stamped
+                            && matches!(*req.method(), Method::POST | Method::PUT)
+                        {
                             // Every ledger mutation answers with the runs it touched.
                             self.changed_runs(&world, key, &touched);
                         }

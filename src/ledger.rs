@@ -810,6 +810,29 @@ impl Ledger {
         let env = self.env_or_create(key);
         env.with(|st| st.trigger(self, &env, task, new, trigger_function, now))
     }
+
+    /// [`Ledger::trigger`], and under the same lock the stamp a request's
+    /// change gives the run it names ([`EnvState::stamp`], calling
+    /// `changed` with its tags and batch for the realtime hub): what the
+    /// caller would otherwise do with a second lookup and lock.
+    pub fn trigger_stamped(
+        &self,
+        key: &str,
+        task: &Task,
+        new: NewRun,
+        trigger_function: TriggerFunction,
+        now: Millis,
+        changed: impl FnOnce(&str, &[String], Option<&str>),
+    ) -> Triggered {
+        let env = self.env_or_create(key);
+        env.with(|st| {
+            let done = st.trigger(self, &env, task, new, trigger_function, now);
+            if !done.token_spent {
+                st.stamp(&done.id, |tags, batch| changed(&done.id, tags, batch));
+            }
+            done
+        })
+    }
 }
 
 impl Env {

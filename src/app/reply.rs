@@ -74,6 +74,9 @@ pub struct Reply {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Runs created or changed, for the journal.
     pub touched: Vec<String>,
+    /// The touched runs were stamped and their watchers woken already
+    /// (see [`crate::ledger::Ledger::trigger_stamped`]).
+    pub stamped: bool,
 }
 
 impl Reply {
@@ -84,12 +87,13 @@ impl Reply {
             body: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
             headers: Vec::new(),
             touched: Vec::new(),
+            stamped: false,
         }
     }
 
     /// Pre-serialised JSON.
     pub fn bytes(status: StatusCode, body: impl Into<Bytes>) -> Reply {
-        Reply { status, body: body.into(), headers: Vec::new(), touched: Vec::new() }
+        Reply { status, body: body.into(), headers: Vec::new(), touched: Vec::new(), stamped: false }
     }
 
     /// `{"error": message}`.

@@ -453,7 +453,11 @@ pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
     let behaviour = ctx.world.task(&task);
     let mut new = parsed.new;
     new.one_time_token = ctx.principal.token().filter(|t| t.one_time_use).map(|t| t.fingerprint);
-    let done = state.ledger.trigger(ctx.key, behaviour, new, TriggerFunction::Trigger, ctx.now);
+    let hub = &state.hub;
+    let done =
+        state.ledger.trigger_stamped(ctx.key, behaviour, new, TriggerFunction::Trigger, ctx.now, |id, tags, batch| {
+            hub.changed(ctx.key, id, tags, batch);
+        });
     if done.token_spent {
         return Reply::error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -461,9 +465,10 @@ pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
         );
     }
     let minted = ctx.principal.mint_for_trigger(&state.environments, &done.id, ctx.now);
-    Reply::json(StatusCode::OK, &json!({ "id": done.id, "isCached": done.is_cached }))
+    let reply = Reply::json(StatusCode::OK, &json!({ "id": done.id, "isCached": done.is_cached }))
         .with_minted(&minted)
-        .touching([done.id])
+        .touching([done.id]);
+    Reply { stamped: true, ..reply }
 }
 
 #[cfg(test)]
