@@ -8,12 +8,6 @@ use trigger_mock::cli::{CatalogueArgs, Cli, Command, RenderArgs, ScenariosArgs, 
 use trigger_mock::scenario;
 use trigger_mock::server::{Server, StartError};
 
-/// mimalloc instead of the system allocator: a request allocates and frees a
-/// few dozen small blocks on whichever worker thread polls it, where glibc's
-/// malloc spent about a tenth of a trigger's CPU time.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
