@@ -548,7 +548,29 @@ pub struct EnvState {
     /// `finished`), so evictions at the same instant skip the scan: it
     /// visits dozens of cold entries, a third of a trigger's time at the cap.
     scanned_unfinished_at: Option<Millis>,
+    /// Bumped by every [`Env::with`]: a change of any kind to any run.
+    edits: u64,
+    /// The last retrieve body rendered of a settled run (see [`Rendered`]).
+    rendered: Option<Rendered>,
 }
+
+/// A created run's retrieve body, kept while nothing can change it: the run
+/// was settled (terminal, see [`Progress::is_settled`]) with no packet URLs
+/// to sign, and no request has changed the environment since. One per
+/// environment, the run a client polls; at most [`MAX_RENDERED`] bytes.
+#[derive(Debug, Clone)]
+struct Rendered {
+    order: u64,
+    edits: u64,
+    /// [`crate::world::Rendering::index`] of the options it was rendered with.
+    index: usize,
+    /// [`crate::world::World::generation`] of the world it was rendered in.
+    world: u64,
+    body: bytes::Bytes,
+}
+
+/// The largest body [`EnvState`] keeps rendered.
+pub const MAX_RENDERED: usize = 64 * 1024;
 
 /// An environment: one secret key's ledger and identity.
 #[derive(Debug)]
@@ -839,9 +861,18 @@ impl Env {
     /// Runs `f` on the environment's state under its lock (never held across `.await`).
     pub fn with<R>(&self, f: impl FnOnce(&mut EnvState) -> R) -> R {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Whatever `f` does may change a run: a kept body is no longer good.
+        state.edits = state.edits.wrapping_add(1);
         let r = f(&mut state);
         self.has_overlays.store(!state.overlays.is_empty(), Ordering::Relaxed);
         r
+    }
+
+    /// [`Env::with`] for a retrieve, which changes a run only by counting
+    /// it (it calls [`EnvState::note_edit`] when that moved the run on).
+    pub fn with_retrieve<R>(&self, f: impl FnOnce(&mut EnvState) -> R) -> R {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut state)
     }
 
     /// True when the environment changed a run it did not create (checked
@@ -856,6 +887,43 @@ impl EnvState {
     fn order_of(&self, id: &str) -> Option<u64> {
         let order = *self.by_id.get(&stable_hash(id.as_bytes()))?;
         self.runs.get(&order).filter(|e| e.id() == id).map(|_| order)
+    }
+
+    /// Notes a change to a run made under [`Env::with_retrieve`].
+    pub fn note_edit(&mut self) {
+        self.edits = self.edits.wrapping_add(1);
+    }
+
+    /// The change count a body rendered now is kept under (see [`EnvState::keep_rendered`]).
+    pub fn edits(&self) -> u64 {
+        self.edits
+    }
+
+    /// True when the created run `id` is settled and shows no packet URLs:
+    /// its body stays the same until something changes it.
+    pub fn is_settled(&self, id: &str) -> bool {
+        self.order_of(id).and_then(|o| self.runs.get(&o)).is_some_and(|e| {
+            e.own.payload_packet.is_none() && e.own.output_packet.is_none() && e.progress.is_settled(&e.lifecycle)
+        })
+    }
+
+    /// The body kept for run `id` rendered with options `index` in world
+    /// `world`, when nothing changed since.
+    pub fn rendered(&self, id: &str, index: usize, world: u64) -> Option<bytes::Bytes> {
+        let kept = self.rendered.as_ref().filter(|r| r.edits == self.edits && r.index == index && r.world == world)?;
+        (self.order_of(id)? == kept.order).then(|| kept.body.clone())
+    }
+
+    /// Keeps `body`, rendered for run `id` (settled: see
+    /// [`EnvState::is_settled`]) when the change count was `edits`, unless
+    /// something changed since or it is larger than [`MAX_RENDERED`].
+    pub fn keep_rendered(&mut self, id: &str, index: usize, world: u64, edits: u64, body: &bytes::Bytes) {
+        if edits != self.edits || body.len() > MAX_RENDERED {
+            return;
+        }
+        if let Some(order) = self.order_of(id) {
+            self.rendered = Some(Rendered { order, edits, index, world, body: body.clone() });
+        }
     }
 
     /// The created run `id`.

@@ -290,6 +290,15 @@ impl Progress {
         self.transitions.len()
     }
 
+    /// True when only an explicit change (cancel, the admin API…) can move
+    /// the run on: its status is terminal (time no longer moves it, and the
+    /// run as shown no longer depends on the clock) and no retrieve count
+    /// ends its step.
+    pub fn is_settled(&self, lifecycle: &Lifecycle) -> bool {
+        self.status(lifecycle).is_terminal()
+            && (self.expired_at.is_some() || !matches!(lifecycle.steps[self.at()].until, Until::Retrieves(_)))
+    }
+
     /// Counts one retrieve made at `now` (after it was answered).
     pub fn count_retrieve(&mut self, lifecycle: &Lifecycle, now: Millis) {
         if self.expired_at.is_some() {

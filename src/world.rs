@@ -47,6 +47,9 @@ pub struct World {
     pub static_bodies: FxHashMap<String, [Bytes; Rendering::COUNT]>,
     /// How triggered tasks behave, by task id (scenario files' `tasks`).
     pub tasks: FxHashMap<String, crate::ledger::Task>,
+    /// Distinct for every world built in the process: a body rendered in one
+    /// world (relations resolve in it) is not reused in the next.
+    pub generation: u64,
     /// How a task no file names behaves.
     pub default_task: crate::ledger::Task,
 }
@@ -165,7 +168,9 @@ impl World {
                 std::array::from_fn(|i| store.render(run, Rendering::options(i), PacketUrls::default()));
             static_bodies.insert(run.id.clone(), bodies);
         }
+        static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(World {
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
             store,
             lifecycles,
             faults: scenarios.faults,

@@ -34,18 +34,27 @@ impl App {
         let ledger = &self.state.ledger;
         let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
         if ledger.is_run_id(id) {
-            let run = ledger
-                .env(key)
-                .and_then(|env| {
-                    env.with(|st| {
-                        let before = st.entry_mut(id).map(|e| e.progress.changes());
-                        let run = st.view_counting(id, now, |run| answered && may_read(run))?;
-                        if st.entry_mut(id).map(|e| e.progress.changes()) != before {
-                            // The retrieve moved it on: its realtime subscribers see that now.
-                            st.stamp(id, |tags, batch| self.state.hub.changed(key, id, tags, batch));
-                        }
-                        Some(run)
-                    })
+            let env = ledger.env(key).ok_or(not_found)?;
+            let index = Rendering::index(render_options(kind, version));
+            // A settled run polled again: the body rendered last time, when
+            // the caller may read it whatever it is (its retrieve moves
+            // nothing, so there is nothing to count).
+            if by_id && let Some(body) = env.with_retrieve(|st| st.rendered(id, index, world.generation)) {
+                return Ok(body);
+            }
+            let (run, settled, edits) = env
+                .with_retrieve(|st| {
+                    let before = st.entry_mut(id).map(|e| e.progress.changes());
+                    let run = st.view_counting(id, now, |run| answered && may_read(run))?;
+                    let moved = st.entry_mut(id).map(|e| e.progress.changes()) != before;
+                    if moved {
+                        st.note_edit();
+                        // The retrieve moved it on: its realtime subscribers see that now.
+                        st.stamp(id, |tags, batch| self.state.hub.changed(key, id, tags, batch));
+                    }
+                    // `run` is what the retrieve saw, before it counted: kept
+                    // only when counting did not move the run on.
+                    Some((run, !moved && st.is_settled(id), st.edits()))
                 })
                 .ok_or(not_found)?;
             if !may_read(&run) {
@@ -53,7 +62,11 @@ impl App {
             }
             let host =
                 if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
-            return Ok(self.render_run(world, &run, kind, version, &host, now));
+            let body = self.render_run(world, &run, kind, version, &host, now);
+            if settled {
+                env.with_retrieve(|st| st.keep_rendered(id, index, world.generation, edits, &body));
+            }
+            return Ok(body);
         }
         if let Some(overlay) = ledger.env_with_overlays(key).and_then(|env| env.with(|st| st.overlays.get(id).cloned()))
         {

@@ -685,3 +685,41 @@ async fn a_stalled_run_flow_body_is_a_408_that_closes_and_a_broken_one_a_400() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_settled_runs_body_follows_every_later_change() {
+    // A finished run's body is kept between polls: each change must still show.
+    let server = start(&config()).await;
+    let run = trigger(&server, DEV_KEY, "t", json!({"payload": {"p": 1}, "options": {"tags": ["a"]}})).await;
+    // The default task: the first retrieve sees it executing, the next ones completed.
+    assert_eq!(retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.json()["status"], "EXECUTING");
+    assert_eq!(retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.json()["status"], "COMPLETED");
+    let v2 = retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.body;
+    let v1 = retrieve(&server, &run, DEV_KEY, ApiVersion::Unversioned).await.body;
+    for _ in 0..3 {
+        assert_eq!(retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.body, v2);
+        assert_eq!(retrieve(&server, &run, DEV_KEY, ApiVersion::Unversioned).await.body, v1);
+    }
+    // Another key's environment has no such run.
+    let other = retrieve(&server, &run, "tr_dev_other", ApiVersion::V20250716).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    let tagged = post(&server, &format!("/api/v1/runs/{run}/tags"), DEV_KEY, r#"{"tags":["b"]}"#).await;
+    assert_eq!(tagged.status, StatusCode::OK);
+    assert_eq!(retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.json()["tags"], json!(["a", "b"]));
+    let auth = format!("Bearer {DEV_KEY}");
+    let meta = request_with_body(
+        &server,
+        "PUT",
+        &format!("/api/v1/runs/{run}/metadata"),
+        &[("authorization", &auth), ("content-type", "application/json")],
+        r#"{"metadata":{"step":"done"}}"#,
+    )
+    .await;
+    assert_eq!(meta.status, StatusCode::OK);
+    let after = retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.json();
+    assert_eq!((&after["metadata"], &after["tags"]), (&json!({"step": "done"}), &json!(["a", "b"])));
+    // A trigger in between changes nothing of this run, and it is shown the same.
+    trigger(&server, DEV_KEY, "t", json!({"payload": 2})).await;
+    assert_eq!(retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.json(), after);
+    server.shutdown().await;
+}
