@@ -9,8 +9,9 @@
 //! environments must ask again.
 
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 const SHARDS: usize = 16;
 /// The most key bytes the registry holds (a flood of distinct keys cannot
@@ -40,24 +41,29 @@ struct Shard {
 /// Environment id → secret key, for every known environment.
 #[derive(Debug)]
 pub struct Environments {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<RwLock<Shard>>,
 }
 
 impl Default for Environments {
     fn default() -> Environments {
-        Environments { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect() }
+        Environments { shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect() }
     }
 }
 
 impl Environments {
-    fn shard(&self, id: &str) -> &Mutex<Shard> {
+    fn shard(&self, id: &str) -> &RwLock<Shard> {
         &self.shards[(crate::generate::stable_hash(id.as_bytes()) % SHARDS as u64) as usize]
     }
 
-    /// Makes the environment of `key` known; returns its id.
+    /// Makes the environment of `key` known; returns its id. Every trigger
+    /// does, so a known key takes only a shared lock.
     pub fn register(&self, key: &str) -> Arc<str> {
-        let id: Arc<str> = environment_id(key).into();
-        let mut shard = self.shard(&id).lock().unwrap_or_else(|p| p.into_inner());
+        let id = memo_id(key);
+        let shard = self.shard(&id);
+        if shard.read().unwrap_or_else(|p| p.into_inner()).keys.get(&id).is_some_and(|k| **k == *key) {
+            return id;
+        }
+        let mut shard = shard.write().unwrap_or_else(|p| p.into_inner());
         if shard.keys.get(&id).is_some_and(|k| **k == *key) {
             return id;
         }
@@ -75,8 +81,30 @@ impl Environments {
 
     /// The secret key of environment `id`, if it is known.
     pub fn key_of(&self, id: &str) -> Option<Arc<str>> {
-        self.shard(id).lock().unwrap_or_else(|p| p.into_inner()).keys.get(id).cloned()
+        self.shard(id).read().unwrap_or_else(|p| p.into_inner()).keys.get(id).cloned()
     }
+}
+
+/// [`environment_id`], remembered per thread for the last key asked (a
+/// SHA-256 per trigger otherwise): a client keeps using one key.
+fn memo_id(key: &str) -> Arc<str> {
+    thread_local! {
+        static LAST: RefCell<Option<(Box<str>, Arc<str>)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((k, id)) = last.as_ref()
+            && **k == *key
+        {
+            return id.clone();
+        }
+        let id: Arc<str> = environment_id(key).into();
+        // A key of any length is hashed, but only a sane one is kept.
+        if key.len() <= 1024 {
+            *last = Some((key.into(), id.clone()));
+        }
+        id
+    })
 }
 
 #[cfg(test)]
@@ -111,7 +139,7 @@ mod tests {
         for i in 0..400 {
             envs.register(&format!("tr_dev_{i}{long}"));
         }
-        let held: usize = envs.shards.iter().map(|s| s.lock().map(|s| s.bytes).unwrap_or(0)).sum();
+        let held: usize = envs.shards.iter().map(|s| s.read().map(|s| s.bytes).unwrap_or(0)).sum();
         assert!(held <= MAX_KEY_BYTES, "{held}");
         let id = envs.register("tr_dev_after");
         assert_eq!(envs.key_of(&id).as_deref(), Some("tr_dev_after"), "a new key still registers");

@@ -321,7 +321,7 @@ impl Journal {
     }
 
     fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
-        self.ring.lock().unwrap_or_else(|p| p.into_inner())
+        crate::spin::lock(&self.ring)
     }
 
     /// Numbers a record and appends it, dropping the oldest while over the
@@ -333,20 +333,31 @@ impl Journal {
         if !self.enabled() {
             return 0;
         }
+        let bytes = record.bytes();
+        // The record it pushes out, freed after the lock is let go (it was
+        // allocated on another thread, often: freeing it takes a while).
+        let mut dropped = None;
         let mut ring = self.ring();
         record.seq = self.next_seq();
         let seq = record.seq;
-        if record.bytes() > self.budget {
+        if bytes > self.budget {
             return seq;
         }
-        ring.bytes += record.bytes();
+        ring.bytes += bytes;
         ring.records.push_back(record);
         while ring.records.len() > self.capacity || ring.bytes > self.budget {
             match ring.records.pop_front() {
-                Some(old) => ring.bytes -= old.bytes(),
+                Some(old) => {
+                    ring.bytes -= old.bytes();
+                    if dropped.is_none() {
+                        dropped = Some(old);
+                    }
+                }
                 None => break,
             }
         }
+        drop(ring);
+        drop(dropped);
         seq
     }
 

@@ -642,19 +642,27 @@ fn check_bytes(seed: u64, prefix: &str, body: &str) -> [u8; 4] {
     out
 }
 
-fn check(seed: u64, prefix: &str, body: &str) -> String {
-    String::from_utf8(check_bytes(seed, prefix, body).to_vec()).unwrap_or_default()
-}
-
 /// A created id: `PREFIX` + `c` + fingerprint(6) + 14 characters drawn from
 /// (seed, key, order) + a 4-character check.
 fn make_id(seed: u64, prefix: &str, fp: &str, key: &str, order: u64) -> String {
     let a = mix(seed ^ order, stable_hash(key.as_bytes()) ^ stable_hash(prefix.as_bytes()));
     let b = mix(a, order.wrapping_add(0x5851_f42d));
-    let middle = format!("{}{}", base36(a % 36u64.pow(7), 7), base36(b % 36u64.pow(7), 7));
-    let body = format!("c{fp}{middle}");
-    let check = check(seed, prefix, &body);
-    format!("{prefix}{body}{check}")
+    let mut id = String::with_capacity(prefix.len() + 1 + fp.len() + 18);
+    id.push_str(prefix);
+    id.push('c');
+    id.push_str(fp);
+    for n in [a % 36u64.pow(7), b % 36u64.pow(7)] {
+        let mut digits = [b'0'; 7];
+        let mut n = n;
+        for slot in digits.iter_mut().rev() {
+            *slot = ALNUM[(n % 36) as usize];
+            n /= 36;
+        }
+        digits.iter().for_each(|d| id.push(char::from(*d)));
+    }
+    let check = check_bytes(seed, prefix, &id[prefix.len()..]);
+    check.iter().for_each(|d| id.push(char::from(*d)));
+    id
 }
 
 /// True when `id` is one the ledger made (in any environment) under `seed`.
@@ -860,7 +868,7 @@ impl Ledger {
 impl Env {
     /// Runs `f` on the environment's state under its lock (never held across `.await`).
     pub fn with<R>(&self, f: impl FnOnce(&mut EnvState) -> R) -> R {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::spin::lock(&self.state);
         // Whatever `f` does may change a run: a kept body is no longer good.
         state.edits = state.edits.wrapping_add(1);
         let r = f(&mut state);
@@ -871,7 +879,7 @@ impl Env {
     /// [`Env::with`] for a retrieve, which changes a run only by counting
     /// it (it calls [`EnvState::note_edit`] when that moved the run on).
     pub fn with_retrieve<R>(&self, f: impl FnOnce(&mut EnvState) -> R) -> R {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::spin::lock(&self.state);
         f(&mut state)
     }
 

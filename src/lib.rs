@@ -64,6 +64,7 @@ pub mod reqlog;
 pub mod scenario;
 pub mod scope;
 pub mod server;
+pub mod spin;
 pub mod store;
 pub mod time;
 pub mod watch;
