@@ -60,11 +60,12 @@ impl Environments {
     pub fn register(&self, key: &str) -> Arc<str> {
         let id = memo_id(key);
         let shard = self.shard(&id);
-        if shard.read().unwrap_or_else(|p| p.into_inner()).keys.get(&id).is_some_and(|k| **k == *key) {
+        let known = |shard: &Shard| shard.keys.get(&id).is_some_and(|k| **k == *key);
+        if known(&shard.read().unwrap_or_else(|p| p.into_inner())) {
             return id;
         }
         let mut shard = shard.write().unwrap_or_else(|p| p.into_inner());
-        if shard.keys.get(&id).is_some_and(|k| **k == *key) {
+        if known(&shard) {
             return id;
         }
         let cost = key.len() + id.len();

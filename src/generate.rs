@@ -20,7 +20,12 @@ use std::fmt::Write as _;
 
 /// FNV-1a, 64-bit: a stable hash that never changes between builds.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    stable_hash_on(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// [`stable_hash`] continued over `bytes` from `h`: the hash of two texts
+/// joined is `stable_hash_on(stable_hash(a), b)`, without joining them.
+pub fn stable_hash_on(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);

@@ -604,13 +604,19 @@ pub struct Ledger {
 
 const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
-fn base36(mut n: u64, len: usize) -> String {
-    let mut out = vec![b'0'; len];
+/// The last `N` base-36 digits of `n`, most significant first.
+fn base36<const N: usize>(mut n: u64) -> [u8; N] {
+    let mut out = [b'0'; N];
     for slot in out.iter_mut().rev() {
         *slot = ALNUM[(n % 36) as usize];
         n /= 36;
     }
-    String::from_utf8(out).unwrap_or_default()
+    out
+}
+
+/// Appends ASCII `digits` to `out`.
+fn push_digits(out: &mut String, digits: &[u8]) {
+    digits.iter().for_each(|d| out.push(char::from(*d)));
 }
 
 fn mix(a: u64, b: u64) -> u64 {
@@ -622,24 +628,15 @@ fn mix(a: u64, b: u64) -> u64 {
 
 /// The six-character fingerprint of `key` under `seed`.
 pub fn fingerprint(seed: u64, key: &str) -> String {
-    base36(mix(seed, stable_hash(key.as_bytes())) % 36u64.pow(6), 6)
+    let mut fp = String::with_capacity(6);
+    push_digits(&mut fp, &base36::<6>(mix(seed, stable_hash(key.as_bytes()))));
+    fp
 }
 
 /// The 4-character check of a created id's `body`, as bytes.
 fn check_bytes(seed: u64, prefix: &str, body: &str) -> [u8; 4] {
-    // FNV-1a over prefix then body: `stable_hash` of the two joined, without joining them.
-    let mut h: u64 = stable_hash(prefix.as_bytes());
-    for b in body.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut n = mix(seed ^ 0x1ed9e5, h) % 36u64.pow(4);
-    let mut out = [b'0'; 4];
-    for slot in out.iter_mut().rev() {
-        *slot = ALNUM[(n % 36) as usize];
-        n /= 36;
-    }
-    out
+    let joined = crate::generate::stable_hash_on(stable_hash(prefix.as_bytes()), body.as_bytes());
+    base36::<4>(mix(seed ^ 0x1ed9e5, joined))
 }
 
 /// A created id: `PREFIX` + `c` + fingerprint(6) + 14 characters drawn from
@@ -651,17 +648,10 @@ fn make_id(seed: u64, prefix: &str, fp: &str, key: &str, order: u64) -> String {
     id.push_str(prefix);
     id.push('c');
     id.push_str(fp);
-    for n in [a % 36u64.pow(7), b % 36u64.pow(7)] {
-        let mut digits = [b'0'; 7];
-        let mut n = n;
-        for slot in digits.iter_mut().rev() {
-            *slot = ALNUM[(n % 36) as usize];
-            n /= 36;
-        }
-        digits.iter().for_each(|d| id.push(char::from(*d)));
-    }
+    push_digits(&mut id, &base36::<7>(a));
+    push_digits(&mut id, &base36::<7>(b));
     let check = check_bytes(seed, prefix, &id[prefix.len()..]);
-    check.iter().for_each(|d| id.push(char::from(*d)));
+    push_digits(&mut id, &check);
     id
 }
 
@@ -868,12 +858,13 @@ impl Ledger {
 impl Env {
     /// Runs `f` on the environment's state under its lock (never held across `.await`).
     pub fn with<R>(&self, f: impl FnOnce(&mut EnvState) -> R) -> R {
-        let mut state = crate::spin::lock(&self.state);
-        // Whatever `f` does may change a run: a kept body is no longer good.
-        state.edits = state.edits.wrapping_add(1);
-        let r = f(&mut state);
-        self.has_overlays.store(!state.overlays.is_empty(), Ordering::Relaxed);
-        r
+        self.with_retrieve(|state| {
+            // Whatever `f` does may change a run: a kept body is no longer good.
+            state.note_edit();
+            let r = f(state);
+            self.has_overlays.store(!state.overlays.is_empty(), Ordering::Relaxed);
+            r
+        })
     }
 
     /// [`Env::with`] for a retrieve, which changes a run only by counting

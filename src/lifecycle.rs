@@ -183,18 +183,7 @@ impl Progress {
     /// Applies every time-driven change (step durations, TTL expiry) up to `now`.
     pub fn advance(&mut self, lifecycle: &Lifecycle, now: Millis) {
         loop {
-            let status = self.status(lifecycle);
-            if status.is_terminal() {
-                return;
-            }
-            let step_end = match lifecycle.steps[self.at()].until {
-                Until::Elapsed(ms) => Some(self.entered_at.plus(ms)),
-                _ => None,
-            };
-            let expiry = match (lifecycle.ttl_ms, self.enqueued_at) {
-                (Some(ttl), Some(at)) if status.phase() == Phase::Queued => Some(at.plus(ttl)),
-                _ => None,
-            };
+            let Some((step_end, expiry)) = self.deadlines(lifecycle) else { return };
             match (step_end, expiry) {
                 (_, Some(exp)) if exp <= now && step_end.is_none_or(|end| exp <= end) => {
                     self.expired_at = Some(exp);
@@ -265,11 +254,20 @@ impl Progress {
     /// when only retrieves, or nothing, can change it. Call
     /// [`Progress::advance`] first. Realtime waits sleep until then.
     pub fn next_due(&self, lifecycle: &Lifecycle) -> Option<Millis> {
+        match self.deadlines(lifecycle)? {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the current step's duration ends and when a queued run's TTL
+    /// runs out, as far as either applies; `None` once the run is finished.
+    fn deadlines(&self, lifecycle: &Lifecycle) -> Option<(Option<Millis>, Option<Millis>)> {
         let status = self.status(lifecycle);
         if status.is_terminal() {
             return None;
         }
-        let step_end = match lifecycle.steps[self.step as usize].until {
+        let step_end = match lifecycle.steps[self.at()].until {
             Until::Elapsed(ms) => Some(self.entered_at.plus(ms)),
             _ => None,
         };
@@ -277,10 +275,7 @@ impl Progress {
             (Some(ttl), Some(at)) if status.phase() == Phase::Queued => Some(at.plus(ttl)),
             _ => None,
         };
-        match (step_end, expiry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        Some((step_end, expiry))
     }
 
     /// How many status changes this view has been through: with

@@ -30,7 +30,14 @@ impl App {
         let by_id = principal.token().is_none_or(|t| t.ability.can(ScopeAction::Read, &[Resource::run(id)]));
         let may_read = |run: &Run| by_id || principal.authorize(ScopeAction::Read, &Resource::of_run(run)).is_ok();
         let version = ApiVersion::from_header(req.headers().get(ApiVersion::header_name()).map(HeaderValue::as_bytes));
-        let host = |req: &Request<B>| host_or(req, conn.reached().or_else(|| reached_of(req)));
+        // The host the packet URLs name, read only when the run has a URL to sign.
+        let host = |run: &Run| {
+            if run.payload_packet.is_some() || run.output_packet.is_some() {
+                host_or(req, conn.reached().or_else(|| reached_of(req)))
+            } else {
+                String::new()
+            }
+        };
         let ledger = &self.state.ledger;
         let not_found = ApiError::RunNotFound { should_retry: self.state.not_found_retry };
         if ledger.is_run_id(id) {
@@ -60,8 +67,7 @@ impl App {
             if !may_read(&run) {
                 return Err(ApiError::Forbidden);
             }
-            let host =
-                if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
+            let host = host(&run);
             let body = self.render_run(world, &run, kind, version, &host, now);
             if settled {
                 env.with_retrieve(|st| st.keep_rendered(id, index, world.generation, edits, &body));
@@ -78,8 +84,7 @@ impl App {
             if !may_read(&run) {
                 return Err(ApiError::Forbidden);
             }
-            let host =
-                if run.payload_packet.is_some() || run.output_packet.is_some() { host(req) } else { String::new() };
+            let host = host(&run);
             return Ok(self.render_run(world, &run, kind, version, &host, now));
         }
         if !by_id {
@@ -111,12 +116,7 @@ impl App {
                 Cow::Borrowed(&generated.run)
             }
         };
-        // The host is read only when there is a URL to sign.
-        let host = if run.payload_packet.is_some() || run.output_packet.is_some() {
-            host_or(req, conn.reached().or_else(|| reached_of(req)))
-        } else {
-            String::new()
-        };
+        let host = host(&run);
         Ok(self.render_run(world, &run, kind, version, &host, now))
     }
 
