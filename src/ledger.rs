@@ -97,9 +97,37 @@ pub struct Task {
     pub finish: Finish,
     /// Where it came from, for the admin API (`default` or `FILE tasks[i]`).
     pub origin: String,
+    /// The lifecycle with the TTL of the first run triggered without a
+    /// delay, shared by every later such run with that TTL.
+    pub shared: SharedLifecycle,
+}
+
+/// See [`Task::shared`]: made once, on first use. A copy of the task starts
+/// with none, and it takes no part in comparing tasks.
+#[derive(Debug, Default)]
+pub struct SharedLifecycle(std::sync::OnceLock<Arc<Lifecycle>>);
+
+impl Clone for SharedLifecycle {
+    fn clone(&self) -> Self {
+        SharedLifecycle::default()
+    }
+}
+
+impl PartialEq for SharedLifecycle {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Task {
+    /// The task's lifecycle with TTL `ttl_ms`, when that is the TTL it
+    /// shares ([`Task::shared`]); none for another TTL.
+    fn shared_lifecycle(&self, ttl_ms: Option<i64>) -> Option<Arc<Lifecycle>> {
+        let shared = self.shared.0.get_or_init(|| Arc::new(Lifecycle { ttl_ms, ..self.lifecycle.clone() }));
+        // The fields are public: the lifecycle is compared, not trusted.
+        shared.same_but_ttl(&self.lifecycle, ttl_ms).then(|| shared.clone())
+    }
+
     /// The behaviour of a task no file names: it is picked up at once,
     /// executes until the first retrieve has seen it, then completes with its
     /// payload as output. So `tasks.trigger` then `runs.poll` ends after one
@@ -126,6 +154,7 @@ impl Task {
             output: OutputRule::Echo,
             finish: Finish::default(),
             origin: "default".into(),
+            shared: SharedLifecycle::default(),
         }
     }
 }
@@ -146,6 +175,8 @@ pub struct IdempotencyKey {
 pub struct NewRun {
     pub task: String,
     pub payload: Option<Value>,
+    /// The payload as JSON text, when the request carried it so (in place of `payload`).
+    pub payload_json: Option<Box<str>>,
     pub payload_packet: Option<Arc<Packet>>,
     /// Runs only from this instant on (a delay in the future).
     pub delay_until: Option<Millis>,
@@ -528,7 +559,9 @@ pub struct EnvState {
     /// Task names shared by the runs of each task.
     task_names: std::collections::HashSet<Arc<str>>,
     /// Lifecycles shared by runs of one task and TTL.
-    lifecycles: HashMap<(String, Option<i64>), Arc<Lifecycle>>,
+    /// Keyed by a hash of the task and TTL; a collision only costs a copy
+    /// (the lifecycle itself is compared).
+    lifecycles: HashMap<u64, Arc<Lifecycle>>,
     batches: BTreeMap<u64, Batch>,
     batch_by_id: HashMap<String, u64>,
     /// `(sorted tasks, stored key)` → batch order.
@@ -827,14 +860,18 @@ impl Ledger {
         trigger_function: TriggerFunction,
         now: Millis,
     ) -> Triggered {
-        let env = self.env_or_create(key);
-        env.with(|st| st.trigger(self, &env, task, new, trigger_function, now))
+        self.trigger_stamped(key, task, new, trigger_function, now, |_, _, _| {})
     }
 
     /// [`Ledger::trigger`], and under the same lock the stamp a request's
     /// change gives the run it names ([`EnvState::stamp`], calling
     /// `changed` with its tags and batch for the realtime hub): what the
     /// caller would otherwise do with a second lookup and lock.
+    ///
+    /// The run is built before the environment's lock is taken, and what
+    /// the trigger leaves (runs evicted, a draft not used) is freed after it
+    /// is released: two triggers into one environment wait on each other
+    /// only for the bookkeeping.
     pub fn trigger_stamped(
         &self,
         key: &str,
@@ -844,14 +881,17 @@ impl Ledger {
         now: Millis,
         changed: impl FnOnce(&str, &[String], Option<&str>),
     ) -> Triggered {
+        let draft = Draft::new(task, new, trigger_function, now);
         let env = self.env_or_create(key);
-        env.with(|st| {
-            let done = st.trigger(self, &env, task, new, trigger_function, now);
+        let (done, spent) = env.with(|st| {
+            let (done, spent) = st.trigger_draft(self, &env, draft, now);
             if !done.token_spent {
                 st.stamp(&done.id, |tags, batch| changed(&done.id, tags, batch));
             }
-            done
-        })
+            (done, spent)
+        });
+        drop(spent);
+        done
     }
 }
 
@@ -1031,10 +1071,20 @@ impl EnvState {
         trigger_function: TriggerFunction,
         now: Millis,
     ) -> Triggered {
+        let draft = Draft::new(task, new, trigger_function, now);
+        self.trigger_draft(ledger, env, draft, now).0
+    }
+
+    /// [`EnvState::trigger`] of a run built beforehand ([`Draft::new`]);
+    /// what it leaves is returned, to be freed once the lock is released.
+    pub fn trigger_draft(&mut self, ledger: &Ledger, env: &Env, draft: Draft, now: Millis) -> (Triggered, Spent) {
+        let Draft { mut rest, lifecycle, delayed, parts } = draft;
+        let new = &rest.new;
+        let unused = |rest, parts, done| (done, Spent { runs: Vec::new(), rest, parts: Some(parts) });
         if let Some(rk) = &new.request_key
             && let Some(id) = self.request_run(&new.task, rk)
         {
-            return Triggered { id, is_cached: false, created: false, token_spent: false };
+            return unused(rest, parts, Triggered { id, is_cached: false, created: false, token_spent: false });
         }
         if let Some(key) = &new.idempotency {
             let slot = (new.task.clone(), key.stored.clone());
@@ -1045,7 +1095,11 @@ impl EnvState {
                         // The request key is not recorded: only a run's own request keeps one,
                         // so the map stays as small as the ledger.
                         let id = self.runs.get(&order).map(|e| e.id().to_owned()).unwrap_or_default();
-                        return Triggered { id, is_cached: true, created: false, token_spent: false };
+                        return unused(
+                            rest,
+                            parts,
+                            Triggered { id, is_cached: true, created: false, token_spent: false },
+                        );
                     }
                     _ => {
                         // Expired, or the run failed: the key is cleared on the old run.
@@ -1061,7 +1115,8 @@ impl EnvState {
         }
         if let Some(fingerprint) = new.one_time_token {
             if self.spent_tokens.contains(&fingerprint) {
-                return Triggered { id: String::new(), is_cached: false, created: false, token_spent: true };
+                let done = Triggered { id: String::new(), is_cached: false, created: false, token_spent: true };
+                return unused(rest, parts, done);
             }
             // As many as the runs kept: a token older than those may be used again.
             if self.spent_tokens.len() >= ledger.caps.runs_per_env {
@@ -1072,25 +1127,36 @@ impl EnvState {
         let order = self.next_run;
         self.next_run += 1;
         let id = make_id(ledger.seed, "run_", &env.fingerprint, &env.key, order);
-        let lifecycle = self.lifecycle_for(task, &new, now);
-        let task_name = self.task_name(&new.task);
-        let entry = build_entry(ledger.seed, &id, task_name, task, lifecycle, &new, trigger_function, now);
+        let lifecycle = match lifecycle {
+            DraftLifecycle::Shared(shared) => shared,
+            DraftLifecycle::Own(own) => {
+                let (lifecycle, spare) = self.share_lifecycle(&rest.new.task, *own, delayed);
+                rest.spare = spare;
+                lifecycle
+            }
+        };
+        let task_name = self.task_name(&rest.new.task);
+        let entry = Draft::finish(parts, ledger.seed, &id, task_name, lifecycle, now);
         self.bytes += u64::from(entry.bytes);
-        if let Some(key) = &new.idempotency {
-            self.idempotency.insert((new.task.clone(), key.stored.clone()), (order, key.expires_at));
+        if let Some(key) = &rest.new.idempotency {
+            self.idempotency.insert((rest.new.task.clone(), key.stored.clone()), (order, key.expires_at));
         }
-        if let Some(rk) = &new.request_key {
-            self.requests.insert(request_hash(&new.task, rk), order);
+        if let Some(rk) = entry.request_key {
+            self.requests.insert(rk, order);
         }
         self.by_id.insert(stable_hash(id.as_bytes()), order);
         self.runs.insert(order, Box::new(entry));
-        self.evict(&ledger.caps, now, order);
-        Triggered { id, is_cached: false, created: true, token_spent: false }
+        let runs = self.evict(&ledger.caps, now, order);
+        (Triggered { id, is_cached: false, created: true, token_spent: false }, Spent { runs, rest, parts: None })
     }
 
     /// Drops runs over the caps: the oldest finished first, then the oldest.
     /// `keep` (the run just made) is never dropped.
-    fn evict(&mut self, caps: &Caps, now: Millis, keep: u64) {
+    /// Returns the runs dropped, for the caller to free after the lock.
+    #[must_use]
+    #[allow(clippy::vec_box, reason = "entries leave the map boxed: unboxing would copy them under the lock")]
+    fn evict(&mut self, caps: &Caps, now: Millis, keep: u64) -> Vec<Box<Entry>> {
+        let mut dropped = Vec::new();
         while self.runs.len() > caps.runs_per_env.max(1) || self.bytes > caps.bytes_per_env {
             // Runs seen finished, oldest first; then a finished one among the
             // oldest few (time may have finished them unseen); then the oldest.
@@ -1120,7 +1186,7 @@ impl EnvState {
                 })
                 .or_else(|| self.runs.keys().copied().find(|o| *o != keep));
             let Some(order) = victim else { break };
-            self.remove(order);
+            dropped.extend(self.remove(order));
         }
         while self.batches.len() > caps.runs_per_env.max(1) {
             let Some((&order, _)) = self.batches.iter().next() else { break };
@@ -1129,11 +1195,12 @@ impl EnvState {
                 self.batch_keys.retain(|_, o| *o != order);
             }
         }
+        dropped
     }
 
-    fn remove(&mut self, order: u64) {
+    fn remove(&mut self, order: u64) -> Option<Box<Entry>> {
         self.finished.remove(&order);
-        let Some(entry) = self.runs.remove(&order) else { return };
+        let entry = self.runs.remove(&order)?;
         let hash = stable_hash(entry.own.id.as_str().as_bytes());
         if self.by_id.get(&hash) == Some(&order) {
             self.by_id.remove(&hash);
@@ -1148,6 +1215,7 @@ impl EnvState {
         if let Some(rk) = entry.request_key {
             self.requests.remove(&rk);
         }
+        Some(entry)
     }
 
     /// The task's name, shared by the environment's runs of it.
@@ -1163,27 +1231,28 @@ impl EnvState {
         name
     }
 
-    /// The lifecycle of a new run: the task's, with the run's TTL and delay;
-    /// shared with the other runs of that task and TTL when it has no delay.
-    fn lifecycle_for(&mut self, task: &Task, new: &NewRun, now: Millis) -> Arc<Lifecycle> {
-        let mut lifecycle = task.lifecycle.clone();
-        if let Some((_, ms)) = &new.ttl {
-            lifecycle.ttl_ms = Some(*ms);
+    /// The `lifecycle` of a new run of `task`, shared with the environment's
+    /// other runs of that task and TTL unless it is `delayed`. The copy not
+    /// needed is returned, to be freed after the lock.
+    fn share_lifecycle(
+        &mut self,
+        task: &str,
+        lifecycle: Lifecycle,
+        delayed: bool,
+    ) -> (Arc<Lifecycle>, Option<Lifecycle>) {
+        if delayed {
+            return (Arc::new(lifecycle), None);
         }
-        if let Some(until) = new.delay_until.filter(|u| *u > now) {
-            lifecycle.steps.insert(0, Step { status: EngineStatus::Delayed, until: Until::Elapsed(until.0 - now.0) });
-            return Arc::new(lifecycle);
-        }
-        let slot = (new.task.clone(), lifecycle.ttl_ms);
+        let slot = mix(stable_hash(task.as_bytes()), lifecycle.ttl_ms.map_or(u64::MAX, |ms| ms as u64));
         if let Some(shared) = self.lifecycles.get(&slot).filter(|l| ***l == lifecycle) {
-            return shared.clone();
+            return (shared.clone(), Some(lifecycle));
         }
         if self.lifecycles.len() >= MAX_SHARED_LIFECYCLES {
             self.lifecycles.clear();
         }
         let shared = Arc::new(lifecycle);
         self.lifecycles.insert(slot, shared.clone());
-        shared
+        (shared, None)
     }
 
     /// How many runs the environment holds.
@@ -1228,7 +1297,7 @@ impl EnvState {
         }
         self.batch_by_id.insert(id, order);
         self.batches.insert(order, batch.clone());
-        self.evict(&ledger.caps, now, u64::MAX);
+        drop(self.evict(&ledger.caps, now, u64::MAX));
         (batch, false)
     }
 
@@ -1264,91 +1333,188 @@ fn request_hash(task: &str, request_key: &str) -> NonZeroU64 {
     NonZeroU64::new(mix(stable_hash(task.as_bytes()), stable_hash(request_key.as_bytes()))).unwrap_or(NonZeroU64::MIN)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_entry(
-    seed: u64,
-    id: &str,
-    task_name: Arc<str>,
-    task: &Task,
-    lifecycle: Arc<Lifecycle>,
-    new: &NewRun,
-    trigger_function: TriggerFunction,
-    now: Millis,
-) -> Entry {
-    let first = lifecycle.steps.first().map_or(EngineStatus::Pending, |s| s.status);
-    let mut tags = new.tags.clone();
-    tags.sort();
-    tags.dedup();
-    let (output, output_packet) = match &task.output {
-        OutputRule::Echo => (None, new.payload_packet.clone()),
-        OutputRule::Generated => {
-            let generated = crate::generate::generate(seed, id, Some(EngineStatus::CompletedSuccessfully), now, None);
-            (generated.output, None)
+/// A created run built before its environment's lock is taken: all of it
+/// but what the environment decides (its order and id, and the task name
+/// and lifecycle it shares with the environment's other runs of the task).
+/// After the trigger it holds what is left, freed once the lock is released.
+pub struct Draft {
+    rest: Rest,
+    lifecycle: DraftLifecycle,
+    /// The run starts delayed: its lifecycle is its own.
+    delayed: bool,
+    parts: Parts,
+}
+
+/// The task's lifecycle with the run's TTL and delay: the task's shared one,
+/// or one to share with the environment's runs (or keep, when delayed).
+enum DraftLifecycle {
+    Shared(Arc<Lifecycle>),
+    Own(Box<Lifecycle>),
+}
+
+impl DraftLifecycle {
+    fn get(&self) -> &Lifecycle {
+        match self {
+            DraftLifecycle::Shared(shared) => shared,
+            DraftLifecycle::Own(own) => own,
         }
-        OutputRule::Fixed(_) | OutputRule::Nothing => (None, None),
-    };
-    let own = Own {
-        id: RunId::new(id),
-        task: task_name,
-        created_at: now,
-        first,
-        trigger_function,
-        tags: (!tags.is_empty()).then(|| Box::new(tags)),
-        payload_packet: new.payload_packet.clone(),
-        output_packet,
-        rare: None,
-    };
-    let rare = Rare {
-        ttl: new
-            .ttl
-            .as_ref()
-            .filter(|(s, ms)| *s != crate::time::duration_string((ms / 1000) as u64))
-            .map(|(s, _)| s.as_str().into()),
-        idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
-        idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),
-        version: new.version.clone(),
-        batch_id: new.batch_id.clone(),
-        region: new.region.clone(),
-        machine: new.machine.clone(),
-        queue: new.queue.clone(),
-        metadata: new.metadata.clone(),
-        output,
-        error: None,
-    };
-    let some = |o: &Option<String>| o.is_some();
-    let any_rare = [&rare.idempotency_key, &rare.version, &rare.batch_id, &rare.region, &rare.machine, &rare.queue]
-        .into_iter()
-        .any(some)
-        || rare.ttl.is_some()
-        || rare.metadata.is_some()
-        || rare.output.is_some();
-    let own = Own { rare: any_rare.then(|| Box::new(rare)), ..own };
-    let progress = Progress::start(&own.run(lifecycle.ttl_ms), &lifecycle, now, now);
-    // Counted as its JSON text, however it is held.
-    let json_len = new.payload.as_ref().map_or(0, |v| match v {
-        Value::String(s) => json_string_len(s),
-        other => other.to_string().len(),
-    });
-    let text_payload = matches!(new.payload, Some(Value::String(_)));
-    let inline_payload: Option<Box<str>> = new.payload.as_ref().map(|v| match v {
-        Value::String(s) => s.as_str().into(),
-        other => other.to_string().into(),
-    });
-    let payload_bytes = new.payload_packet.as_ref().map_or(0, |p| p.size()) + json_len as u64;
-    // An echoed output costs nothing more: the same packet, or the payload parsed again when shown.
-    let metadata_bytes = new.metadata.as_ref().map_or(0, |m| Value::Object(m.clone()).to_string().len() as u64);
-    let bytes = payload_bytes + metadata_bytes;
-    Entry {
-        own,
-        lifecycle,
-        progress,
-        finish: (task.finish != Finish::default()).then(|| Box::new(task.finish)),
-        inline_payload,
-        text_payload,
-        echo: task.output == OutputRule::Echo,
-        request_key: new.request_key.as_deref().map(|rk| request_hash(&new.task, rk)),
-        bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
-        seq: 0,
+    }
+}
+
+/// The request a [`Draft`] was built from, and its lifecycle when the
+/// environment shares an equal one.
+struct Rest {
+    new: NewRun,
+    spare: Option<Lifecycle>,
+}
+
+/// What a [`Draft`] builds of the [`Entry`].
+struct Parts {
+    first: EngineStatus,
+    trigger_function: TriggerFunction,
+    #[allow(clippy::box_collection)]
+    tags: Option<Box<Vec<String>>>,
+    payload_packet: Option<Arc<Packet>>,
+    output_packet: Option<Arc<Packet>>,
+    rare: Option<Box<Rare>>,
+    progress: Progress,
+    finish: Option<Box<Finish>>,
+    inline_payload: Option<Box<str>>,
+    text_payload: bool,
+    echo: bool,
+    request_key: Option<NonZeroU64>,
+    bytes: u32,
+    /// The output is generated from the run's id once it has one.
+    generated: bool,
+}
+
+/// What a trigger leaves: runs evicted to make room and the draft's
+/// remains, freed by dropping it once the environment's lock is released.
+#[allow(dead_code, reason = "held only to be dropped")]
+pub struct Spent {
+    #[allow(clippy::vec_box, reason = "as the map held them")]
+    runs: Vec<Box<Entry>>,
+    rest: Rest,
+    /// The parts of a run not made (an idempotent hit).
+    parts: Option<Parts>,
+}
+
+impl Draft {
+    /// Builds the run that `new` asks of `task`.
+    pub fn new(task: &Task, mut new: NewRun, trigger_function: TriggerFunction, now: Millis) -> Draft {
+        let ttl_ms = new.ttl.as_ref().map(|(_, ms)| *ms).or(task.lifecycle.ttl_ms);
+        let delayed = new.delay_until.is_some_and(|until| until > now);
+        let lifecycle = match task.shared_lifecycle(ttl_ms).filter(|_| !delayed) {
+            Some(shared) => DraftLifecycle::Shared(shared),
+            None => {
+                let mut lifecycle = Lifecycle { ttl_ms, ..task.lifecycle.clone() };
+                if let Some(until) = new.delay_until.filter(|_| delayed) {
+                    let delay = Step { status: EngineStatus::Delayed, until: Until::Elapsed(until.0 - now.0) };
+                    lifecycle.steps.insert(0, delay);
+                }
+                DraftLifecycle::Own(Box::new(lifecycle))
+            }
+        };
+        let first = lifecycle.get().steps.first().map_or(EngineStatus::Pending, |s| s.status);
+        let mut tags = std::mem::take(&mut new.tags);
+        tags.sort();
+        tags.dedup();
+        let output_packet = match &task.output {
+            OutputRule::Echo => new.payload_packet.clone(),
+            OutputRule::Generated | OutputRule::Fixed(_) | OutputRule::Nothing => None,
+        };
+        // Counted as its JSON text, however it is held.
+        let json_len = match (&new.payload_json, &new.payload) {
+            (Some(json), _) => json.len(),
+            (None, Some(Value::String(s))) => json_string_len(s),
+            (None, Some(other)) => other.to_string().len(),
+            (None, None) => 0,
+        };
+        let text_payload = new.payload_json.is_none() && matches!(new.payload, Some(Value::String(_)));
+        let inline_payload: Option<Box<str>> = new.payload_json.take().or_else(|| {
+            new.payload.take().map(|v| match v {
+                Value::String(s) => s.into_boxed_str(),
+                other => other.to_string().into(),
+            })
+        });
+        let payload_bytes = new.payload_packet.as_ref().map_or(0, |p| p.size()) + json_len as u64;
+        // An echoed output costs nothing more: the same packet, or the payload parsed again when shown.
+        let metadata_bytes = new.metadata.as_ref().map_or(0, |m| serde_json::to_vec(m).map_or(0, |v| v.len()) as u64);
+        let bytes = payload_bytes + metadata_bytes;
+        let rare = Rare {
+            ttl: new
+                .ttl
+                .as_ref()
+                .filter(|(s, ms)| *s != crate::time::duration_string((ms / 1000) as u64))
+                .map(|(s, _)| s.as_str().into()),
+            idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
+            idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),
+            version: new.version.take(),
+            batch_id: new.batch_id.take(),
+            region: new.region.take(),
+            machine: new.machine.take(),
+            queue: new.queue.take(),
+            metadata: new.metadata.take(),
+            output: None,
+            error: None,
+        };
+        let some = |o: &Option<String>| o.is_some();
+        let any_rare = [&rare.idempotency_key, &rare.version, &rare.batch_id, &rare.region, &rare.machine, &rare.queue]
+            .into_iter()
+            .any(some)
+            || rare.ttl.is_some()
+            || rare.metadata.is_some();
+        let parts = Parts {
+            first,
+            trigger_function,
+            tags: (!tags.is_empty()).then(|| Box::new(tags)),
+            payload_packet: new.payload_packet.take(),
+            output_packet,
+            rare: any_rare.then(|| Box::new(rare)),
+            progress: Progress::begin(now, now, lifecycle.get(), now, now),
+            finish: (task.finish != Finish::default()).then(|| Box::new(task.finish)),
+            inline_payload,
+            text_payload,
+            echo: task.output == OutputRule::Echo,
+            request_key: new.request_key.as_deref().map(|rk| request_hash(&new.task, rk)),
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            generated: task.output == OutputRule::Generated,
+        };
+        Draft { rest: Rest { new, spare: None }, lifecycle, delayed, parts }
+    }
+
+    /// The entry, once the environment has given the run its `id`, the
+    /// task's shared name and its lifecycle.
+    fn finish(p: Parts, seed: u64, id: &str, task: Arc<str>, lifecycle: Arc<Lifecycle>, now: Millis) -> Entry {
+        let mut rare = p.rare;
+        if p.generated {
+            let generated = crate::generate::generate(seed, id, Some(EngineStatus::CompletedSuccessfully), now, None);
+            if generated.output.is_some() {
+                rare.get_or_insert_with(Box::default).output = generated.output;
+            }
+        }
+        Entry {
+            own: Own {
+                id: RunId::new(id),
+                task,
+                created_at: now,
+                first: p.first,
+                trigger_function: p.trigger_function,
+                tags: p.tags,
+                payload_packet: p.payload_packet,
+                output_packet: p.output_packet,
+                rare,
+            },
+            lifecycle,
+            progress: p.progress,
+            finish: p.finish,
+            inline_payload: p.inline_payload,
+            text_payload: p.text_payload,
+            echo: p.echo,
+            request_key: p.request_key,
+            bytes: p.bytes,
+            seq: 0,
+        }
     }
 }
 
@@ -1373,6 +1539,29 @@ mod tests {
 
     fn new(task: &str) -> NewRun {
         NewRun { task: task.into(), payload: Some(serde_json::json!({"a": 1})), ..NewRun::default() }
+    }
+
+    #[test]
+    fn runs_share_their_tasks_lifecycle_only_while_it_is_the_same() {
+        let l = Ledger::new(1, Caps::default());
+        let mut t = Task::default_task();
+        let ten = || NewRun { ttl: Some(("10m".into(), 600_000)), ..new("x") };
+        let ids: Vec<String> = [ten(), ten(), new("x"), new("x")]
+            .into_iter()
+            .map(|n| l.trigger("tr_dev_a", &t, n, TriggerFunction::Trigger, T0).id)
+            .collect();
+        // A task whose lifecycle changed after its first run shares nothing stale.
+        t.lifecycle.steps = vec![Step { status: EngineStatus::Pending, until: Until::Forever }];
+        let changed = l.trigger("tr_dev_a", &t, ten(), TriggerFunction::Trigger, T0).id;
+        let env = l.env("tr_dev_a").unwrap();
+        env.with(|st| {
+            let mut lifecycle = |id: &str| st.entry_mut(id).unwrap().lifecycle.clone();
+            let [a, b, c, d] = [0, 1, 2, 3].map(|i| lifecycle(&ids[i]));
+            assert!(Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&c, &d) && !Arc::ptr_eq(&a, &c));
+            assert_eq!((a.ttl_ms, c.ttl_ms), (Some(600_000), None));
+            assert_eq!(*lifecycle(&changed), Lifecycle { ttl_ms: Some(600_000), ..t.lifecycle.clone() });
+            assert_eq!(st.entry_mut(&changed).unwrap().status(T0.plus(60_000)), EngineStatus::Pending);
+        });
     }
 
     #[test]

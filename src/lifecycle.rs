@@ -46,6 +46,20 @@ pub struct Lifecycle {
     pub version: Option<String>,
 }
 
+impl Lifecycle {
+    /// True when this is `other` with TTL `ttl_ms`.
+    pub fn same_but_ttl(&self, other: &Lifecycle, ttl_ms: Option<i64>) -> bool {
+        // Destructured: a field added later must be compared here too.
+        let Lifecycle { steps, ttl_ms: _, output, error, deploy, version } = other;
+        self.ttl_ms == ttl_ms
+            && self.steps == *steps
+            && self.output == *output
+            && self.error == *error
+            && self.deploy == *deploy
+            && self.version == *version
+    }
+}
+
 /// Why a lifecycle is impossible.
 pub fn check_transition(from: EngineStatus, to: EngineStatus) -> Result<(), String> {
     use Phase::*;
@@ -126,10 +140,22 @@ impl Progress {
     /// or delayed is created at `epoch`, any other keeps its history, moved so
     /// that `anchor` falls on `epoch`.
     pub fn start(base: &Run, lifecycle: &Lifecycle, anchor: Millis, epoch: Millis) -> Progress {
+        Progress::begin(base.created_at, base.updated_at, lifecycle, anchor, epoch)
+    }
+
+    /// [`Progress::start`] of a run created at `created_at` and updated at
+    /// `updated_at`: all it reads of the run.
+    pub fn begin(
+        created_at: Millis,
+        updated_at: Millis,
+        lifecycle: &Lifecycle,
+        anchor: Millis,
+        epoch: Millis,
+    ) -> Progress {
         let first = lifecycle.steps[0].status;
         let queued_first = matches!(first.phase(), Phase::Queued | Phase::Delayed);
-        let shift = if queued_first { epoch.0 - base.created_at.0 } else { epoch.0 - anchor.0 };
-        let entered_at = if queued_first { epoch } else { base.updated_at.plus(shift) };
+        let shift = if queued_first { epoch.0 - created_at.0 } else { epoch.0 - anchor.0 };
+        let entered_at = if queued_first { epoch } else { updated_at.plus(shift) };
         Progress {
             step: 0,
             began: entered_at,

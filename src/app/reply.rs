@@ -205,6 +205,47 @@ pub enum PathSeg {
     Index(usize),
 }
 
+/// A path into a request body as a check descends it, held on the stack:
+/// copied into an [`Issue`] only when the check finds one, so a valid body
+/// costs no allocation for its paths.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    parent: Option<&'a At<'a>>,
+    seg: Option<Seg<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl<'a> At<'a> {
+    /// The body itself.
+    pub const ROOT: At<'static> = At { parent: None, seg: None };
+
+    /// The member `k` of this.
+    pub fn key(&'a self, k: &'a str) -> At<'a> {
+        At { parent: Some(self), seg: Some(Seg::Key(k)) }
+    }
+
+    /// The item `i` of this.
+    pub fn index(&'a self, i: usize) -> At<'a> {
+        At { parent: Some(self), seg: Some(Seg::Index(i)) }
+    }
+
+    /// The path from the body down to this.
+    pub fn path(&self) -> Vec<PathSeg> {
+        let mut path = self.parent.map(At::path).unwrap_or_default();
+        match self.seg {
+            Some(Seg::Key(k)) => path.push(PathSeg::Key(k.to_owned())),
+            Some(Seg::Index(i)) => path.push(PathSeg::Index(i)),
+            None => {}
+        }
+        path
+    }
+}
+
 /// One zod issue: where and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
@@ -241,6 +282,16 @@ pub fn json_body(body: &Bytes) -> Result<Value, Reply> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_path_is_copied_out_segment_by_segment() {
+        let root = super::At::ROOT;
+        let options = root.key("options");
+        let tags = options.key("tags");
+        let second = tags.index(1);
+        assert_eq!(super::join_path(&second.path()), "options.tags[1]");
+        assert!(root.path().is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -411,8 +411,8 @@ pub fn cancel(ctx: &Ctx<'_>, id: &str) -> Reply {
 pub fn replay(ctx: &Ctx<'_>, id: &str) -> Reply {
     let Some(found) = find(ctx, id) else { return Reply::resource_not_found() };
     let run = found.run();
-    let ttl = (ctx.kind.environment() == Environment::Development)
-        .then(|| (tasks::DEV_TTL.to_owned(), tasks::natural_duration_ms(tasks::DEV_TTL).unwrap_or(600_000)));
+    let ttl =
+        (ctx.kind.environment() == Environment::Development).then(|| (tasks::DEV_TTL.to_owned(), tasks::DEV_TTL_MS));
     let new = NewRun {
         task: run.task_identifier.clone(),
         payload: run.payload.clone(),

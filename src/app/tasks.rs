@@ -6,7 +6,7 @@
 //! The checks of one trigger body are shared with batch items, which carry
 //! the same options.
 
-use super::reply::{Ctx, Issue, PathSeg, Reply, json_body, type_name, validation_error};
+use super::reply::{At, Ctx, Issue, PathSeg, Reply, json_body, type_name, validation_error};
 use crate::auth::Environment;
 use crate::ledger::{IdempotencyKey, NewRun};
 use crate::model::TriggerFunction;
@@ -26,6 +26,8 @@ pub const MAX_TAGS: usize = 10;
 pub const MAX_METADATA: usize = 256 * 1024;
 /// The TTL a development environment gives a run that sets none.
 pub const DEV_TTL: &str = "10m";
+/// [`DEV_TTL`] in milliseconds.
+pub const DEV_TTL_MS: i64 = 600_000;
 /// How long an idempotency key deduplicates by default: 30 days.
 const DEFAULT_KEY_TTL_MS: i64 = 30 * 24 * 3_600_000;
 
@@ -42,24 +44,24 @@ struct Checker {
 }
 
 impl Checker {
-    fn issue(&mut self, path: &[PathSeg], message: impl Into<String>) {
-        self.issues.push(Issue { path: path.to_vec(), message: message.into() });
+    fn issue(&mut self, path: &At<'_>, message: impl Into<String>) {
+        self.issues.push(Issue { path: path.path(), message: message.into() });
     }
 
-    fn expected(&mut self, path: &[PathSeg], expected: &str, v: &Value) {
+    fn expected(&mut self, path: &At<'_>, expected: &str, v: &Value) {
         self.issue(path, format!("Expected {expected}, received {}", type_name(v)));
     }
 
     /// A union of alternatives that all failed on type: zod-validation-error
     /// joins each alternative's message with `, or `.
-    fn union(&mut self, path: &[PathSeg], expected: &[&str], v: &Value) {
-        let at = |e: &str| Issue { path: path.to_vec(), message: format!("Expected {e}, received {}", type_name(v)) };
+    fn union(&mut self, path: &At<'_>, expected: &[&str], v: &Value) {
+        let at = |e: &str| Issue { path: path.path(), message: format!("Expected {e}, received {}", type_name(v)) };
         let text: Vec<String> = expected.iter().map(|e| at(e).text()).collect();
         // Already joined: the path is part of each alternative.
         self.issues.push(Issue { path: Vec::new(), message: text.join(", or ") });
     }
 
-    fn string(&mut self, path: &[PathSeg], v: &Value, max: Option<(usize, &str)>) {
+    fn string(&mut self, path: &At<'_>, v: &Value, max: Option<(usize, &str)>) {
         match v {
             Value::String(s) => {
                 if let Some((max, message)) = max
@@ -72,7 +74,7 @@ impl Checker {
         }
     }
 
-    fn int(&mut self, path: &[PathSeg], v: &Value, min: Option<f64>) {
+    fn int(&mut self, path: &At<'_>, v: &Value, min: Option<f64>) {
         match v.as_f64() {
             None => self.expected(path, "number", v),
             Some(n) if n.fract() != 0.0 => self.issue(path, "Expected integer, received float"),
@@ -89,37 +91,32 @@ impl Checker {
         }
     }
 
-    fn number(&mut self, path: &[PathSeg], v: &Value) {
+    fn number(&mut self, path: &At<'_>, v: &Value) {
         if !v.is_number() {
             self.expected(path, "number", v);
         }
     }
 
-    fn boolean(&mut self, path: &[PathSeg], v: &Value) {
+    fn boolean(&mut self, path: &At<'_>, v: &Value) {
         if !v.is_boolean() {
             self.expected(path, "boolean", v);
         }
     }
 
-    fn enumeration(&mut self, path: &[PathSeg], v: &Value, values: &[&str]) {
-        let options = values.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(" | ");
+    fn enumeration(&mut self, path: &At<'_>, v: &Value, values: &[&str]) {
+        let options = || values.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(" | ");
         match v {
             Value::String(s) if values.contains(&s.as_str()) => {}
-            Value::String(s) => self.issue(path, format!("Invalid enum value. Expected {options}, received '{s}'")),
-            _ => self.expected(path, &options, v),
+            Value::String(s) => self.issue(path, format!("Invalid enum value. Expected {}, received '{s}'", options())),
+            _ => self.expected(path, &options(), v),
         }
     }
 }
 
 /// Checks the `options` of a trigger body (or a batch item) at `base`.
-fn check_options(c: &mut Checker, base: &[PathSeg], options: &Map<String, Value>) {
-    let at = |k: &str| {
-        let mut p = base.to_vec();
-        p.push(key(k));
-        p
-    };
+fn check_options(c: &mut Checker, base: &At<'_>, options: &Map<String, Value>) {
     for (k, v) in options {
-        let path = at(k);
+        let path = base.key(k);
         match k.as_str() {
             "parentRunId" | "lockToVersion" | "payloadType" | "metadataType" | "idempotencyKeyTTL" | "region"
             | "bulkActionId" => c.string(&path, v, None),
@@ -128,8 +125,8 @@ fn check_options(c: &mut Checker, base: &[PathSeg], options: &Map<String, Value>
             "resumeParentOnCompletion" | "test" => c.boolean(&path, v),
             "queue" => match v {
                 Value::Object(q) => match q.get("name") {
-                    Some(name) => c.string(&[path.clone(), vec![key("name")]].concat(), name, None),
-                    None => c.issue(&[path.clone(), vec![key("name")]].concat(), "Required"),
+                    Some(name) => c.string(&path.key("name"), name, None),
+                    None => c.issue(&path.key("name"), "Required"),
                 },
                 _ => c.expected(&path, "object", v),
             },
@@ -137,12 +134,12 @@ fn check_options(c: &mut Checker, base: &[PathSeg], options: &Map<String, Value>
             "delay" if !(v.is_string() || v.is_number()) => c.union(&path, &["string", "date"], v),
             "idempotencyKeyOptions" => match v {
                 Value::Object(o) => {
-                    let kp = [path.clone(), vec![key("key")]].concat();
+                    let kp = path.key("key");
                     match o.get("key") {
                         Some(k) => c.string(&kp, k, None),
                         None => c.issue(&kp, "Required"),
                     }
-                    let sp = [path.clone(), vec![key("scope")]].concat();
+                    let sp = path.key("scope");
                     match o.get("scope") {
                         Some(s) => c.enumeration(&sp, s, &["run", "attempt", "global"]),
                         None => c.issue(&sp, "Required"),
@@ -162,7 +159,7 @@ fn check_options(c: &mut Checker, base: &[PathSeg], options: &Map<String, Value>
                 }
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        let ip = [path.clone(), vec![PathSeg::Index(i)]].concat();
+                        let ip = path.index(i);
                         c.string(&ip, item, Some((128, "Tags must be less than 128 characters")));
                     }
                 }
@@ -179,7 +176,7 @@ fn check_options(c: &mut Checker, base: &[PathSeg], options: &Map<String, Value>
                         c.issue(&path, "Array must contain at most 2 element(s)");
                     }
                     for (i, item) in items.iter().enumerate() {
-                        c.string(&[path.clone(), vec![PathSeg::Index(i)]].concat(), item, None);
+                        c.string(&path.index(i), item, None);
                     }
                 }
                 _ => c.expected(&path, "array", v),
@@ -187,7 +184,7 @@ fn check_options(c: &mut Checker, base: &[PathSeg], options: &Map<String, Value>
             "gates" if !v.is_array() => c.expected(&path, "array", v),
             "debounce" => match v {
                 Value::Object(d) => {
-                    let kp = [path.clone(), vec![key("key")]].concat();
+                    let kp = path.key("key");
                     match d.get("key") {
                         Some(k) => c.string(&kp, k, Some((512, "String must contain at most 512 character(s)"))),
                         None => c.issue(&kp, "Required"),
@@ -212,7 +209,11 @@ pub struct Parsed {
 /// A duration as the server's `parseNaturalLanguageDuration` reads it:
 /// `^(\d+(w|d|hr|h|m|s))+$`, in milliseconds.
 pub fn natural_duration_ms(text: &str) -> Option<i64> {
-    let normalised = text.replace("hr", "h");
+    let normalised = if text.contains("hr") {
+        std::borrow::Cow::Owned(text.replace("hr", "h"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
     if normalised.is_empty() || normalised.contains(|c: char| !(c.is_ascii_digit() || "wdhms".contains(c))) {
         return None;
     }
@@ -258,13 +259,39 @@ pub fn delay_until(v: &Value, now: Millis) -> Option<Millis> {
     }
 }
 
+/// A trigger's payload as the run holds it: inline (a value, or the JSON
+/// text the request carried), or a packet.
+#[derive(Debug, Default)]
+pub struct TriggerPayload {
+    pub value: Option<Value>,
+    pub json: Option<Box<str>>,
+    pub packet: Option<Arc<Packet>>,
+}
+
+/// The JSON a `payloadType` string shows inline, without building it: the
+/// `json` part of SuperJSON, or JSON text itself. None for anything else
+/// (text, a SuperJSON string that is not SuperJSON, an empty string),
+/// which takes the general way.
+fn inline_json<'a>(payload_type: &str, text: &'a str) -> Option<&'a str> {
+    #[derive(serde::Deserialize)]
+    struct SuperJson<'a> {
+        #[serde(borrow)]
+        json: Option<&'a serde_json::value::RawValue>,
+    }
+    match payload_type {
+        // An object only: a derived struct would also read an array.
+        "application/super+json" if text.trim_start().starts_with('{') => {
+            let parsed: SuperJson<'a> = serde_json::from_str(text).ok()?;
+            Some(parsed.json.map_or("null", serde_json::value::RawValue::get))
+        }
+        "application/super+json" | "application/store" | "text/plain" => None,
+        _ => serde_json::from_str::<&'a serde_json::value::RawValue>(text).ok().map(serde_json::value::RawValue::get),
+    }
+}
+
 /// The payload of a trigger as the run holds it: inline, or a packet.
-pub fn payload_of(
-    ctx: &Ctx<'_>,
-    payload: Option<&Value>,
-    payload_type: Option<&str>,
-) -> Result<(Option<Value>, Option<Arc<Packet>>), Reply> {
-    let Some(payload) = payload else { return Ok((None, None)) };
+pub fn payload_of(ctx: &Ctx<'_>, payload: Option<&Value>, payload_type: Option<&str>) -> Result<TriggerPayload, Reply> {
+    let Some(payload) = payload else { return Ok(TriggerPayload::default()) };
     let threshold = ctx.app.state().settings.offload_threshold;
     let packet = |kind: PacketType, bytes: Bytes| Packet {
         kind,
@@ -272,7 +299,15 @@ pub fn payload_of(
         offload: Offload::Auto,
         url: UrlBehaviour::Valid,
     };
-    let made = match (payload_type.unwrap_or("application/json"), payload) {
+    let payload_type = payload_type.unwrap_or("application/json");
+    if let Value::String(text) = payload
+        && (text.len() as u64) < threshold
+        && let Some(json) = inline_json(payload_type, text)
+    {
+        // What the SDK sends, shown inline: its JSON text, kept as it came.
+        return Ok(TriggerPayload { json: Some(json.into()), ..TriggerPayload::default() });
+    }
+    let made = match (payload_type, payload) {
         ("application/store", Value::String(path)) if !path.is_empty() => {
             let env = ctx.app.state().ledger.env_or_create(ctx.key);
             let uploaded = env.with(|st| st.take_upload(path));
@@ -285,7 +320,7 @@ pub fn payload_of(
                     url: UrlBehaviour::NotFound,
                 })
             });
-            return Ok((None, Some(packet)));
+            return Ok(TriggerPayload { packet: Some(packet), ..TriggerPayload::default() });
         }
         ("application/store", _) => {
             return Err(validation_error(&[Issue {
@@ -302,23 +337,23 @@ pub fn payload_of(
         (_, other) => packet(PacketType::Json, Bytes::from(other.to_string())),
     };
     if made.offloaded(threshold) {
-        return Ok((None, Some(Arc::new(made))));
+        return Ok(TriggerPayload { packet: Some(Arc::new(made)), ..TriggerPayload::default() });
     }
     // A SuperJSON string that is not SuperJSON is shown as the text it is.
     let value = made
         .inline_value()
         .unwrap_or_else(|_| made.read_all().ok().map(|b| Value::String(String::from_utf8_lossy(&b).into_owned())));
-    Ok((value, None))
+    Ok(TriggerPayload { value, ..TriggerPayload::default() })
 }
 
 /// Checks a trigger body (or, with `item`, a batch item) and builds the run
 /// it asks for. The request's idempotency headers apply to a trigger only.
 pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Parsed, Reply> {
-    let base: &[PathSeg] = &[];
+    let base = At::ROOT;
     let header = |name: &str| if item { None } else { ctx.header(name) };
     let mut c = Checker { issues: Vec::new() };
     let Value::Object(obj) = body else {
-        c.expected(base, "object", body);
+        c.expected(&base, "object", body);
         return Err(validation_error(&c.issues));
     };
     let empty = Map::new();
@@ -326,11 +361,11 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Pars
         None => &empty,
         Some(Value::Object(o)) => o,
         Some(other) => {
-            c.expected(&[base.to_vec(), vec![key("options")]].concat(), "object", other);
+            c.expected(&base.key("options"), "object", other);
             return Err(validation_error(&c.issues));
         }
     };
-    check_options(&mut c, &[base.to_vec(), vec![key("options")]].concat(), options);
+    check_options(&mut c, &base.key("options"), options);
     if !c.issues.is_empty() {
         return Err(validation_error(&c.issues));
     }
@@ -347,8 +382,7 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Pars
     let ttl = match opt("ttl") {
         Some(Value::Number(n)) => n.as_u64().map(|s| (duration_string(s), (s as i64).saturating_mul(1000))),
         Some(Value::String(s)) => Some((s.clone(), natural_duration_ms(s).unwrap_or(0))),
-        _ => (ctx.kind.environment() == Environment::Development)
-            .then(|| (DEV_TTL.to_owned(), natural_duration_ms(DEV_TTL).unwrap_or(600_000))),
+        _ => (ctx.kind.environment() == Environment::Development).then(|| (DEV_TTL.to_owned(), DEV_TTL_MS)),
     }
     .map(|(s, ms)| (s, if ms > 0 { ms } else { i64::MAX }));
     let metadata_bytes = opt("metadata").map_or(0, |m| m.to_string().len());
@@ -374,11 +408,12 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Pars
         let shown = d.as_str().map_or_else(|| d.to_string(), str::to_owned);
         return Err(Reply::error(StatusCode::UNPROCESSABLE_ENTITY, format!("Invalid delay {shown}")));
     }
-    let (payload, payload_packet) = payload_of(ctx, obj.get("payload"), opt("payloadType").and_then(Value::as_str))?;
+    let payload = payload_of(ctx, obj.get("payload"), opt("payloadType").and_then(Value::as_str))?;
     let new = NewRun {
         task: task.to_owned(),
-        payload,
-        payload_packet,
+        payload: payload.value,
+        payload_json: payload.json,
+        payload_packet: payload.packet,
         delay_until: opt("delay").and_then(|d| delay_until(d, now)),
         ttl,
         tags,
@@ -482,11 +517,48 @@ mod tests {
         assert_eq!(natural_duration_ms("2h30m"), Some(9_000_000));
         assert_eq!(natural_duration_ms("1hr"), Some(3_600_000));
         assert_eq!(natural_duration_ms("banana"), None);
+        assert_eq!(natural_duration_ms(DEV_TTL), Some(DEV_TTL_MS));
         assert_eq!(natural_duration_ms(""), None);
         assert_eq!(key_ttl_ms("1h"), Some(3_600_000));
         assert_eq!(key_ttl_ms("1h30m"), None);
         assert_eq!(key_ttl_ms("h"), None);
         assert_eq!(key_ttl_ms(""), None);
+    }
+
+    #[test]
+    fn an_inline_payload_kept_as_text_reads_as_the_packet_would() {
+        let cases = [
+            ("application/super+json", r#"{"json":{"n":1,"s":"a\u0041"},"meta":{"values":{}}}"#),
+            ("application/super+json", r#" { "json" : [1, 2.50, 1e3, null] } "#),
+            ("application/super+json", r#"{"json":null}"#),
+            ("application/super+json", r#"{"meta":{}}"#),
+            ("application/json", r#" {"a": {"b": [true, false]}} "#),
+            ("application/json", "12"),
+            ("application/json", r#""text""#),
+        ];
+        for (kind, text) in cases {
+            let json = inline_json(kind, text).unwrap_or_else(|| panic!("{kind} {text}"));
+            let kind = if kind == "application/json" { PacketType::Json } else { PacketType::SuperJson };
+            let packet = Packet {
+                kind,
+                content: Content::Bytes(Bytes::from(text.to_owned())),
+                offload: Offload::Auto,
+                url: UrlBehaviour::Valid,
+            };
+            let shown: Value = serde_json::from_str(json).unwrap();
+            assert_eq!(Some(shown), packet.inline_value().unwrap(), "{text}");
+        }
+        // What the general way handles: text, not SuperJSON, not JSON, an empty string.
+        for (kind, text) in [
+            ("text/plain", "{}"),
+            ("application/super+json", "[1]"),
+            ("application/super+json", r#"{"json":1,"json":2}"#),
+            ("application/json", "{"),
+            ("application/json", ""),
+            ("application/store", "a/b"),
+        ] {
+            assert_eq!(inline_json(kind, text), None, "{kind} {text}");
+        }
     }
 
     #[test]
