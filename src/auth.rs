@@ -244,10 +244,10 @@ impl Principal<'_> {
 impl Principal<'_> {
     /// The environment that signs the tokens minted for this caller: the
     /// secret key's own (now known to `environments`), or the token's.
-    pub fn signer(&self, environments: &Environments) -> (Arc<str>, Arc<str>) {
+    pub fn signer(&self, environments: &Environments) -> (Arc<str>, &str) {
         match self {
-            Principal::Key { key, .. } => (environments.register(key), Arc::from(*key)),
-            Principal::Token(token) => (token.environment_id.clone(), token.key.clone()),
+            Principal::Key { key, .. } => (environments.register(key), key),
+            Principal::Token(token) => (token.environment_id.clone(), &token.key),
         }
     }
 
@@ -257,7 +257,7 @@ impl Principal<'_> {
     pub fn mint_for_trigger(&self, environments: &Environments, run_id: &str, now: Millis) -> jwt::Minted {
         let (environment_id, key) = self.signer(environments);
         let realtime = self.token().and_then(|t| t.realtime.as_ref());
-        jwt::mint_for_trigger(jwt::Signer { environment_id: &environment_id, key: &key }, run_id, realtime, now)
+        jwt::mint_for_trigger(jwt::Signer { environment_id: &environment_id, key }, run_id, realtime, now)
     }
 
     /// The `x-trigger-jwt` headers of a batch-create response. `browser` is
@@ -273,7 +273,7 @@ impl Principal<'_> {
         let (environment_id, key) = self.signer(environments);
         let write = browser
             && self.authorize(Action::BatchTrigger, &[Resource::collection(crate::scope::ResourceType::Tasks)]).is_ok();
-        jwt::mint_for_batch(jwt::Signer { environment_id: &environment_id, key: &key }, batch_id, write, now)
+        jwt::mint_for_batch(jwt::Signer { environment_id: &environment_id, key }, batch_id, write, now)
     }
 
     /// An action route's checks in the server's order (cancel): the scope

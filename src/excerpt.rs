@@ -72,6 +72,14 @@ pub fn shorten_quotes(message: &str) -> Cow<'_, str> {
 /// Decodes `%XX` and `+` in a query value or path segment (invalid escapes
 /// stay as they are; bytes that are not UTF-8 become U+FFFD).
 pub fn percent_decode(text: &str) -> String {
+    percent_decoded(text).into_owned()
+}
+
+/// [`percent_decode`], borrowing `text` when there is nothing to decode.
+pub fn percent_decoded(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['%', '+']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -91,7 +99,9 @@ pub fn percent_decode(text: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    std::borrow::Cow::Owned(
+        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 #[cfg(test)]

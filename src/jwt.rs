@@ -9,6 +9,7 @@
 //! on the mock clock. Which environment a token names and what its scopes
 //! allow live in [`crate::environments`] and [`crate::scope`].
 
+use std::fmt::Write as _;
 use crate::time::Millis;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
@@ -325,16 +326,18 @@ impl Minted {
     /// Puts `x-trigger-jwt` and `x-trigger-jwt-claims` on a response, and
     /// exposes them to browsers as the server's CORS wrapper does.
     pub fn put(&self, headers: &mut hyper::HeaderMap) {
-        for (name, value) in self.headers() {
+        for (name, value) in self.clone().into_headers() {
             headers.insert(name, value);
         }
     }
 
     /// The headers [`Minted::put`] puts (none if a value were not a valid
     /// header value, which JSON's escaping rules out).
-    pub fn headers(&self) -> Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)> {
+    pub fn into_headers(self) -> Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)> {
         use hyper::header::{ACCESS_CONTROL_EXPOSE_HEADERS, HeaderName, HeaderValue};
-        match (HeaderValue::from_str(&self.jwt), HeaderValue::from_bytes(self.claims.as_bytes())) {
+        // The strings become the values without a copy.
+        let value = |s: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(s));
+        match (value(self.jwt), value(self.claims)) {
             (Ok(jwt), Ok(claims)) => vec![
                 (HeaderName::from_static(JWT_HEADER), jwt),
                 (HeaderName::from_static(CLAIMS_HEADER), claims),
@@ -366,14 +369,13 @@ pub fn mint_for_trigger(signer: Signer<'_>, run_id: &str, realtime: Option<&Valu
     // Written directly rather than through a `Map`: one token per trigger,
     // the same JSON `mint` would write (the claims in this order, then `iss`,
     // `aud`, `exp` and `iat`), as the tests check.
-    let string = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let mut claims = String::with_capacity(128);
+    let mut claims = String::with_capacity(64 + signer.environment_id.len() + 2 * run_id.len());
     claims.push_str("{\"sub\":");
-    claims.push_str(&string(signer.environment_id));
+    push_json_str(&mut claims, "", signer.environment_id);
     claims.push_str(",\"pub\":true,\"scopes\":[");
-    claims.push_str(&string(&format!("read:runs:{run_id}")));
+    push_json_str(&mut claims, "read:runs:", run_id);
     claims.push(',');
-    claims.push_str(&string(&format!("write:inputStreams:{run_id}")));
+    push_json_str(&mut claims, "write:inputStreams:", run_id);
     claims.push(']');
     if let Some(realtime) = realtime {
         claims.push_str(",\"realtime\":");
@@ -381,10 +383,34 @@ pub fn mint_for_trigger(signer: Signer<'_>, run_id: &str, realtime: Option<&Valu
     }
     let iat = epoch_seconds(now);
     let exp = iat.saturating_add(RESPONSE_TOKEN_TTL_SECS);
-    let payload = format!("{claims},\"iss\":\"{ISSUER}\",\"aud\":\"{AUDIENCE}\",\"exp\":{exp},\"iat\":{iat}}}");
+    let mut payload = String::with_capacity(claims.len() + 96);
+    payload.push_str(&claims);
+    let _ = write!(payload, ",\"iss\":\"{ISSUER}\",\"aud\":\"{AUDIENCE}\",\"exp\":{exp},\"iat\":{iat}}}");
     claims.push('}');
     let jwt = sign_raw(Algorithm::Hs256, payload.as_bytes(), signer.key.as_bytes());
     Minted { jwt, claims }
+}
+
+/// Writes `prefix` and `text` as one JSON string, escaped as serde_json
+/// escapes (quote, backslash and control characters).
+pub fn push_json_str(out: &mut String, prefix: &str, text: &str) {
+    out.push('"');
+    for c in prefix.chars().chain(text.chars()) {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The headers of a batch-create response for batch `batch_id`: a one-hour
@@ -605,6 +631,15 @@ mod tests {
         assert_eq!(headers[JWT_HEADER].as_bytes(), minted.jwt.as_bytes());
         assert_eq!(headers[CLAIMS_HEADER].as_bytes(), minted.claims.as_bytes());
         assert_eq!(headers["access-control-expose-headers"], "x-trigger-jwt, x-trigger-jwt-claims");
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        for text in ["", "plain", "q\"\\\n\r\t\u{8}\u{c}", "\u{1}\u{1f}\u{7f}", "é€😀", "</script>"] {
+            let mut out = String::new();
+            push_json_str(&mut out, "read:", text);
+            assert_eq!(out, serde_json::to_string(&format!("read:{text}")).unwrap());
+        }
     }
 
     #[test]

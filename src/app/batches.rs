@@ -109,7 +109,7 @@ pub fn create(ctx: &Ctx<'_>) -> Reply {
     }
     let browser = ctx.header("x-trigger-client") == Some("browser");
     let minted = ctx.principal.mint_for_batch(&ctx.app.state().environments, &batch.id, browser, ctx.now);
-    Reply::json(StatusCode::ACCEPTED, &out).with_minted(&minted)
+    Reply::json(StatusCode::ACCEPTED, &out).with_minted(minted)
 }
 
 /// `POST /api/v3/batches/{batchId}/items`.

@@ -131,8 +131,8 @@ impl Reply {
     }
 
     /// Adds the `x-trigger-jwt` headers of a minted token.
-    pub fn with_minted(mut self, minted: &crate::jwt::Minted) -> Reply {
-        self.headers.extend(minted.headers());
+    pub fn with_minted(mut self, minted: crate::jwt::Minted) -> Reply {
+        self.headers.extend(minted.into_headers());
         self
     }
 

@@ -466,7 +466,7 @@ pub fn refuse(parsed: &Parsed) -> Option<Reply> {
 
 /// `POST /api/v1/tasks/{taskId}/trigger`.
 pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
-    let task = super::reply::percent_decode(raw_task);
+    let task = crate::excerpt::percent_decoded(raw_task);
     if task.is_empty() {
         return Reply::error(StatusCode::BAD_REQUEST, "Params Error");
     }
@@ -501,9 +501,11 @@ pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
     }
     let minted = ctx.principal.mint_for_trigger(&state.environments, &done.id, ctx.now);
     // `{"id":…,"isCached":…}`, written directly: one per trigger.
-    let body =
-        format!(r#"{{"id":{},"isCached":{}}}"#, serde_json::to_string(&done.id).unwrap_or_default(), done.is_cached);
-    let reply = Reply::bytes(StatusCode::OK, body).with_minted(&minted).touching([done.id]);
+    let mut body = String::with_capacity(48 + done.id.len());
+    body.push_str("{\"id\":");
+    crate::jwt::push_json_str(&mut body, "", &done.id);
+    body.push_str(if done.is_cached { ",\"isCached\":true}" } else { ",\"isCached\":false}" });
+    let reply = Reply::bytes(StatusCode::OK, body).with_minted(minted).touching([done.id]);
     Reply { stamped: true, ..reply }
 }
 
