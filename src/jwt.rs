@@ -395,20 +395,26 @@ pub fn mint_for_trigger(signer: Signer<'_>, run_id: &str, realtime: Option<&Valu
 /// escapes (quote, backslash and control characters).
 pub fn push_json_str(out: &mut String, prefix: &str, text: &str) {
     out.push('"');
-    for c in prefix.chars().chain(text.chars()) {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if c < ' ' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    for part in [prefix, text] {
+        // Runs of characters that need no escape are copied whole.
+        let mut rest = part;
+        while let Some(at) = rest.bytes().position(|b| b == b'"' || b == b'\\' || b < b' ') {
+            out.push_str(&rest[..at]);
+            match rest.as_bytes()[at] {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                0x08 => out.push_str("\\b"),
+                0x0c => out.push_str("\\f"),
+                b => {
+                    let _ = write!(out, "\\u{b:04x}");
+                }
             }
-            c => out.push(c),
+            rest = &rest[at + 1..];
         }
+        out.push_str(rest);
     }
     out.push('"');
 }
