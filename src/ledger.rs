@@ -619,7 +619,9 @@ pub struct Env {
 
 #[derive(Debug, Default)]
 struct Envs {
-    by_key: HashMap<Arc<str>, Arc<Env>>,
+    /// Looked up on every request that names a created run; at most
+    /// `--max-envs` entries, so a quick hash (not a keyed one) is safe.
+    by_key: rustc_hash::FxHashMap<Arc<str>, Arc<Env>>,
     by_fingerprint: HashMap<String, Vec<Arc<Env>>>,
 }
 

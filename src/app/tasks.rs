@@ -349,15 +349,71 @@ pub fn payload_of(ctx: &Ctx<'_>, payload: Option<&Value>, payload_type: Option<&
 /// Checks a trigger body (or, with `item`, a batch item) and builds the run
 /// it asks for. The request's idempotency headers apply to a trigger only.
 pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Parsed, Reply> {
+    let Value::Object(obj) = body else {
+        let mut c = Checker { issues: Vec::new() };
+        c.expected(&At::ROOT, "object", body);
+        return Err(validation_error(&c.issues));
+    };
+    parse_members(ctx, task, obj.get("payload"), obj.get("options"), item)
+}
+
+/// The members of a trigger body that [`parse`] reads; the others are
+/// ignored, as the server's schema strips them.
+#[derive(serde::Deserialize)]
+struct Members {
+    #[serde(default, deserialize_with = "present")]
+    payload: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    options: Option<Value>,
+}
+
+/// A member that is there, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+impl Members {
+    /// The members of a body that is one JSON object with each of them at
+    /// most once, read without building the object; none otherwise (an
+    /// array, a repeated member), which the general way answers.
+    fn read(body: &[u8]) -> Option<Members> {
+        // A derived struct would also read an array.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(body).ok()
+    }
+}
+
+/// The options a trigger reads.
+const READ: [&str; 12] = [
+    "tags",
+    "ttl",
+    "metadata",
+    "idempotencyKey",
+    "idempotencyKeyTTL",
+    "idempotencyKeyOptions",
+    "delay",
+    "payloadType",
+    "lockToVersion",
+    "region",
+    "machine",
+    "queue",
+];
+
+/// [`parse`] of a body's `payload` and `options`.
+fn parse_members(
+    ctx: &Ctx<'_>,
+    task: &str,
+    payload: Option<&Value>,
+    options: Option<&Value>,
+    item: bool,
+) -> Result<Parsed, Reply> {
     let base = At::ROOT;
     let header = |name: &str| if item { None } else { ctx.header(name) };
     let mut c = Checker { issues: Vec::new() };
-    let Value::Object(obj) = body else {
-        c.expected(&base, "object", body);
-        return Err(validation_error(&c.issues));
-    };
     let empty = Map::new();
-    let options = match obj.get("options") {
+    let options = match options {
         None => &empty,
         Some(Value::Object(o)) => o,
         Some(other) => {
@@ -369,7 +425,17 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Pars
     if !c.issues.is_empty() {
         return Err(validation_error(&c.issues));
     }
-    let opt = |k: &str| options.get(k);
+    // Found in one pass: a lookup by name hashes the name each time.
+    let mut found = [None; READ.len()];
+    for (k, v) in options {
+        if let Some(i) = READ.iter().position(|name| name == k) {
+            found[i] = Some(v);
+        }
+    }
+    let opt = |k: &str| {
+        debug_assert!(READ.contains(&k), "{k} is not in READ");
+        READ.iter().position(|name| *name == k).and_then(|i| found[i])
+    };
     let text = |k: &str| opt(k).and_then(Value::as_str).map(str::to_owned);
     let now = ctx.now;
     let tags: Vec<String> = match opt("tags") {
@@ -408,7 +474,7 @@ pub fn parse(ctx: &Ctx<'_>, task: &str, body: &Value, item: bool) -> Result<Pars
         let shown = d.as_str().map_or_else(|| d.to_string(), str::to_owned);
         return Err(Reply::error(StatusCode::UNPROCESSABLE_ENTITY, format!("Invalid delay {shown}")));
     }
-    let payload = payload_of(ctx, obj.get("payload"), opt("payloadType").and_then(Value::as_str))?;
+    let payload = payload_of(ctx, payload, opt("payloadType").and_then(Value::as_str))?;
     let new = NewRun {
         task: task.to_owned(),
         payload: payload.value,
@@ -470,11 +536,12 @@ pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
     if task.is_empty() {
         return Reply::error(StatusCode::BAD_REQUEST, "Params Error");
     }
-    let body = match json_body(&ctx.body) {
-        Ok(b) => b,
-        Err(reply) => return reply,
+    // An SDK's body is read member by member; anything else the general way.
+    let parsed = match Members::read(&ctx.body) {
+        Some(m) => parse_members(ctx, &task, m.payload.as_ref(), m.options.as_ref(), false),
+        None => json_body(&ctx.body).and_then(|body| parse(ctx, &task, &body, false)),
     };
-    let parsed = match parse(ctx, &task, &body, false) {
+    let parsed = match parsed {
         Ok(p) => p,
         Err(reply) => return reply,
     };
@@ -560,6 +627,26 @@ mod tests {
             ("application/store", "a/b"),
         ] {
             assert_eq!(inline_json(kind, text), None, "{kind} {text}");
+        }
+    }
+
+    #[test]
+    fn members_read_directly_are_the_members_of_the_object() {
+        let read = [
+            "{}",
+            r#"{"payload":1}"#,
+            r#" {"options":null} "#,
+            r#"{"payload":null,"options":{"b":1,"a":[2]},"context":{"x":[{}]}}"#,
+            r#"{"context":1,"context":2,"payload":"{\"json\":1}"}"#,
+        ];
+        for text in read {
+            let m = Members::read(text.as_bytes()).unwrap_or_else(|| panic!("{text}"));
+            let Ok(Value::Object(o)) = json_body(&Bytes::from(text)) else { panic!("{text}") };
+            assert_eq!((m.payload.as_ref(), m.options.as_ref()), (o.get("payload"), o.get("options")), "{text}");
+        }
+        // Left to the general way: not an object, a member twice, not JSON.
+        for text in ["[1,2]", "1", r#"{"payload":1,"payload":2}"#, r#"{"a":1} x"#, "", "{"] {
+            assert!(Members::read(text.as_bytes()).is_none(), "{text}");
         }
     }
 
