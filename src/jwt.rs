@@ -41,10 +41,15 @@ pub mod base64url {
         out
     }
 
+    /// The length of the encoding of `n` bytes, without padding.
+    pub fn encoded_len(n: usize) -> usize {
+        n / 3 * 4 + [0, 2, 3][n % 3]
+    }
+
     /// Appends the encoding of `bytes` to `out`, without padding.
     pub fn encode_into(bytes: &[u8], out: &mut String) {
         let at = |n: u32, shift: u32| ALPHABET[((n >> shift) & 63) as usize];
-        out.reserve(bytes.len().div_ceil(3) * 4);
+        out.reserve(encoded_len(bytes.len()));
         // Written a block of characters at a time (each is ASCII).
         let mut block = [0u8; 256];
         let mut chunks = bytes.chunks_exact(3);
@@ -320,13 +325,22 @@ fn sign_raw(algorithm: Algorithm, payload: &[u8], key: &[u8]) -> String {
         Algorithm::Hs384 => "eyJhbGciOiJIUzM4NCJ9",
         Algorithm::Hs512 => "eyJhbGciOiJIUzUxMiJ9",
     };
-    let mut token = String::with_capacity(header.len() + 2 + payload.len().div_ceil(3) * 4 + 88);
+    // Exactly the token's length, so it becomes a header value without a copy.
+    let mac_len = match algorithm {
+        Algorithm::Hs256 => 32,
+        Algorithm::Hs384 => 48,
+        Algorithm::Hs512 => 64,
+    };
+    let mut token = String::with_capacity(
+        header.len() + 2 + base64url::encoded_len(payload.len()) + base64url::encoded_len(mac_len),
+    );
     token.push_str(header);
     token.push('.');
     base64url::encode_into(payload, &mut token);
     let mac = algorithm.mac(key, token.as_bytes());
     token.push('.');
     base64url::encode_into(&mac, &mut token);
+    debug_assert_eq!(token.len(), token.capacity());
     token
 }
 
@@ -356,25 +370,22 @@ impl Minted {
     /// Puts `x-trigger-jwt` and `x-trigger-jwt-claims` on a response, and
     /// exposes them to browsers as the server's CORS wrapper does.
     pub fn put(&self, headers: &mut hyper::HeaderMap) {
-        for (name, value) in self.clone().into_headers() {
+        for (name, value) in self.clone().into_headers().into_iter().flatten() {
             headers.insert(name, value);
         }
     }
 
     /// The headers [`Minted::put`] puts (none if a value were not a valid
     /// header value, which JSON's escaping rules out).
-    pub fn into_headers(self) -> Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)> {
+    pub fn into_headers(self) -> Option<[(hyper::header::HeaderName, hyper::header::HeaderValue); 3]> {
         use hyper::header::{ACCESS_CONTROL_EXPOSE_HEADERS, HeaderName, HeaderValue};
         // The strings become the values without a copy.
-        let value = |s: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(s));
-        match (value(self.jwt), value(self.claims)) {
-            (Ok(jwt), Ok(claims)) => vec![
-                (HeaderName::from_static(JWT_HEADER), jwt),
-                (HeaderName::from_static(CLAIMS_HEADER), claims),
-                (ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("x-trigger-jwt, x-trigger-jwt-claims")),
-            ],
-            _ => Vec::new(),
-        }
+        let value = |s: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(s)).ok();
+        Some([
+            (HeaderName::from_static(JWT_HEADER), value(self.jwt)?),
+            (HeaderName::from_static(CLAIMS_HEADER), value(self.claims)?),
+            (ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("x-trigger-jwt, x-trigger-jwt-claims")),
+        ])
     }
 }
 
@@ -655,6 +666,7 @@ mod tests {
         // Short tails, and either side of the encoder's 192-byte blocks.
         for len in (0..8).chain(188..198).chain(380..390) {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 77 + 5) as u8).collect();
+            assert_eq!(base64url::encode(&bytes).len(), base64url::encoded_len(len));
             assert_eq!(base64url::decode_canonical(&base64url::encode(&bytes)), Some(bytes));
         }
     }

@@ -177,10 +177,12 @@ impl serde::Serialize for Millis {
 /// Renders a number of seconds as the server's `stringifyDuration` does:
 /// `600` → `"10m"`, `5400` → `"1h30m"`, `90061` → `"1d1h1m1s"`.
 pub fn duration_string(mut seconds: u64) -> String {
-    let mut out = String::new();
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(16);
+    for (unit, size) in [('w', 604_800), ('d', 86_400), ('h', 3600), ('m', 60), ('s', 1)] {
         if seconds >= size {
-            out.push_str(&format!("{}{unit}", seconds / size));
+            let _ = write!(out, "{}", seconds / size);
+            out.push(unit);
             seconds %= size;
         }
     }

@@ -132,7 +132,7 @@ impl Reply {
 
     /// Adds the `x-trigger-jwt` headers of a minted token.
     pub fn with_minted(mut self, minted: crate::jwt::Minted) -> Reply {
-        self.headers.extend(minted.into_headers());
+        self.headers.extend(minted.into_headers().into_iter().flatten());
         self
     }
 

@@ -568,7 +568,9 @@ pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
     }
     let minted = ctx.principal.mint_for_trigger(&state.environments, &done.id, ctx.now);
     // `{"id":…,"isCached":…}`, written directly: one per trigger.
-    let mut body = String::with_capacity(48 + done.id.len());
+    // Exactly its length when the id needs no escape and the run is new: it
+    // becomes the body without a copy.
+    let mut body = String::with_capacity(26 + done.id.len());
     body.push_str("{\"id\":");
     crate::jwt::push_json_str(&mut body, "", &done.id);
     body.push_str(if done.is_cached { ",\"isCached\":true}" } else { ",\"isCached\":false}" });
