@@ -42,6 +42,19 @@ async fn trigger_answers_every_error_body_of_the_server() {
     let cases: Vec<(String, StatusCode, &str)> = vec![
         (String::new(), StatusCode::BAD_REQUEST, r#"{"error":"Request body is empty"}"#),
         ("{nope".into(), StatusCode::BAD_REQUEST, r#"{"error":"Invalid JSON"}"#),
+        // Bodies an SDK does not send, which the server reads the general way.
+        ("[1,2]".into(), StatusCode::BAD_REQUEST, r#"{"error":"Validation error: Expected object, received array"}"#),
+        (
+            r#"{"options":null}"#.into(),
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"Validation error: Expected object, received null at \"options\""}"#,
+        ),
+        (
+            r#"{"options":{},"payload":1,"options":{"maxAttempts":1.5}}"#.into(),
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"Validation error: Expected integer, received float at \"options.maxAttempts\""}"#,
+        ),
+        (r#"{"options":{}} x"#.into(), StatusCode::BAD_REQUEST, r#"{"error":"Invalid JSON"}"#),
         (
             json!({"payload": 1, "options": {"tags": [long]}}).to_string(),
             StatusCode::BAD_REQUEST,
@@ -128,6 +141,34 @@ async fn a_triggered_run_completes_after_one_retrieve_and_only_its_key_sees_it()
     let prod = trigger(&server, "tr_prod_x", "my-task", json!({})).await;
     let prod_run = retrieve(&server, &prod, "tr_prod_x", ApiVersion::V20250716).await.json();
     assert!(prod_run.get("ttl").is_none(), "only development environments get the 10m TTL: {prod_run}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn payloads_read_as_text_show_as_the_general_way_shows_them() {
+    let server = start(&config()).await;
+    let sj = "application/super+json";
+    let cases = [
+        // SuperJSON as the SDK sends it, spaced, with a `json` of every kind.
+        (
+            json!({"payload": r#" { "json" : {"b": [1, 2.5, null], "a": "\u0041"}, "meta": {} } "#, "options": {"payloadType": sj}}),
+            json!({"b": [1, 2.5, null], "a": "A"}),
+        ),
+        (json!({"payload": r#"{"json":null}"#, "options": {"payloadType": sj}}), Value::Null),
+        (json!({"payload": r#"{"meta":{}}"#, "options": {"payloadType": sj}}), Value::Null),
+        // Not SuperJSON: shown as the text it is.
+        (json!({"payload": "[1]", "options": {"payloadType": sj}}), json!("[1]")),
+        (json!({"payload": r#"{"json":1,"json":2}"#, "options": {"payloadType": sj}}), json!(2)),
+        // JSON text, and a value.
+        (json!({"payload": r#" {"a": [true]} "#}), json!({"a": [true]})),
+        (json!({"payload": {"a": 1}}), json!({"a": 1})),
+        (json!({"payload": "not json"}), json!("not json")),
+    ];
+    for (body, shown) in cases {
+        let id = trigger(&server, DEV_KEY, "my-task", body.clone()).await;
+        let run = retrieve(&server, &id, DEV_KEY, ApiVersion::V20250716).await.json();
+        assert_eq!(run.get("payload").cloned().unwrap_or(Value::Null), shown, "{body}");
+    }
     server.shutdown().await;
 }
 
