@@ -412,11 +412,11 @@ pub fn mint_for_trigger(signer: Signer<'_>, run_id: &str, realtime: Option<&Valu
     // `aud`, `exp` and `iat`), as the tests check.
     let mut claims = String::with_capacity(64 + signer.environment_id.len() + 2 * run_id.len());
     claims.push_str("{\"sub\":");
-    push_json_str(&mut claims, "", signer.environment_id);
+    crate::model::push_json_str(&mut claims, "", signer.environment_id);
     claims.push_str(",\"pub\":true,\"scopes\":[");
-    push_json_str(&mut claims, "read:runs:", run_id);
+    crate::model::push_json_str(&mut claims, "read:runs:", run_id);
     claims.push(',');
-    push_json_str(&mut claims, "write:inputStreams:", run_id);
+    crate::model::push_json_str(&mut claims, "write:inputStreams:", run_id);
     claims.push(']');
     if let Some(realtime) = realtime {
         claims.push_str(",\"realtime\":");
@@ -430,34 +430,6 @@ pub fn mint_for_trigger(signer: Signer<'_>, run_id: &str, realtime: Option<&Valu
     claims.push('}');
     let jwt = sign_raw(Algorithm::Hs256, payload.as_bytes(), signer.key.as_bytes());
     Minted { jwt, claims }
-}
-
-/// Writes `prefix` and `text` as one JSON string, escaped as serde_json
-/// escapes (quote, backslash and control characters).
-pub fn push_json_str(out: &mut String, prefix: &str, text: &str) {
-    out.push('"');
-    for part in [prefix, text] {
-        // Runs of characters that need no escape are copied whole.
-        let mut rest = part;
-        while let Some(at) = rest.bytes().position(|b| b == b'"' || b == b'\\' || b < b' ') {
-            out.push_str(&rest[..at]);
-            match rest.as_bytes()[at] {
-                b'"' => out.push_str("\\\""),
-                b'\\' => out.push_str("\\\\"),
-                b'\n' => out.push_str("\\n"),
-                b'\r' => out.push_str("\\r"),
-                b'\t' => out.push_str("\\t"),
-                0x08 => out.push_str("\\b"),
-                0x0c => out.push_str("\\f"),
-                b => {
-                    let _ = write!(out, "\\u{b:04x}");
-                }
-            }
-            rest = &rest[at + 1..];
-        }
-        out.push_str(rest);
-    }
-    out.push('"');
 }
 
 /// The headers of a batch-create response for batch `batch_id`: a one-hour
@@ -688,15 +660,6 @@ mod tests {
             let mut fresh = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(key).unwrap();
             fresh.update(b"message");
             assert_eq!(Algorithm::Hs256.mac(key, b"message"), fresh.finalize().into_bytes().to_vec());
-        }
-    }
-
-    #[test]
-    fn json_strings_are_escaped_as_serde_json_escapes_them() {
-        for text in ["", "plain", "q\"\\\n\r\t\u{8}\u{c}", "\u{1}\u{1f}\u{7f}", "é€😀", "</script>"] {
-            let mut out = String::new();
-            push_json_str(&mut out, "read:", text);
-            assert_eq!(out, serde_json::to_string(&format!("read:{text}")).unwrap());
         }
     }
 

@@ -1428,7 +1428,7 @@ impl Draft {
         // Counted as its JSON text, however it is held.
         let json_len = match (&new.payload_json, &new.payload) {
             (Some(json), _) => json.len(),
-            (None, Some(Value::String(s))) => json_string_len(s),
+            (None, Some(Value::String(s))) => crate::model::json_string_len(s),
             (None, Some(other)) => other.to_string().len(),
             (None, None) => 0,
         };
@@ -1518,19 +1518,6 @@ impl Draft {
             seq: 0,
         }
     }
-}
-
-/// The length of `s` written as a JSON string (quotes and escapes included),
-/// without writing it.
-fn json_string_len(s: &str) -> usize {
-    2 + s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum::<usize>()
 }
 
 #[cfg(test)]
@@ -1734,7 +1721,7 @@ mod tests {
             assert_eq!(o.bytes as usize, r#"{"a":1}"#.len());
         });
         for s in ["", "plain", "q\"\\\n\r\t\u{8}\u{c}", "\u{1}\u{1f}", "é€😀", "</script>\u{7f}"] {
-            assert_eq!(json_string_len(s), Value::String(s.into()).to_string().len(), "{s:?}");
+            assert_eq!(crate::model::json_string_len(s), Value::String(s.into()).to_string().len(), "{s:?}");
         }
     }
 

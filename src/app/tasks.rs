@@ -572,7 +572,7 @@ pub fn trigger(ctx: &Ctx<'_>, raw_task: &str) -> Reply {
     // becomes the body without a copy.
     let mut body = String::with_capacity(26 + done.id.len());
     body.push_str("{\"id\":");
-    crate::jwt::push_json_str(&mut body, "", &done.id);
+    crate::model::push_json_str(&mut body, "", &done.id);
     body.push_str(if done.is_cached { ",\"isCached\":true}" } else { ",\"isCached\":false}" });
     let reply = Reply::bytes(StatusCode::OK, body).with_minted(minted).touching([done.id]);
     Reply { stamped: true, ..reply }

@@ -8,8 +8,8 @@ mod run;
 mod status;
 
 pub use render::{
-    ListEnv, PacketUrls, RenderOptions, json_number, render, render_children, render_json, render_json_with,
-    render_list_item,
+    ListEnv, PacketUrls, RenderOptions, json_number, json_string_len, push_json_str, render, render_children,
+    render_json, render_json_with, render_list_item,
 };
 pub use run::{CronKind, Run, Schedule, ScheduleGenerator, SerializedError, TriggerFunction};
 pub use status::{ApiStatus, ApiVersion, EngineStatus, Phase, StatusFlags};

@@ -167,6 +167,60 @@ pub fn json_number(x: f64) -> Value {
     }
 }
 
+/// How serde_json writes byte `b` of a string: as it is (`None`), or as
+/// this escape (`None` inside: `\u00XX`, for a control character with no
+/// short escape).
+fn escape(b: u8) -> Option<Option<&'static str>> {
+    match b {
+        b'"' => Some(Some("\\\"")),
+        b'\\' => Some(Some("\\\\")),
+        b'\n' => Some(Some("\\n")),
+        b'\r' => Some(Some("\\r")),
+        b'\t' => Some(Some("\\t")),
+        0x08 => Some(Some("\\b")),
+        0x0c => Some(Some("\\f")),
+        0..=0x1f => Some(None),
+        _ => None,
+    }
+}
+
+/// Writes `prefix` and `text` as one JSON string, escaped as serde_json
+/// escapes them.
+pub fn push_json_str(out: &mut String, prefix: &str, text: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for part in [prefix, text] {
+        // Runs of characters that need no escape are copied whole.
+        let mut rest = part;
+        while let Some(at) = rest.bytes().position(|b| escape(b).is_some()) {
+            out.push_str(&rest[..at]);
+            let b = rest.as_bytes()[at];
+            match escape(b).flatten() {
+                Some(short) => out.push_str(short),
+                None => {
+                    let _ = write!(out, "\\u{b:04x}");
+                }
+            }
+            rest = &rest[at + 1..];
+        }
+        out.push_str(rest);
+    }
+    out.push('"');
+}
+
+/// The length of `s` written as a JSON string (quotes and escapes included),
+/// without writing it.
+pub fn json_string_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match escape(b) {
+            None => 1,
+            Some(Some(_)) => 2,
+            Some(None) => 6,
+        })
+        .sum::<usize>()
+}
+
 /// The presigned URLs of a run's offloaded packets, signed for one request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PacketUrls<'a> {
@@ -292,6 +346,15 @@ pub fn render_json_with<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        for text in ["", "plain", "q\"\\\n\r\t\u{8}\u{c}", "\u{1}\u{1f}\u{7f}", "é€😀", "</script>"] {
+            let mut out = String::new();
+            push_json_str(&mut out, "read:", text);
+            assert_eq!(out, serde_json::to_string(&format!("read:{text}")).unwrap());
+        }
+    }
 
     #[test]
     fn numbers_print_as_javascript_prints_them() {

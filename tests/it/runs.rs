@@ -20,6 +20,12 @@ async fn post(server: &Server, path: &str, key: &str, body: &str) -> crate::supp
     request_with_body(server, "POST", path, &headers, body).await
 }
 
+async fn put_metadata(server: &Server, run: &str, body: &str) -> crate::support::Reply {
+    let auth = format!("Bearer {DEV_KEY}");
+    let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    request_with_body(server, "PUT", &format!("/api/v1/runs/{run}/metadata"), &headers, body).await
+}
+
 async fn get(server: &Server, path: &str, key: &str) -> crate::support::Reply {
     let auth = format!("Bearer {key}");
     request(server, "GET", path, &[("authorization", auth.as_str()), V2]).await
@@ -309,11 +315,9 @@ async fn cancel_replay_reschedule_tags_and_metadata() {
         r#"{"error":"Runs can only have 10 tags, you're trying to set 11. These tags have not been set: 'n0'"#
     ));
     let auth = format!("Bearer {DEV_KEY}");
-    let meta = request_with_body(
+    let meta = put_metadata(
         &server,
-        "PUT",
-        &format!("/api/v1/runs/{run}/metadata"),
-        &[("authorization", &auth), ("content-type", "application/json")],
+        &run,
         r#"{"operations":[{"type":"set","key":"progress","value":1},{"type":"increment","key":"n","value":2}]}"#,
     )
     .await;
@@ -747,15 +751,7 @@ async fn a_settled_runs_body_follows_every_later_change() {
     let tagged = post(&server, &format!("/api/v1/runs/{run}/tags"), DEV_KEY, r#"{"tags":["b"]}"#).await;
     assert_eq!(tagged.status, StatusCode::OK);
     assert_eq!(retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.json()["tags"], json!(["a", "b"]));
-    let auth = format!("Bearer {DEV_KEY}");
-    let meta = request_with_body(
-        &server,
-        "PUT",
-        &format!("/api/v1/runs/{run}/metadata"),
-        &[("authorization", &auth), ("content-type", "application/json")],
-        r#"{"metadata":{"step":"done"}}"#,
-    )
-    .await;
+    let meta = put_metadata(&server, &run, r#"{"metadata":{"step":"done"}}"#).await;
     assert_eq!(meta.status, StatusCode::OK);
     let after = retrieve(&server, &run, DEV_KEY, ApiVersion::V20250716).await.json();
     assert_eq!((&after["metadata"], &after["tags"]), (&json!({"step": "done"}), &json!(["a", "b"])));
