@@ -253,7 +253,7 @@ impl Principal<'_> {
 
     /// The `x-trigger-jwt` headers of a trigger response for `run_id`, as the
     /// server mints them for this caller (a token's `realtime` claim is
-    /// passed on). The trigger route calls `.put(response.headers_mut())`.
+    /// passed on). The trigger route adds them with `Reply::with_minted`.
     pub fn mint_for_trigger(&self, environments: &Environments, run_id: &str, now: Millis) -> jwt::Minted {
         let (environment_id, key) = self.signer(environments);
         let realtime = self.token().and_then(|t| t.realtime.as_ref());

@@ -36,7 +36,7 @@ pub mod base64url {
 
     /// Encodes without padding.
     pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        let mut out = String::with_capacity(encoded_len(bytes.len()));
         encode_into(bytes, &mut out);
         out
     }
@@ -319,18 +319,14 @@ pub fn sign(algorithm: Algorithm, payload: &Map<String, Value>, key: &[u8]) -> S
 
 /// Signs the JSON text `payload` as a compact JWS with header `{"alg":"<alg>"}`.
 fn sign_raw(algorithm: Algorithm, payload: &[u8], key: &[u8]) -> String {
-    // The headers, base64url-encoded: `{"alg":"HS256"}` and so on.
-    let header = match algorithm {
-        Algorithm::Hs256 => "eyJhbGciOiJIUzI1NiJ9",
-        Algorithm::Hs384 => "eyJhbGciOiJIUzM4NCJ9",
-        Algorithm::Hs512 => "eyJhbGciOiJIUzUxMiJ9",
+    // The header, base64url-encoded (`{"alg":"HS256"}` and so on), and the
+    // length of the signature.
+    let (header, mac_len) = match algorithm {
+        Algorithm::Hs256 => ("eyJhbGciOiJIUzI1NiJ9", 32),
+        Algorithm::Hs384 => ("eyJhbGciOiJIUzM4NCJ9", 48),
+        Algorithm::Hs512 => ("eyJhbGciOiJIUzUxMiJ9", 64),
     };
     // Exactly the token's length, so it becomes a header value without a copy.
-    let mac_len = match algorithm {
-        Algorithm::Hs256 => 32,
-        Algorithm::Hs384 => 48,
-        Algorithm::Hs512 => 64,
-    };
     let mut token = String::with_capacity(
         header.len() + 2 + base64url::encoded_len(payload.len()) + base64url::encoded_len(mac_len),
     );
@@ -367,16 +363,9 @@ pub struct Minted {
 }
 
 impl Minted {
-    /// Puts `x-trigger-jwt` and `x-trigger-jwt-claims` on a response, and
-    /// exposes them to browsers as the server's CORS wrapper does.
-    pub fn put(&self, headers: &mut hyper::HeaderMap) {
-        for (name, value) in self.clone().into_headers().into_iter().flatten() {
-            headers.insert(name, value);
-        }
-    }
-
-    /// The headers [`Minted::put`] puts (none if a value were not a valid
-    /// header value, which JSON's escaping rules out).
+    /// `x-trigger-jwt` and `x-trigger-jwt-claims`, exposed to browsers as the
+    /// server's CORS wrapper does (none if a value were not a valid header
+    /// value, which JSON's escaping rules out).
     pub fn into_headers(self) -> Option<[(hyper::header::HeaderName, hyper::header::HeaderValue); 3]> {
         use hyper::header::{ACCESS_CONTROL_EXPOSE_HEADERS, HeaderName, HeaderValue};
         // The strings become the values without a copy.
@@ -647,8 +636,7 @@ mod tests {
     fn minted_headers_go_on_a_response() {
         let realtime = serde_json::json!({"skipColumns": ["pâyload"]});
         let minted = mint_for_trigger(SIGNER, "run_1", Some(&realtime), NOW);
-        let mut headers = hyper::HeaderMap::new();
-        minted.put(&mut headers);
+        let headers: hyper::HeaderMap = minted.clone().into_headers().into_iter().flatten().collect();
         assert_eq!(headers[JWT_HEADER].as_bytes(), minted.jwt.as_bytes());
         assert_eq!(headers[CLAIMS_HEADER].as_bytes(), minted.claims.as_bytes());
         assert_eq!(headers["access-control-expose-headers"], "x-trigger-jwt, x-trigger-jwt-claims");

@@ -282,17 +282,17 @@ pub fn json_body(body: &Bytes) -> Result<Value, Reply> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_path_is_copied_out_segment_by_segment() {
-        let root = super::At::ROOT;
+        let root = At::ROOT;
         let options = root.key("options");
         let tags = options.key("tags");
         let second = tags.index(1);
-        assert_eq!(super::join_path(&second.path()), "options.tags[1]");
+        assert_eq!(join_path(&second.path()), "options.tags[1]");
         assert!(root.path().is_empty());
     }
-
-    use super::*;
 
     #[test]
     fn paths_and_issues_print_as_zod_validation_error() {

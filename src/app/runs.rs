@@ -411,8 +411,7 @@ pub fn cancel(ctx: &Ctx<'_>, id: &str) -> Reply {
 pub fn replay(ctx: &Ctx<'_>, id: &str) -> Reply {
     let Some(found) = find(ctx, id) else { return Reply::resource_not_found() };
     let run = found.run();
-    let ttl =
-        (ctx.kind.environment() == Environment::Development).then(|| (tasks::DEV_TTL.to_owned(), tasks::DEV_TTL_MS));
+    let ttl = tasks::default_ttl(ctx);
     let new = NewRun {
         task: run.task_identifier.clone(),
         payload: run.payload.clone(),

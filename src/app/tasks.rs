@@ -28,6 +28,12 @@ pub const MAX_METADATA: usize = 256 * 1024;
 pub const DEV_TTL: &str = "10m";
 /// [`DEV_TTL`] in milliseconds.
 pub const DEV_TTL_MS: i64 = 600_000;
+/// The TTL of a run that sets none: [`DEV_TTL`] in a development
+/// environment, none elsewhere; as shown and in milliseconds.
+pub fn default_ttl(ctx: &Ctx<'_>) -> Option<(String, i64)> {
+    (ctx.kind.environment() == Environment::Development).then(|| (DEV_TTL.to_owned(), DEV_TTL_MS))
+}
+
 /// How long an idempotency key deduplicates by default: 30 days.
 const DEFAULT_KEY_TTL_MS: i64 = 30 * 24 * 3_600_000;
 
@@ -268,6 +274,12 @@ pub struct TriggerPayload {
     pub packet: Option<Arc<Packet>>,
 }
 
+/// True when JSON `text` can only be an object: what a derived struct reads
+/// directly (it would also read an array as its fields in order).
+fn is_object_text(text: &[u8]) -> bool {
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 /// The JSON a `payloadType` string shows inline, without building it: the
 /// `json` part of SuperJSON, or JSON text itself. None for anything else
 /// (text, a SuperJSON string that is not SuperJSON, an empty string),
@@ -279,8 +291,7 @@ fn inline_json<'a>(payload_type: &str, text: &'a str) -> Option<&'a str> {
         json: Option<&'a serde_json::value::RawValue>,
     }
     match payload_type {
-        // An object only: a derived struct would also read an array.
-        "application/super+json" if text.trim_start().starts_with('{') => {
+        "application/super+json" if is_object_text(text.as_bytes()) => {
             let parsed: SuperJson<'a> = serde_json::from_str(text).ok()?;
             Some(parsed.json.map_or("null", serde_json::value::RawValue::get))
         }
@@ -377,8 +388,7 @@ impl Members {
     /// most once, read without building the object; none otherwise (an
     /// array, a repeated member), which the general way answers.
     fn read(body: &[u8]) -> Option<Members> {
-        // A derived struct would also read an array.
-        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if !is_object_text(body) {
             return None;
         }
         serde_json::from_slice(body).ok()
@@ -448,7 +458,7 @@ fn parse_members(
     let ttl = match opt("ttl") {
         Some(Value::Number(n)) => n.as_u64().map(|s| (duration_string(s), (s as i64).saturating_mul(1000))),
         Some(Value::String(s)) => Some((s.clone(), natural_duration_ms(s).unwrap_or(0))),
-        _ => (ctx.kind.environment() == Environment::Development).then(|| (DEV_TTL.to_owned(), DEV_TTL_MS)),
+        _ => default_ttl(ctx),
     }
     .map(|(s, ms)| (s, if ms > 0 { ms } else { i64::MAX }));
     let metadata_bytes = opt("metadata").map_or(0, |m| m.to_string().len());
