@@ -9,8 +9,8 @@
 //! environments must ask again.
 
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
 
 const SHARDS: usize = 16;
@@ -86,26 +86,13 @@ impl Environments {
     }
 }
 
-/// [`environment_id`], remembered per thread for the last key asked (a
-/// SHA-256 per trigger otherwise): a client keeps using one key.
+/// [`environment_id`], remembered per thread for the last key asked.
 fn memo_id(key: &str) -> Arc<str> {
     thread_local! {
-        static LAST: RefCell<Option<(Box<str>, Arc<str>)>> = const { RefCell::new(None) };
+        static LAST: crate::memo::Last<Arc<str>> = const { crate::memo::Last::new() };
     }
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if let Some((k, id)) = last.as_ref()
-            && **k == *key
-        {
-            return id.clone();
-        }
-        let id: Arc<str> = environment_id(key).into();
-        // A key of any length is hashed, but only a sane one is kept.
-        if key.len() <= 1024 {
-            *last = Some((key.into(), id.clone()));
-        }
-        id
-    })
+    let Ok(id) = LAST.with(|last| last.get_or(key.as_bytes(), || Ok::<_, Infallible>(environment_id(key).into())));
+    id
 }
 
 #[cfg(test)]

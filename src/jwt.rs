@@ -164,28 +164,21 @@ impl Algorithm {
             }
         }
         /// HS256, with the last key's state (its padded key hashed, two of
-        /// a token's nine blocks) kept per thread: a run of triggers signs
-        /// with one environment's key.
+        /// a token's nine blocks) kept per thread ([`crate::memo`]).
         fn hs256(key: &[u8], message: &[u8]) -> Vec<u8> {
-            type Keyed = Option<(Box<[u8]>, Hmac<Sha256>)>;
             thread_local! {
-                static LAST: std::cell::RefCell<Keyed> = const { std::cell::RefCell::new(None) };
+                static LAST: crate::memo::Last<Hmac<Sha256>> = const { crate::memo::Last::new() };
             }
-            LAST.with_borrow_mut(|last| {
-                let keyed = match last {
-                    Some((k, mac)) if **k == *key => mac.clone(),
-                    _ => {
-                        let Ok(mac) = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(key) else {
-                            return Vec::new();
-                        };
-                        *last = Some((key.into(), mac.clone()));
-                        mac
-                    }
-                };
-                let mut mac = keyed;
-                mac.update(message);
-                mac.finalize().into_bytes().to_vec()
-            })
+            let keyed =
+                LAST.with(|last| last.get_or(key, || <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(key)));
+            // HMAC takes keys of any length; this cannot fail.
+            match keyed {
+                Ok(mut mac) => {
+                    mac.update(message);
+                    mac.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            }
         }
         match self {
             Algorithm::Hs256 => hs256(key, message),

@@ -53,6 +53,7 @@ pub mod jwt;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
+pub mod memo;
 pub mod model;
 pub mod notify;
 pub mod outgoing;
