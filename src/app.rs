@@ -17,7 +17,7 @@ use crate::conn::Control;
 use crate::environments::Environments;
 use crate::errors::{ApiError, KeyRefusal};
 use crate::faults::{Action, decide};
-use crate::journal::{self, Journal, Record};
+use crate::journal::{self, Journal};
 use crate::keys::Keys;
 use crate::lifecycle::Progress;
 use crate::model::{ApiVersion, PacketUrls, RenderOptions, Run};
@@ -888,7 +888,7 @@ impl App {
             run_ids,
             trigger_version,
         };
-        journal.push(Record::new(&request));
+        journal.push(&request);
         self.state.feed.changed(crate::feed::Change::Journal);
     }
 

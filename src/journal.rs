@@ -1,6 +1,6 @@
-//! The request journal: a ring buffer of compact request records, bounded in
-//! count and in bytes, so a test can assert how many requests a client made
-//! and how far apart.
+//! The request journal: compact request records, bounded in count and in
+//! bytes, so a test can assert how many requests a client made and how far
+//! apart.
 //!
 //! A record keeps at most [`FIELD_CHARS`] characters of the method, path,
 //! run id and fault, and only the first [`KEY_CHARS`] characters of the key
@@ -14,9 +14,8 @@ use crate::time::Millis;
 use serde::Serialize;
 use serde::ser::SerializeSeq;
 use std::collections::VecDeque;
-use std::mem::size_of;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The most characters a record keeps of the method, path, run id and fault.
 pub const FIELD_CHARS: usize = 256;
@@ -64,10 +63,7 @@ impl Serialize for Truncated {
     }
 }
 
-/// One request, as recorded after it was answered.
-///
-/// Its texts (method, path, run id, key prefix, fault) share one allocation:
-/// a record costs one `malloc` on the request path, not one per field.
+/// One request, as a listing shows it: decoded from the journal's bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// 1, 2, 3… in arrival order; never reused, even after a clear.
@@ -130,54 +126,26 @@ pub struct Request<'a> {
 }
 
 impl Record {
-    /// The record of `request`, its fields cut to their limits; [`Journal::push`] numbers it.
+    /// The record of `request` as the journal would keep it, its fields cut
+    /// to their limits ([`Journal::push`] numbers it).
     pub fn new(request: &Request<'_>) -> Record {
-        let fields = [
-            Some((request.method, FIELD_CHARS)),
-            Some((request.path, FIELD_CHARS)),
-            request.run_id.map(|id| (id, FIELD_CHARS)),
-            request.key.map(|k| (k, KEY_CHARS)),
-            request.fault.map(|f| (f, FIELD_CHARS)),
-            request.trigger_version.map(|v| (v, VERSION_CHARS)),
-        ];
-        let (mut truncated, mut present) = (0u8, 0u8);
-        let mut kept = [""; Text::COUNT];
-        for (i, field) in fields.iter().enumerate() {
-            if let Some((text, max)) = field {
-                let (cut, was_cut) = prefix(text, *max);
-                kept[i] = cut;
-                present |= 1 << i;
-                if was_cut {
-                    truncated |= 1 << i;
-                }
-            }
-        }
-        let mut text = String::with_capacity(kept.iter().map(|k| k.len()).sum());
-        let mut ends = [0u32; Text::COUNT];
-        for (i, k) in kept.iter().enumerate() {
-            text.push_str(k);
-            // Each text is at most FIELD_CHARS characters: the sum fits.
-            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
-        }
-        Record {
-            seq: 0,
-            at: request.at,
-            wall_ms: request.wall_ms,
-            text: text.into_boxed_str(),
-            ends,
-            present,
-            key_id: request.key.map(KeyId::of),
-            token: request.token.cloned(),
-            status: request.status,
-            truncated: Truncated(truncated),
-            run_ids: request
-                .run_ids
-                .iter()
-                .filter(|id| Some(id.as_str()) != request.run_id)
-                .take(MAX_RUN_IDS)
-                .map(|id| Box::from(prefix(id, FIELD_CHARS).0))
-                .collect(),
-        }
+        let cut = codec::Cut::new(request);
+        let mut bytes = VecDeque::with_capacity(cut.len);
+        cut.write(&mut bytes, 0, 0, 0);
+        codec::View(bytes.make_contiguous()).record()
+    }
+
+    /// The bytes the journal takes to keep this record, counted against its budget.
+    pub fn bytes(&self) -> usize {
+        let key_id = if self.key_id.is_some() { codec::KEY_ID } else { 0 };
+        let run_ids: usize = self.run_ids.iter().map(|id| 2 + id.len()).sum();
+        let token = self.token.as_ref().map_or(0, |t| {
+            2 + 1
+                + 1
+                + t.environment.as_ref().map_or(0, String::len)
+                + t.scopes.iter().map(|s| 2 + s.len()).sum::<usize>()
+        });
+        codec::HEAD + key_id + self.text.len() + 1 + run_ids + token
     }
 
     fn text(&self, which: Text) -> Option<&str> {
@@ -218,17 +186,6 @@ impl Record {
     pub fn trigger_version(&self) -> Option<&str> {
         self.text(Text::TriggerVersion)
     }
-
-    /// The bytes this record takes: its own size, its texts and its token's.
-    pub fn bytes(&self) -> usize {
-        let token = self.token.as_ref().map_or(0, |t| {
-            t.environment.as_ref().map_or(0, String::capacity)
-                + t.scopes.capacity() * size_of::<String>()
-                + t.scopes.iter().map(String::capacity).sum::<usize>()
-        });
-        let run_ids = self.run_ids.iter().map(|id| size_of::<Box<str>>() + id.len()).sum::<usize>();
-        size_of::<Record>() + self.text.len() + token + run_ids
-    }
 }
 
 impl Serialize for Record {
@@ -266,20 +223,358 @@ impl Serialize for Record {
     }
 }
 
-#[derive(Debug, Default)]
-struct Ring {
-    records: VecDeque<Record>,
-    /// The sum of the records' [`Record::bytes`].
-    bytes: usize,
+/// The journal keeps records as bytes, one after the other in a ring per
+/// shard: recording one writes a few consecutive cache lines and allocates
+/// nothing, and dropping one reads its first line. An encoded record is:
+///
+/// - the head: its length (u32), `seq`, its place among the records kept,
+///   the bytes kept before it (see [`Order`]), `at` and `wall_ms` (8 bytes
+///   each), the status (u16), the cut and present fields (a byte each) and
+///   the six texts' lengths (u16 each);
+/// - the key's [`KeyId`] when a key was given;
+/// - the texts;
+/// - the run ids: their count (u8), then each one's length (u16) and text;
+/// - a token summary when present: the environment's length (u16, `u16::MAX`
+///   for none) and text, whether it was valid (u8), its scopes' count (u8),
+///   and each one's length (u16) and text.
+///
+/// All numbers are little-endian. Every length fits its field: texts are cut
+/// to [`FIELD_CHARS`] characters and a token summary to its own limits.
+mod codec {
+    use super::*;
+
+    pub const LEN: usize = 0;
+    pub const SEQ: usize = 4;
+    pub const IDX: usize = 12;
+    pub const START: usize = 20;
+    const AT: usize = 28;
+    const WALL: usize = 36;
+    const STATUS: usize = 44;
+    const TRUNCATED: usize = 46;
+    const PRESENT: usize = 47;
+    const TEXT_LENS: usize = 48;
+    pub const HEAD: usize = TEXT_LENS + 2 * Text::COUNT;
+    pub const KEY_ID: usize = 1 + crate::keys::INLINE_KEY_BYTES;
+    /// In `present`, after the texts' bits: a key id follows the head; a token summary ends the record.
+    const HAS_KEY_ID: u8 = 1 << 6;
+    const HAS_TOKEN: u8 = 1 << 7;
+    /// The most bytes of a token summary's texts kept (they are far shorter already).
+    const TOKEN_TEXT: usize = 1024;
+
+    /// A request cut to what its record keeps, and the length it encodes to.
+    pub struct Cut<'a> {
+        request: &'a Request<'a>,
+        texts: [&'a str; Text::COUNT],
+        present: u8,
+        truncated: u8,
+        pub len: usize,
+    }
+
+    fn token_texts(t: &crate::auth::TokenSummary) -> impl Iterator<Item = &str> {
+        t.environment.iter().chain(t.scopes.iter().take(usize::from(u8::MAX))).map(|s| prefix(s, TOKEN_TEXT).0)
+    }
+
+    impl<'a> Cut<'a> {
+        pub fn new(request: &'a Request<'a>) -> Cut<'a> {
+            let fields = [
+                Some((request.method, FIELD_CHARS)),
+                Some((request.path, FIELD_CHARS)),
+                request.run_id.map(|id| (id, FIELD_CHARS)),
+                request.key.map(|k| (k, KEY_CHARS)),
+                request.fault.map(|f| (f, FIELD_CHARS)),
+                request.trigger_version.map(|v| (v, VERSION_CHARS)),
+            ];
+            let (mut truncated, mut present) = (0u8, 0u8);
+            let mut texts = [""; Text::COUNT];
+            for (i, field) in fields.iter().enumerate() {
+                if let Some((text, max)) = field {
+                    let (cut, was_cut) = prefix(text, *max);
+                    texts[i] = cut;
+                    present |= 1 << i;
+                    if was_cut {
+                        truncated |= 1 << i;
+                    }
+                }
+            }
+            let mut len = HEAD + texts.iter().map(|t| t.len()).sum::<usize>() + 1;
+            if request.key.is_some() {
+                present |= HAS_KEY_ID;
+                len += KEY_ID;
+            }
+            len += Cut::run_ids(request).map(|id| 2 + id.len()).sum::<usize>();
+            if let Some(t) = request.token {
+                present |= HAS_TOKEN;
+                len += 2 + 1 + 1 + token_texts(t).map(|s| s.len()).sum::<usize>() + 2 * t.scopes.len().min(255);
+            }
+            Cut { request, texts, present, truncated, len }
+        }
+
+        fn run_ids(request: &'a Request<'a>) -> impl Iterator<Item = &'a str> {
+            request
+                .run_ids
+                .iter()
+                .filter(move |id| Some(id.as_str()) != request.run_id)
+                .take(MAX_RUN_IDS)
+                .map(|id| prefix(id, FIELD_CHARS).0)
+        }
+
+        /// Appends the record, numbered `seq`, the `idx`-th kept, after `start` bytes.
+        pub fn write(&self, out: &mut VecDeque<u8>, seq: u64, idx: u64, start: u64) {
+            let r = self.request;
+            let mut head = [0u8; HEAD];
+            let mut put = |at: usize, bytes: &[u8]| head[at..at + bytes.len()].copy_from_slice(bytes);
+            // The length is at most a few tens of kilobytes (see the module's note).
+            put(LEN, &u32::try_from(self.len).unwrap_or(u32::MAX).to_le_bytes());
+            put(SEQ, &seq.to_le_bytes());
+            put(IDX, &idx.to_le_bytes());
+            put(START, &start.to_le_bytes());
+            put(AT, &r.at.0.to_le_bytes());
+            put(WALL, &r.wall_ms.to_le_bytes());
+            put(STATUS, &r.status.to_le_bytes());
+            put(TRUNCATED, &[self.truncated]);
+            put(PRESENT, &[self.present]);
+            for (i, t) in self.texts.iter().enumerate() {
+                put(TEXT_LENS + 2 * i, &short(t.len()).to_le_bytes());
+            }
+            out.extend(&head);
+            if let Some(key) = r.key {
+                out.extend(&KeyId::of(key).to_bytes());
+            }
+            for t in &self.texts {
+                out.extend(t.as_bytes());
+            }
+            let count = Cut::run_ids(r).count();
+            out.push_back(u8::try_from(count).unwrap_or(u8::MAX));
+            for id in Cut::run_ids(r) {
+                out.extend(&short(id.len()).to_le_bytes());
+                out.extend(id.as_bytes());
+            }
+            if let Some(t) = r.token {
+                let env = t.environment.as_deref().map(|e| prefix(e, TOKEN_TEXT).0);
+                out.extend(&env.map_or(u16::MAX, |e| short(e.len())).to_le_bytes());
+                out.extend(env.unwrap_or_default().as_bytes());
+                out.push_back(u8::from(t.valid));
+                let scopes: Vec<&str> =
+                    t.scopes.iter().take(usize::from(u8::MAX)).map(|s| prefix(s, TOKEN_TEXT).0).collect();
+                out.push_back(u8::try_from(scopes.len()).unwrap_or(u8::MAX));
+                for s in scopes {
+                    out.extend(&short(s.len()).to_le_bytes());
+                    out.extend(s.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// A length known to fit 16 bits.
+    fn short(n: usize) -> u16 {
+        u16::try_from(n).unwrap_or(u16::MAX)
+    }
+
+    /// The `N` bytes at `at` of a ring.
+    fn bytes_at<const N: usize>(ring: &VecDeque<u8>, at: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        for (o, b) in out.iter_mut().zip(ring.range(at..(at + N).min(ring.len()))) {
+            *o = *b;
+        }
+        out
+    }
+
+    /// The length, place and bytes before of the record at `at` of a ring.
+    pub fn head_at(ring: &VecDeque<u8>, at: usize) -> (usize, u64, u64) {
+        let head: [u8; HEAD] = bytes_at(ring, at);
+        let view = View(&head);
+        (view.u32(LEN) as usize, view.u64(IDX), view.u64(START))
+    }
+
+    /// One encoded record.
+    #[derive(Clone, Copy)]
+    pub struct View<'a>(pub &'a [u8]);
+
+    /// A reader of a record's bytes; a short record reads as zeros and empty texts.
+    struct Reader<'a> {
+        bytes: &'a [u8],
+        at: usize,
+    }
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> &'a [u8] {
+            let start = self.at.min(self.bytes.len());
+            let end = self.at.saturating_add(n).min(self.bytes.len());
+            self.at = self.at.saturating_add(n);
+            &self.bytes[start..end]
+        }
+        fn u8(&mut self) -> u8 {
+            self.take(1).first().copied().unwrap_or(0)
+        }
+        fn u16(&mut self) -> u16 {
+            let b = self.take(2);
+            u16::from_le_bytes([b.first().copied().unwrap_or(0), b.get(1).copied().unwrap_or(0)])
+        }
+        fn str(&mut self, n: usize) -> &'a str {
+            std::str::from_utf8(self.take(n)).unwrap_or_default()
+        }
+    }
+
+    impl<'a> View<'a> {
+        fn fixed<const N: usize>(&self, at: usize) -> [u8; N] {
+            let mut out = [0u8; N];
+            if let Some(b) = self.0.get(at..at + N) {
+                out.copy_from_slice(b);
+            }
+            out
+        }
+        fn u32(&self, at: usize) -> u32 {
+            u32::from_le_bytes(self.fixed(at))
+        }
+        pub fn u64(&self, at: usize) -> u64 {
+            u64::from_le_bytes(self.fixed(at))
+        }
+        fn present(&self) -> u8 {
+            self.fixed::<1>(PRESENT)[0]
+        }
+        fn text_lens(&self) -> [usize; Text::COUNT] {
+            std::array::from_fn(|i| usize::from(u16::from_le_bytes(self.fixed(TEXT_LENS + 2 * i))))
+        }
+        /// Where the texts start.
+        fn texts_at(&self) -> usize {
+            HEAD + if self.present() & HAS_KEY_ID != 0 { KEY_ID } else { 0 }
+        }
+
+        /// The records of a contiguous run of them.
+        pub fn all(bytes: &'a [u8]) -> impl Iterator<Item = View<'a>> {
+            let mut rest = bytes;
+            std::iter::from_fn(move || {
+                let len = (View(rest).u32(LEN) as usize).max(HEAD);
+                let (one, after) = rest.split_at_checked(len)?;
+                rest = after;
+                Some(View(one))
+            })
+        }
+
+        pub fn seq(&self) -> u64 {
+            self.u64(SEQ)
+        }
+
+        pub fn key_id(&self) -> Option<KeyId> {
+            (self.present() & HAS_KEY_ID != 0).then(|| KeyId::from_bytes(self.fixed(HEAD)))
+        }
+
+        fn reader(&self, at: usize) -> Reader<'a> {
+            Reader { bytes: self.0, at }
+        }
+
+        pub fn run_id(&self) -> Option<&'a str> {
+            let i = Text::RunId as usize;
+            if self.present() & (1 << i) == 0 {
+                return None;
+            }
+            let lens = self.text_lens();
+            Some(self.reader(self.texts_at() + lens[..i].iter().sum::<usize>()).str(lens[i]))
+        }
+
+        /// The run ids, then a reader at what follows them.
+        fn run_ids(&self) -> (Vec<&'a str>, Reader<'a>) {
+            let mut r = self.reader(self.texts_at() + self.text_lens().iter().sum::<usize>());
+            let count = r.u8();
+            let ids = (0..count)
+                .map(|_| {
+                    let n = r.u16();
+                    r.str(usize::from(n))
+                })
+                .collect();
+            (ids, r)
+        }
+
+        pub fn has_run_id(&self, id: &str) -> bool {
+            self.run_id() == Some(id) || self.run_ids().0.contains(&id)
+        }
+
+        pub fn record(&self) -> Record {
+            let lens = self.text_lens();
+            let total: usize = lens.iter().sum();
+            let text = self.reader(self.texts_at()).str(total);
+            let mut ends = [0u32; Text::COUNT];
+            let mut end = 0;
+            for (i, n) in lens.iter().enumerate() {
+                end += n;
+                ends[i] = u32::try_from(end).unwrap_or(u32::MAX);
+            }
+            let (ids, mut r) = self.run_ids();
+            let token = (self.present() & HAS_TOKEN != 0).then(|| {
+                let env_len = r.u16();
+                let environment = (env_len != u16::MAX).then(|| r.str(usize::from(env_len)).to_owned());
+                let valid = r.u8() != 0;
+                let count = r.u8();
+                let scopes = (0..count)
+                    .map(|_| {
+                        let n = r.u16();
+                        r.str(usize::from(n)).to_owned()
+                    })
+                    .collect();
+                crate::auth::TokenSummary { environment, scopes, valid }
+            });
+            Record {
+                seq: self.seq(),
+                at: Millis(i64::from_le_bytes(self.fixed(AT))),
+                wall_ms: i64::from_le_bytes(self.fixed(WALL)),
+                text: text.into(),
+                ends,
+                present: self.present() & ((1 << Text::COUNT) - 1),
+                key_id: self.key_id(),
+                token,
+                status: u16::from_le_bytes(self.fixed(STATUS)),
+                truncated: Truncated(self.fixed::<1>(TRUNCATED)[0]),
+                run_ids: ids.into_iter().map(Box::from).collect(),
+            }
+        }
+    }
 }
 
-/// The journal. The lock is held only to push or copy records.
+/// How many shards hold the records. A thread records into one shard, chosen
+/// when it first records, so the server's workers do not meet on one lock and
+/// one buffer; readers lock every shard and merge by `seq`.
+const SHARDS: usize = 8;
+
+/// A shard's ring keeps room for at most four times what it holds (and at
+/// least this much) once records leave it.
+const SHARD_SLACK: usize = 64 << 10;
+
+/// One shard: the encoded records of the threads that chose it, in `seq`
+/// order. Each on its own cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<VecDeque<u8>>);
+
+/// What orders records across the shards. A record is numbered, counted and
+/// placed while its thread holds its shard's lock, so a reader holding every
+/// shard sees every numbered record or none.
+#[derive(Debug, Default)]
+struct Order {
+    /// The last sequence number given.
+    seq: u64,
+    /// Records kept since the start (a clear does not reset it): the record
+    /// that was the `idx`-th kept has `kept - idx` newer records.
+    kept: u64,
+    /// The bytes of every record kept since the start: a record and its
+    /// newer records take `total - start` bytes.
+    total: u64,
+    /// Records and bytes in the shards, visible or not yet dropped.
+    held: usize,
+    held_bytes: usize,
+}
+
+/// The journal: at any moment it shows the newest records that fit both the
+/// count and the byte budget, exactly as a single ring that drops its oldest
+/// would. A thread drops its own shard's records once newer ones push them
+/// out; records left in the shard of a thread that stopped recording are
+/// dropped by the next read, or by the next record once they exceed a
+/// sixteenth of the count or the budget.
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
     budget: usize,
-    ring: Mutex<Ring>,
-    seq: AtomicU64,
+    shards: Box<[Shard]>,
+    order: Mutex<Order>,
 }
 
 /// Which records a query wants.
@@ -303,11 +598,14 @@ pub struct Page {
     pub next: Option<u64>,
 }
 
+type Ring<'a> = std::sync::MutexGuard<'a, VecDeque<u8>>;
+
 impl Journal {
     /// A journal of at most `capacity` records taking at most `budget` bytes;
     /// a capacity or a budget of 0 switches it off.
     pub fn new(capacity: usize, budget: usize) -> Journal {
-        Journal { capacity, budget, ring: Mutex::new(Ring::default()), seq: AtomicU64::new(0) }
+        let shards = (0..SHARDS).map(|_| Shard::default()).collect();
+        Journal { capacity, budget, shards, order: Mutex::new(Order::default()) }
     }
 
     /// True when recording: neither the count nor the byte budget is 0.
@@ -317,87 +615,160 @@ impl Journal {
 
     /// The next sequence number.
     pub fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+        let mut order = self.order();
+        order.seq += 1;
+        order.seq
     }
 
-    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
-        crate::spin::lock(&self.ring)
+    fn order(&self) -> std::sync::MutexGuard<'_, Order> {
+        crate::spin::lock(&self.order)
     }
 
-    /// Numbers a record and appends it, dropping the oldest while over the
-    /// count or the byte budget; returns its `seq` (0 when the journal is
-    /// off). The number is taken under the lock, so records are kept in
-    /// `seq` order, which paging relies on. A record larger than the budget
-    /// is numbered but not kept.
-    pub fn push(&self, mut record: Record) -> u64 {
+    /// The calling thread's shard.
+    fn own_shard(&self) -> &Shard {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        }
+        let i = SHARD.try_with(|i| *i).unwrap_or(0);
+        &self.shards[i % self.shards.len()]
+    }
+
+    /// True while the `idx`-th record kept, kept after `start` bytes, is
+    /// among the newest records that fit the count and the budget.
+    fn visible(&self, idx: u64, start: u64, order: &Order) -> bool {
+        let newer = order.kept.saturating_sub(idx);
+        let bytes = order.total.saturating_sub(start);
+        u128::from(newer) < self.capacity as u128 && u128::from(bytes) <= self.budget as u128
+    }
+
+    /// How many of the oldest bytes of `ring` hold records no longer visible;
+    /// they are taken off the held counts, and the caller drains them.
+    fn expired(&self, ring: &VecDeque<u8>, order: &mut Order) -> usize {
+        let (mut at, mut n) = (0, 0);
+        while at + codec::HEAD <= ring.len() {
+            let (len, idx, start) = codec::head_at(ring, at);
+            if self.visible(idx, start, order) || len < codec::HEAD {
+                break;
+            }
+            at += len;
+            n += 1;
+        }
+        let at = at.min(ring.len());
+        order.held -= n.min(order.held);
+        order.held_bytes -= at.min(order.held_bytes);
+        at
+    }
+
+    /// Drops the first `bytes` of `ring`, and room it no longer needs.
+    fn drain(ring: &mut VecDeque<u8>, bytes: usize) {
+        ring.drain(..bytes);
+        let keep = ring.len().max(SHARD_SLACK);
+        if ring.capacity() > 4 * keep {
+            ring.shrink_to(2 * keep);
+        }
+    }
+
+    /// Records a request, numbered next, dropping the oldest records while
+    /// over the count or the byte budget; returns its `seq` (0 when the
+    /// journal is off). A record larger than the budget is numbered but not
+    /// kept.
+    pub fn push(&self, request: &Request<'_>) -> u64 {
         if !self.enabled() {
             return 0;
         }
-        let bytes = record.bytes();
-        // The record it pushes out, freed after the lock is let go (it was
-        // allocated on another thread, often: freeing it takes a while).
-        let mut dropped = None;
-        let mut ring = self.ring();
-        record.seq = self.next_seq();
-        let seq = record.seq;
-        if bytes > self.budget {
+        let cut = codec::Cut::new(request);
+        let mut ring = crate::spin::lock(&self.own_shard().0);
+        let mut order = self.order();
+        order.seq += 1;
+        let seq = order.seq;
+        if cut.len > self.budget {
             return seq;
         }
-        ring.bytes += bytes;
-        ring.records.push_back(record);
-        while ring.records.len() > self.capacity || ring.bytes > self.budget {
-            match ring.records.pop_front() {
-                Some(old) => {
-                    ring.bytes -= old.bytes();
-                    if dropped.is_none() {
-                        dropped = Some(old);
-                    }
-                }
-                None => break,
+        order.kept += 1;
+        let (idx, start) = (order.kept, order.total);
+        order.total += cut.len as u64;
+        order.held += 1;
+        order.held_bytes += cut.len;
+        let expired = self.expired(&ring, &mut order);
+        let sweep = order.held - self.capacity.min(order.held) > self.capacity / 16
+            || order.held_bytes - self.budget.min(order.held_bytes) > self.budget / 16;
+        drop(order);
+        cut.write(&mut ring, seq, idx, start);
+        Journal::drain(&mut ring, expired);
+        drop(ring);
+        if sweep {
+            for shard in &self.shards {
+                let mut ring = crate::spin::lock(&shard.0);
+                let expired = self.expired(&ring, &mut self.order());
+                Journal::drain(&mut ring, expired);
             }
         }
-        drop(ring);
-        drop(dropped);
         seq
+    }
+
+    /// Every shard, locked in order, with only visible records left and
+    /// made contiguous, and the order.
+    fn all(&self) -> (Vec<Ring<'_>>, std::sync::MutexGuard<'_, Order>) {
+        let mut shards: Vec<Ring<'_>> = self.shards.iter().map(|s| crate::spin::lock(&s.0)).collect();
+        let mut order = self.order();
+        for ring in &mut shards {
+            let expired = self.expired(ring, &mut order);
+            Journal::drain(ring, expired);
+            ring.make_contiguous();
+        }
+        (shards, order)
     }
 
     /// The matching records (see [`Query`]), oldest first.
     pub fn query(&self, q: &Query) -> Page {
         let key = q.key.as_deref().map(KeyId::of);
         let run_id = q.run_id.as_deref().map(|id| prefix(id, FIELD_CHARS).0);
-        let matches = |r: &&Record| {
-            key.is_none_or(|k| r.key_id == Some(k))
-                && run_id.is_none_or(|id| r.run_id() == Some(id) || r.run_ids.iter().any(|r| &**r == id))
-        };
-        let ring = self.ring();
-        match q.after {
+        let matches =
+            |r: &codec::View<'_>| key.is_none_or(|k| r.key_id() == Some(k)) && run_id.is_none_or(|id| r.has_run_id(id));
+        let (shards, _order) = self.all();
+        // Each shard is in `seq` order: the answer is among the first (or the
+        // last) `limit` matches of each.
+        let mut found: Vec<codec::View<'_>> = Vec::new();
+        let (limit, more) = match q.after {
             None => {
                 let limit = q.limit.unwrap_or(usize::MAX);
-                let mut newest: Vec<Record> = ring.records.iter().rev().filter(matches).take(limit).cloned().collect();
-                newest.reverse();
-                Page { records: newest, next: None }
+                for ring in &shards {
+                    let mine: Vec<codec::View<'_>> = codec::View::all(ring.as_slices().0).filter(matches).collect();
+                    found.extend_from_slice(&mine[mine.len().saturating_sub(limit)..]);
+                }
+                found.sort_unstable_by_key(codec::View::seq);
+                let skip = found.len().saturating_sub(limit);
+                found.drain(..skip);
+                (limit, false)
             }
             Some(after) => {
                 let limit = q.limit.unwrap_or(PAGE_RECORDS);
-                let start = ring.records.partition_point(|r| r.seq <= after);
-                let mut found = ring.records.range(start..).filter(matches);
-                let records: Vec<Record> = found.by_ref().take(limit).cloned().collect();
-                let more = found.next().is_some();
-                let next = records.last().map(|r| r.seq).filter(|_| more);
-                Page { records, next }
+                for ring in &shards {
+                    let mine = codec::View::all(ring.as_slices().0).filter(|r| r.seq() > after).filter(matches);
+                    found.extend(mine.take(limit.saturating_add(1)));
+                }
+                found.sort_unstable_by_key(codec::View::seq);
+                (limit, found.len() > limit)
             }
-        }
+        };
+        let records: Vec<Record> = found.iter().take(limit).map(codec::View::record).collect();
+        let next = records.last().map(|r| r.seq).filter(|_| more);
+        Page { records, next }
     }
 
     /// Forgets every record and releases their memory.
     pub fn clear(&self) {
-        let old = std::mem::take(&mut *self.ring());
+        let (mut shards, mut order) = self.all();
+        let old: Vec<VecDeque<u8>> = shards.iter_mut().map(|ring| std::mem::take(&mut **ring)).collect();
+        (order.held, order.held_bytes) = (0, 0);
+        drop((order, shards));
         drop(old);
     }
 
     /// How many records are kept.
     pub fn len(&self) -> usize {
-        self.ring().records.len()
+        self.all().1.held
     }
 
     /// True when no record is kept.
@@ -405,9 +776,9 @@ impl Journal {
         self.len() == 0
     }
 
-    /// The bytes the kept records take ([`Record::bytes`] summed): at most the budget.
+    /// The bytes the kept records take encoded: at most the budget.
     pub fn bytes(&self) -> usize {
-        self.ring().bytes
+        self.all().1.held_bytes
     }
 
     /// The byte budget.
@@ -420,8 +791,8 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn record(key: &str) -> Record {
-        let request = Request {
+    fn request(key: &str) -> Request<'_> {
+        Request {
             at: Millis(0),
             wall_ms: 0,
             method: "GET",
@@ -433,8 +804,7 @@ mod tests {
             fault: None,
             run_ids: &[],
             trigger_version: None,
-        };
-        Record::new(&request)
+        }
     }
 
     fn seqs(page: &Page) -> Vec<u64> {
@@ -445,7 +815,7 @@ mod tests {
     fn keeps_the_newest_up_to_capacity() {
         let j = Journal::new(3, DEFAULT_JOURNAL_BYTES);
         for k in ["a", "b", "a", "b", "a"] {
-            j.push(record(k));
+            j.push(&request(k));
         }
         assert_eq!(seqs(&j.query(&Query::default())), [3, 4, 5]);
         let a = j.query(&Query { key: Some("a".into()), ..Query::default() });
@@ -460,7 +830,7 @@ mod tests {
     #[test]
     fn capacity_zero_records_nothing() {
         let j = Journal::new(0, DEFAULT_JOURNAL_BYTES);
-        j.push(record("a"));
+        j.push(&request("a"));
         assert!(!j.enabled() && j.query(&Query::default()).records.is_empty());
     }
 
@@ -468,7 +838,7 @@ mod tests {
     fn pages_follow_the_cursor() {
         let j = Journal::new(100, DEFAULT_JOURNAL_BYTES);
         for k in ["a", "b", "a", "a", "b", "a"] {
-            j.push(record(k));
+            j.push(&request(k));
         }
         let q = |after, limit| Query { key: Some("a".into()), after: Some(after), limit, ..Query::default() };
         let first = j.query(&q(0, Some(2)));
@@ -496,7 +866,7 @@ mod tests {
             run_ids: &[],
             trigger_version: None,
         };
-        j.push(Record::new(&request));
+        j.push(&request);
         let r = &j.query(&Query { key: Some(key.clone()), ..Query::default() }).records[0];
         assert_eq!(r.key(), Some(&key[..KEY_CHARS]));
         assert_eq!(r.path().chars().count(), FIELD_CHARS);
@@ -527,7 +897,7 @@ mod tests {
             run_ids: &ids,
             trigger_version: Some(&version),
         };
-        j.push(Record::new(&request));
+        j.push(&request);
         let r = &j.query(&Query::default()).records[0];
         // `runId` is not repeated in `runIds`.
         assert_eq!(r.run_ids.len(), MAX_RUN_IDS);
@@ -550,7 +920,7 @@ mod tests {
                 let j = &j;
                 scope.spawn(move || {
                     for _ in 0..500 {
-                        j.push(record(if t % 2 == 0 { "a" } else { "b" }));
+                        j.push(&request(if t % 2 == 0 { "a" } else { "b" }));
                     }
                 });
             }
@@ -560,11 +930,49 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_paging_while_threads_record_sees_every_record_once_in_order() {
+        let j = Journal::new(100_000, DEFAULT_JOURNAL_BYTES);
+        let mut seen = Vec::new();
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| (0..2000).for_each(|_| _ = j.push(&request("a"))));
+            }
+            let mut after = 0;
+            while seen.len() < 6000 {
+                let page = j.query(&Query { after: Some(after), limit: Some(97), ..Query::default() });
+                seen.extend(seqs(&page));
+                after = seen.last().copied().unwrap_or(0);
+            }
+        });
+        assert_eq!(seen, (1..=6000).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn records_left_by_an_idle_thread_go_without_a_read() {
+        let j = Journal::new(160, DEFAULT_JOURNAL_BYTES);
+        std::thread::scope(|scope| {
+            scope.spawn(|| (0..160).for_each(|_| _ = j.push(&request("idle"))));
+        });
+        let held = || j.shards.iter().map(|s| crate::spin::lock(&s.0).len()).sum::<usize>();
+        let one = held() / 160;
+        // Newer records push the idle thread's out of sight at once, and
+        // out of memory once they are more than a sixteenth of the count.
+        for n in 1..=160 {
+            j.push(&request("busy"));
+            assert!(held() <= (160 + 160 / 16 + 1) * one, "{n}: {} bytes held", held());
+        }
+        let keys: Vec<_> = j.query(&Query::default()).records.iter().map(|r| r.key().map(str::to_owned)).collect();
+        assert_eq!(keys, vec![Some("busy".to_owned()); 160]);
+        // A read drops whatever was left.
+        assert_eq!(held(), 160 * one);
+    }
+
+    #[test]
     fn the_byte_budget_drops_the_oldest() {
-        let one = record("a").bytes();
+        let one = codec::Cut::new(&request("a")).len;
         let j = Journal::new(1000, 3 * one);
         for k in ["a", "b", "c", "d", "e"] {
-            j.push(record(k));
+            j.push(&request(k));
         }
         assert_eq!(seqs(&j.query(&Query::default())), [3, 4, 5]);
         assert_eq!(j.bytes(), 3 * one);

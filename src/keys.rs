@@ -50,6 +50,21 @@ impl KeyId {
         }
     }
 
+    /// The id as bytes, as the journal stores it: the tag, then the bytes.
+    pub fn to_bytes(&self) -> [u8; 1 + INLINE_KEY_BYTES] {
+        let mut out = [0u8; 1 + INLINE_KEY_BYTES];
+        out[0] = self.tag;
+        out[1..].copy_from_slice(&self.bytes);
+        out
+    }
+
+    /// The id [`KeyId::to_bytes`] gave these bytes for.
+    pub fn from_bytes(raw: [u8; 1 + INLINE_KEY_BYTES]) -> KeyId {
+        let mut bytes = [0u8; INLINE_KEY_BYTES];
+        bytes.copy_from_slice(&raw[1..]);
+        KeyId { tag: raw[0], bytes }
+    }
+
     fn shard(&self) -> usize {
         crate::generate::stable_hash(&self.bytes) as usize
     }
