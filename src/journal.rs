@@ -336,6 +336,7 @@ mod codec {
             for (i, t) in self.texts.iter().enumerate() {
                 put(TEXT_LENS + 2 * i, &short(t.len()).to_le_bytes());
             }
+            out.reserve(self.len);
             out.extend(&head);
             if let Some(key) = r.key {
                 out.extend(&KeyId::of(key).to_bytes());
@@ -373,15 +374,20 @@ mod codec {
     /// The `N` bytes at `at` of a ring.
     fn bytes_at<const N: usize>(ring: &VecDeque<u8>, at: usize) -> [u8; N] {
         let mut out = [0u8; N];
-        for (o, b) in out.iter_mut().zip(ring.range(at..(at + N).min(ring.len()))) {
-            *o = *b;
+        match ring.as_slices().0.get(at..at + N) {
+            Some(bytes) => out.copy_from_slice(bytes),
+            None => {
+                for (o, b) in out.iter_mut().zip(ring.range(at..(at + N).min(ring.len()))) {
+                    *o = *b;
+                }
+            }
         }
         out
     }
 
     /// The length, place and bytes before of the record at `at` of a ring.
     pub fn head_at(ring: &VecDeque<u8>, at: usize) -> (usize, u64, u64) {
-        let head: [u8; HEAD] = bytes_at(ring, at);
+        let head: [u8; START + 8] = bytes_at(ring, at);
         let view = View(&head);
         (view.u32(LEN) as usize, view.u64(IDX), view.u64(START))
     }
