@@ -553,7 +553,8 @@ struct Shard(Mutex<VecDeque<u8>>);
 
 /// What orders records across the shards. A record is numbered, counted and
 /// placed while its thread holds its shard's lock, so a reader holding every
-/// shard sees every numbered record or none.
+/// shard sees every numbered record or none. This lock is held for a few
+/// instructions: a thread preempted while holding it stalls every other.
 #[derive(Debug, Default)]
 struct Order {
     /// The last sequence number given.
@@ -564,9 +565,25 @@ struct Order {
     /// The bytes of every record kept since the start: a record and its
     /// newer records take `total - start` bytes.
     total: u64,
-    /// Records and bytes in the shards, visible or not yet dropped.
-    held: usize,
-    held_bytes: usize,
+}
+
+/// Records and bytes in the shards, visible or not yet dropped: changed by a
+/// thread holding a shard's lock, so exact for a reader holding them all.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Held {
+    records: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl Held {
+    /// Adds `records` and `bytes` (either may wrap: a negative change);
+    /// returns the new counts.
+    fn add(&self, records: usize, bytes: usize) -> (usize, usize) {
+        let r = self.records.fetch_add(records, Ordering::Relaxed).wrapping_add(records);
+        let b = self.bytes.fetch_add(bytes, Ordering::Relaxed).wrapping_add(bytes);
+        (r, b)
+    }
 }
 
 /// The journal: at any moment it shows the newest records that fit both the
@@ -581,6 +598,7 @@ pub struct Journal {
     budget: usize,
     shards: Box<[Shard]>,
     order: Mutex<Order>,
+    held: Held,
 }
 
 /// Which records a query wants.
@@ -611,7 +629,7 @@ impl Journal {
     /// a capacity or a budget of 0 switches it off.
     pub fn new(capacity: usize, budget: usize) -> Journal {
         let shards = (0..SHARDS).map(|_| Shard::default()).collect();
-        Journal { capacity, budget, shards, order: Mutex::new(Order::default()) }
+        Journal { capacity, budget, shards, order: Mutex::new(Order::default()), held: Held::default() }
     }
 
     /// True when recording: neither the count nor the byte budget is 0.
@@ -641,38 +659,46 @@ impl Journal {
     }
 
     /// True while the `idx`-th record kept, kept after `start` bytes, is
-    /// among the newest records that fit the count and the budget.
-    fn visible(&self, idx: u64, start: u64, order: &Order) -> bool {
-        let newer = order.kept.saturating_sub(idx);
-        let bytes = order.total.saturating_sub(start);
+    /// among the newest records that fit the count and the budget, once
+    /// `kept` records of `total` bytes have been.
+    fn visible(&self, idx: u64, start: u64, (kept, total): (u64, u64)) -> bool {
+        let newer = kept.saturating_sub(idx);
+        let bytes = total.saturating_sub(start);
         u128::from(newer) < self.capacity as u128 && u128::from(bytes) <= self.budget as u128
     }
 
-    /// How many of the oldest bytes of `ring` hold records no longer visible;
-    /// they are taken off the held counts, and the caller drains them.
-    fn expired(&self, ring: &VecDeque<u8>, order: &mut Order) -> usize {
+    /// The counts of records kept and of their bytes, now.
+    fn kept(&self) -> (u64, u64) {
+        let order = self.order();
+        (order.kept, order.total)
+    }
+
+    /// Drops the oldest records of `ring` that are no longer visible, once
+    /// `kept` records and bytes have been, and room the ring no longer
+    /// needs; returns how many records and bytes went.
+    fn trim(&self, ring: &mut VecDeque<u8>, kept: (u64, u64)) -> (usize, usize) {
         let (mut at, mut n) = (0, 0);
         while at + codec::HEAD <= ring.len() {
             let (len, idx, start) = codec::head_at(ring, at);
-            if self.visible(idx, start, order) || len < codec::HEAD {
+            if self.visible(idx, start, kept) || len < codec::HEAD {
                 break;
             }
             at += len;
             n += 1;
         }
         let at = at.min(ring.len());
-        order.held -= n.min(order.held);
-        order.held_bytes -= at.min(order.held_bytes);
-        at
+        ring.drain(..at);
+        let room = ring.len().max(SHARD_SLACK);
+        if ring.capacity() > 4 * room {
+            ring.shrink_to(2 * room);
+        }
+        (n, at)
     }
 
-    /// Drops the first `bytes` of `ring`, and room it no longer needs.
-    fn drain(ring: &mut VecDeque<u8>, bytes: usize) {
-        ring.drain(..bytes);
-        let keep = ring.len().max(SHARD_SLACK);
-        if ring.capacity() > 4 * keep {
-            ring.shrink_to(2 * keep);
-        }
+    /// Trims `ring` (see [`Journal::trim`]) and takes what went off the held counts.
+    fn trim_held(&self, ring: &mut VecDeque<u8>) {
+        let (n, bytes) = self.trim(ring, self.kept());
+        self.held.add(n.wrapping_neg(), bytes.wrapping_neg());
     }
 
     /// Records a request, numbered next, dropping the oldest records while
@@ -685,45 +711,40 @@ impl Journal {
         }
         let cut = codec::Cut::new(request);
         let mut ring = crate::spin::lock(&self.own_shard().0);
-        let mut order = self.order();
-        order.seq += 1;
-        let seq = order.seq;
-        if cut.len > self.budget {
-            return seq;
-        }
-        order.kept += 1;
-        let (idx, start) = (order.kept, order.total);
-        order.total += cut.len as u64;
-        order.held += 1;
-        order.held_bytes += cut.len;
-        let expired = self.expired(&ring, &mut order);
-        let sweep = order.held - self.capacity.min(order.held) > self.capacity / 16
-            || order.held_bytes - self.budget.min(order.held_bytes) > self.budget / 16;
-        drop(order);
+        let (seq, idx, start, kept) = {
+            let mut order = self.order();
+            order.seq += 1;
+            if cut.len > self.budget {
+                return order.seq;
+            }
+            order.kept += 1;
+            let start = order.total;
+            order.total += cut.len as u64;
+            (order.seq, order.kept, start, (order.kept, order.total))
+        };
         cut.write(&mut ring, seq, idx, start);
-        Journal::drain(&mut ring, expired);
+        let (n, bytes) = self.trim(&mut ring, kept);
+        let (held, held_bytes) = self.held.add(1usize.wrapping_sub(n), cut.len.wrapping_sub(bytes));
         drop(ring);
+        let sweep = held.saturating_sub(self.capacity) > self.capacity / 16
+            || held_bytes.saturating_sub(self.budget) > self.budget / 16;
         if sweep {
             for shard in &self.shards {
-                let mut ring = crate::spin::lock(&shard.0);
-                let expired = self.expired(&ring, &mut self.order());
-                Journal::drain(&mut ring, expired);
+                self.trim_held(&mut crate::spin::lock(&shard.0));
             }
         }
         seq
     }
 
     /// Every shard, locked in order, with only visible records left and
-    /// made contiguous, and the order.
-    fn all(&self) -> (Vec<Ring<'_>>, std::sync::MutexGuard<'_, Order>) {
+    /// made contiguous.
+    fn all(&self) -> Vec<Ring<'_>> {
         let mut shards: Vec<Ring<'_>> = self.shards.iter().map(|s| crate::spin::lock(&s.0)).collect();
-        let mut order = self.order();
         for ring in &mut shards {
-            let expired = self.expired(ring, &mut order);
-            Journal::drain(ring, expired);
+            self.trim_held(ring);
             ring.make_contiguous();
         }
-        (shards, order)
+        shards
     }
 
     /// The matching records (see [`Query`]), oldest first.
@@ -732,7 +753,7 @@ impl Journal {
         let run_id = q.run_id.as_deref().map(|id| prefix(id, FIELD_CHARS).0);
         let matches =
             |r: &codec::View<'_>| key.is_none_or(|k| r.key_id() == Some(k)) && run_id.is_none_or(|id| r.has_run_id(id));
-        let (shards, _order) = self.all();
+        let shards = self.all();
         // Each shard is in `seq` order: the answer is among the first (or the
         // last) `limit` matches of each.
         let mut found: Vec<codec::View<'_>> = Vec::new();
@@ -765,16 +786,18 @@ impl Journal {
 
     /// Forgets every record and releases their memory.
     pub fn clear(&self) {
-        let (mut shards, mut order) = self.all();
+        let mut shards = self.all();
         let old: Vec<VecDeque<u8>> = shards.iter_mut().map(|ring| std::mem::take(&mut **ring)).collect();
-        (order.held, order.held_bytes) = (0, 0);
-        drop((order, shards));
+        self.held.records.store(0, Ordering::Relaxed);
+        self.held.bytes.store(0, Ordering::Relaxed);
+        drop(shards);
         drop(old);
     }
 
     /// How many records are kept.
     pub fn len(&self) -> usize {
-        self.all().1.held
+        let _shards = self.all();
+        self.held.records.load(Ordering::Relaxed)
     }
 
     /// True when no record is kept.
@@ -784,7 +807,8 @@ impl Journal {
 
     /// The bytes the kept records take encoded: at most the budget.
     pub fn bytes(&self) -> usize {
-        self.all().1.held_bytes
+        let _shards = self.all();
+        self.held.bytes.load(Ordering::Relaxed)
     }
 
     /// The byte budget.
@@ -946,6 +970,9 @@ mod tests {
             let mut after = 0;
             while seen.len() < 6000 {
                 let page = j.query(&Query { after: Some(after), limit: Some(97), ..Query::default() });
+                if page.records.is_empty() {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
                 seen.extend(seqs(&page));
                 after = seen.last().copied().unwrap_or(0);
             }
