@@ -337,6 +337,7 @@ mod codec {
                 put(TEXT_LENS + 2 * i, &short(t.len()).to_le_bytes());
             }
             out.reserve(self.len);
+            let before = out.len();
             out.extend(&head);
             if let Some(key) = r.key {
                 out.extend(&KeyId::of(key).to_bytes());
@@ -363,6 +364,7 @@ mod codec {
                     out.extend(s.as_bytes());
                 }
             }
+            debug_assert_eq!(out.len() - before, self.len, "a record is as long as its head says");
         }
     }
 
@@ -998,6 +1000,24 @@ mod tests {
         assert_eq!(keys, vec![Some("busy".to_owned()); 160]);
         // A read drops whatever was left.
         assert_eq!(held(), 160 * one);
+    }
+
+    #[test]
+    fn an_oversized_token_summary_is_cut_to_what_a_record_can_hold() {
+        let token = crate::auth::TokenSummary {
+            environment: Some("e".repeat(70_000)),
+            scopes: (0..300).map(|i| format!("read:runs:{}", "x".repeat(2000 + i))).collect(),
+            valid: false,
+        };
+        let j = Journal::new(10, usize::MAX);
+        j.push(&Request { token: Some(&token), ..request("a") });
+        let kept = j.query(&Query::default()).records;
+        let t = kept[0].token.clone().unwrap_or_else(|| panic!("no token"));
+        assert_eq!(t.environment.map(|e| e.len()), Some(1024));
+        assert_eq!(t.scopes.len(), 255);
+        assert!(t.scopes.iter().all(|s| s.len() == 1024 && s.starts_with("read:runs:x")));
+        assert!(!t.valid);
+        assert_eq!(j.bytes(), kept[0].bytes());
     }
 
     #[test]
