@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 const SHARDS: usize = 16;
@@ -42,57 +42,97 @@ struct Shard {
 #[derive(Debug)]
 pub struct Environments {
     shards: Vec<RwLock<Shard>>,
+    /// Per shard, how many times it was emptied (changed under its write
+    /// lock): a thread that registered a key in this generation knows it is
+    /// still there without taking the lock.
+    generations: Box<[AtomicU64]>,
+    /// Tells this registry from others in the process (tests run several).
+    instance: u64,
 }
 
 impl Default for Environments {
     fn default() -> Environments {
-        Environments { shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect() }
+        static INSTANCES: AtomicU64 = AtomicU64::new(0);
+        Environments {
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            generations: (0..SHARDS).map(|_| AtomicU64::new(0)).collect(),
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+        }
     }
 }
 
+/// What a thread remembers of the last key it registered.
+#[derive(Debug, Clone)]
+struct Registered {
+    id: Arc<str>,
+    /// The registry and the generation of the key's shard it was known in,
+    /// or `None` when it could not be kept.
+    known_in: Option<(u64, u64)>,
+}
+
 impl Environments {
+    fn index(id: &str) -> usize {
+        (crate::generate::stable_hash(id.as_bytes()) % SHARDS as u64) as usize
+    }
+
     fn shard(&self, id: &str) -> &RwLock<Shard> {
-        &self.shards[(crate::generate::stable_hash(id.as_bytes()) % SHARDS as u64) as usize]
+        &self.shards[Environments::index(id)]
     }
 
     /// Makes the environment of `key` known; returns its id. Every trigger
-    /// does, so a known key takes only a shared lock.
+    /// does: a thread that registered the same key last, in the shard's
+    /// current generation, takes no lock at all (a shared lock would still
+    /// move its cache line between the workers on every trigger).
     pub fn register(&self, key: &str) -> Arc<str> {
-        let id = memo_id(key);
-        let shard = self.shard(&id);
-        let known = |shard: &Shard| shard.keys.get(&id).is_some_and(|k| **k == *key);
-        if known(&shard.read().unwrap_or_else(|p| p.into_inner())) {
-            return id;
+        thread_local! {
+            static LAST: crate::memo::Last<Registered> = const { crate::memo::Last::new() };
+        }
+        let last = LAST.with(|last| last.get(key.as_bytes()));
+        let generation = |id: &str| &self.generations[Environments::index(id)];
+        if let Some(Registered { id, known_in: Some(known_in) }) = &last
+            && *known_in == (self.instance, generation(id).load(Ordering::Acquire))
+        {
+            return id.clone();
+        }
+        let id = last.map_or_else(|| environment_id(key).into(), |r| r.id);
+        let known_in = self.insert(key, &id).map(|g| (self.instance, g));
+        LAST.with(|last| last.put(key.as_bytes(), Registered { id: id.clone(), known_in }));
+        id
+    }
+
+    /// Keeps `key` under `id`; returns its shard's generation when it is kept.
+    fn insert(&self, key: &str, id: &Arc<str>) -> Option<u64> {
+        let shard = self.shard(id);
+        let generation = &self.generations[Environments::index(id)];
+        let known = |shard: &Shard| shard.keys.get(id).is_some_and(|k| **k == *key);
+        {
+            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
+            if known(&shard) {
+                return Some(generation.load(Ordering::Acquire));
+            }
         }
         let mut shard = shard.write().unwrap_or_else(|p| p.into_inner());
         if known(&shard) {
-            return id;
+            return Some(generation.load(Ordering::Acquire));
         }
         let cost = key.len() + id.len();
         if shard.bytes + cost > SHARD_BUDGET {
             shard.keys.clear();
             shard.bytes = 0;
+            generation.fetch_add(1, Ordering::AcqRel);
         }
-        if cost <= SHARD_BUDGET {
-            shard.bytes += cost;
-            shard.keys.insert(id.clone(), key.into());
+        if cost > SHARD_BUDGET {
+            return None;
         }
-        id
+        shard.bytes += cost;
+        shard.keys.insert(id.clone(), key.into());
+        Some(generation.load(Ordering::Acquire))
     }
 
     /// The secret key of environment `id`, if it is known.
     pub fn key_of(&self, id: &str) -> Option<Arc<str>> {
         self.shard(id).read().unwrap_or_else(|p| p.into_inner()).keys.get(id).cloned()
     }
-}
-
-/// [`environment_id`], remembered per thread for the last key asked.
-fn memo_id(key: &str) -> Arc<str> {
-    thread_local! {
-        static LAST: crate::memo::Last<Arc<str>> = const { crate::memo::Last::new() };
-    }
-    let Ok(id) = LAST.with(|last| last.get_or(key.as_bytes(), || Ok::<_, Infallible>(environment_id(key).into())));
-    id
 }
 
 #[cfg(test)]
@@ -118,6 +158,34 @@ mod tests {
         assert_eq!(envs.key_of(&id).as_deref(), Some("tr_dev_a"));
         assert_eq!(envs.register("tr_dev_a"), id);
         assert_eq!(envs.key_of("env_unknown"), None);
+    }
+
+    #[test]
+    fn a_key_registered_again_after_its_shard_was_emptied_is_known_again() {
+        let envs = Environments::default();
+        let id = envs.register("tr_dev_kept");
+        // Fill the key's shard past its budget from another thread: it is emptied.
+        let long = "x".repeat(SHARD_BUDGET / 4);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut i = 0;
+                while envs.key_of(&id).is_some() {
+                    let other = format!("tr_dev_{i}{long}");
+                    if Environments::index(&environment_id(&other)) == Environments::index(&id) {
+                        envs.register(&other);
+                    }
+                    i += 1;
+                }
+            });
+        });
+        assert_eq!(envs.key_of(&id), None);
+        // This thread registered the key last, but in an older generation.
+        assert_eq!(envs.register("tr_dev_kept"), id);
+        assert_eq!(envs.key_of(&id).as_deref(), Some("tr_dev_kept"));
+        // And in another registry, the key is not taken as known either.
+        let other = Environments::default();
+        assert_eq!(other.register("tr_dev_kept"), id);
+        assert_eq!(other.key_of(&id).as_deref(), Some("tr_dev_kept"));
     }
 
     #[test]

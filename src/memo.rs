@@ -19,18 +19,29 @@ impl<T: Clone> Last<T> {
         Last(RefCell::new(None))
     }
 
+    /// What was kept for `key`, when it is the last key kept.
+    pub fn get(&self, key: &[u8]) -> Option<T> {
+        match self.0.borrow().as_ref() {
+            Some((k, value)) if **k == *key => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `value` for `key` (unless the key is over [`MAX_KEY`]).
+    pub fn put(&self, key: &[u8], value: T) {
+        if key.len() <= MAX_KEY {
+            *self.0.borrow_mut() = Some((key.into(), value));
+        }
+    }
+
     /// What `make` derives from `key`: kept from the last call when `key`
     /// is the same (compared byte for byte), made and kept otherwise.
     pub fn get_or<E>(&self, key: &[u8], make: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        if let Some((k, value)) = self.0.borrow().as_ref()
-            && **k == *key
-        {
-            return Ok(value.clone());
+        if let Some(value) = self.get(key) {
+            return Ok(value);
         }
         let value = make()?;
-        if key.len() <= MAX_KEY {
-            *self.0.borrow_mut() = Some((key.into(), value.clone()));
-        }
+        self.put(key, value.clone());
         Ok(value)
     }
 }
