@@ -392,7 +392,16 @@ pub fn mint_for_trigger(signer: Signer<'_>, run_id: &str, realtime: Option<&Valu
     // Written directly rather than through a `Map`: one token per trigger,
     // the same JSON `mint` would write (the claims in this order, then `iss`,
     // `aud`, `exp` and `iat`), as the tests check.
-    let mut claims = String::with_capacity(64 + signer.environment_id.len() + 2 * run_id.len());
+    // Sized exactly (unless there are realtime claims): a header value takes
+    // the string as it is only when it has no spare room.
+    let json_len = crate::model::json_string_len;
+    let id_len = json_len(run_id) - 2;
+    let exact = "{\"sub\":,\"pub\":true,\"scopes\":[,]}".len()
+        + json_len(signer.environment_id)
+        + "\"read:runs:\"".len()
+        + "\"write:inputStreams:\"".len()
+        + 2 * id_len;
+    let mut claims = String::with_capacity(exact);
     claims.push_str("{\"sub\":");
     crate::model::push_json_str(&mut claims, "", signer.environment_id);
     claims.push_str(",\"pub\":true,\"scopes\":[");
@@ -410,6 +419,7 @@ pub fn mint_for_trigger(signer: Signer<'_>, run_id: &str, realtime: Option<&Valu
     payload.push_str(&claims);
     let _ = write!(payload, ",\"iss\":\"{ISSUER}\",\"aud\":\"{AUDIENCE}\",\"exp\":{exp},\"iat\":{iat}}}");
     claims.push('}');
+    debug_assert!(realtime.is_some() || claims.len() == claims.capacity(), "claims sized exactly");
     let jwt = sign_raw(Algorithm::Hs256, payload.as_bytes(), signer.key.as_bytes());
     Minted { jwt, claims }
 }

@@ -181,7 +181,7 @@ pub struct NewRun {
     /// Runs only from this instant on (a delay in the future).
     pub delay_until: Option<Millis>,
     /// The TTL as shown and in milliseconds.
-    pub ttl: Option<(String, i64)>,
+    pub ttl: Option<(std::borrow::Cow<'static, str>, i64)>,
     pub tags: Vec<String>,
     pub metadata: Option<Map<String, Value>>,
     pub version: Option<String>,
@@ -1447,8 +1447,8 @@ impl Draft {
             ttl: new
                 .ttl
                 .as_ref()
-                .filter(|(s, ms)| *s != crate::time::duration_string((ms / 1000) as u64))
-                .map(|(s, _)| s.as_str().into()),
+                .filter(|(s, ms)| !crate::time::is_duration_string(s, (ms / 1000) as u64))
+                .map(|(s, _)| (**s).into()),
             idempotency_key: new.idempotency.as_ref().map(|k| k.user.clone()),
             idempotency_stored: new.idempotency.as_ref().map(|k| k.stored.clone()),
             version: new.version.take(),

@@ -176,20 +176,38 @@ impl serde::Serialize for Millis {
 
 /// Renders a number of seconds as the server's `stringifyDuration` does:
 /// `600` → `"10m"`, `5400` → `"1h30m"`, `90061` → `"1d1h1m1s"`.
-pub fn duration_string(mut seconds: u64) -> String {
-    use std::fmt::Write as _;
+pub fn duration_string(seconds: u64) -> String {
     let mut out = String::with_capacity(16);
+    write_duration(&mut out, seconds);
+    out
+}
+
+/// True when `text` is what [`duration_string`] writes for `seconds`
+/// (compared as it is written: no string is built).
+pub fn is_duration_string(text: &str, seconds: u64) -> bool {
+    /// What is left of the text to match, or `None` once it differs.
+    struct Rest<'a>(Option<&'a str>);
+    impl std::fmt::Write for Rest<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 = self.0.and_then(|rest| rest.strip_prefix(s));
+            Ok(())
+        }
+    }
+    let mut rest = Rest(Some(text));
+    write_duration(&mut rest, seconds);
+    rest.0 == Some("")
+}
+
+fn write_duration(out: &mut impl std::fmt::Write, mut seconds: u64) {
+    if seconds == 0 {
+        let _ = out.write_str("0s");
+    }
     for (unit, size) in [('w', 604_800), ('d', 86_400), ('h', 3600), ('m', 60), ('s', 1)] {
         if seconds >= size {
-            let _ = write!(out, "{}", seconds / size);
-            out.push(unit);
+            let _ = write!(out, "{}{unit}", seconds / size);
             seconds %= size;
         }
     }
-    if out.is_empty() {
-        out.push_str("0s");
-    }
-    out
 }
 
 /// Parses a duration such as `"10m"`, `"1h42m"`, `"30s"` or `"2d"` into
@@ -306,6 +324,13 @@ mod tests {
         assert_eq!(duration_string(600), "10m");
         assert_eq!(duration_string(5400), "1h30m");
         assert_eq!(duration_string(90_061), "1d1h1m1s");
+        for (text, seconds, is) in [("10m", 600, true), ("600s", 600, false), ("10m0s", 600, false), ("1", 60, false)] {
+            assert_eq!(is_duration_string(text, seconds), is, "{text}");
+        }
+        for seconds in [0, 1, 59, 60, 3599, 3600, 86_399, 604_800, 1_000_000, u64::MAX] {
+            assert!(is_duration_string(&duration_string(seconds), seconds), "{seconds}");
+            assert!(!is_duration_string(&format!("{}x", duration_string(seconds)), seconds));
+        }
         assert_eq!(parse_duration("1h42m"), Some(6120));
         assert_eq!(parse_duration("10m"), Some(600));
         assert_eq!(parse_duration("10"), None);

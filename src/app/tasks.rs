@@ -16,6 +16,7 @@ use crate::time::{Millis, duration_string};
 use bytes::Bytes;
 use hyper::StatusCode;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// `TASK_PAYLOAD_MAXIMUM_SIZE`: the largest trigger body, 3 MiB.
@@ -30,8 +31,8 @@ pub const DEV_TTL: &str = "10m";
 pub const DEV_TTL_MS: i64 = 600_000;
 /// The TTL of a run that sets none: [`DEV_TTL`] in a development
 /// environment, none elsewhere; as shown and in milliseconds.
-pub fn default_ttl(ctx: &Ctx<'_>) -> Option<(String, i64)> {
-    (ctx.kind.environment() == Environment::Development).then(|| (DEV_TTL.to_owned(), DEV_TTL_MS))
+pub fn default_ttl(ctx: &Ctx<'_>) -> Option<(Cow<'static, str>, i64)> {
+    (ctx.kind.environment() == Environment::Development).then_some((Cow::Borrowed(DEV_TTL), DEV_TTL_MS))
 }
 
 /// How long an idempotency key deduplicates by default: 30 days.
@@ -215,11 +216,8 @@ pub struct Parsed {
 /// A duration as the server's `parseNaturalLanguageDuration` reads it:
 /// `^(\d+(w|d|hr|h|m|s))+$`, in milliseconds.
 pub fn natural_duration_ms(text: &str) -> Option<i64> {
-    let normalised = if text.contains("hr") {
-        std::borrow::Cow::Owned(text.replace("hr", "h"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    };
+    let normalised =
+        if text.contains("hr") { Cow::Owned(text.replace("hr", "h")) } else { std::borrow::Cow::Borrowed(text) };
     if normalised.is_empty() || normalised.contains(|c: char| !(c.is_ascii_digit() || "wdhms".contains(c))) {
         return None;
     }
@@ -456,8 +454,8 @@ fn parse_members(
     let tag_count = tags.len();
     let tags = tags.into_iter().filter(|t| !t.trim().is_empty()).collect();
     let ttl = match opt("ttl") {
-        Some(Value::Number(n)) => n.as_u64().map(|s| (duration_string(s), (s as i64).saturating_mul(1000))),
-        Some(Value::String(s)) => Some((s.clone(), natural_duration_ms(s).unwrap_or(0))),
+        Some(Value::Number(n)) => n.as_u64().map(|s| (duration_string(s).into(), (s as i64).saturating_mul(1000))),
+        Some(Value::String(s)) => Some((s.clone().into(), natural_duration_ms(s).unwrap_or(0))),
         _ => default_ttl(ctx),
     }
     .map(|(s, ms)| (s, if ms > 0 { ms } else { i64::MAX }));
