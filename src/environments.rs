@@ -65,6 +65,8 @@ impl Default for Environments {
 #[derive(Debug, Clone)]
 struct Registered {
     id: Arc<str>,
+    /// The key's shard.
+    shard: usize,
     /// The registry and the generation of the key's shard it was known in,
     /// or `None` when it could not be kept.
     known_in: Option<(u64, u64)>,
@@ -88,22 +90,28 @@ impl Environments {
             static LAST: crate::memo::Last<Registered> = const { crate::memo::Last::new() };
         }
         let last = LAST.with(|last| last.get(key.as_bytes()));
-        let generation = |id: &str| &self.generations[Environments::index(id)];
-        if let Some(Registered { id, known_in: Some(known_in) }) = &last
-            && *known_in == (self.instance, generation(id).load(Ordering::Acquire))
+        if let Some(Registered { id, shard, known_in: Some(known_in) }) = &last
+            && *known_in == (self.instance, self.generations[*shard].load(Ordering::Acquire))
         {
             return id.clone();
         }
-        let id = last.map_or_else(|| environment_id(key).into(), |r| r.id);
-        let known_in = self.insert(key, &id).map(|g| (self.instance, g));
-        LAST.with(|last| last.put(key.as_bytes(), Registered { id: id.clone(), known_in }));
+        let (id, shard) = last.map_or_else(
+            || {
+                let id: Arc<str> = environment_id(key).into();
+                let shard = Environments::index(&id);
+                (id, shard)
+            },
+            |r| (r.id, r.shard),
+        );
+        let known_in = self.insert(key, &id, shard).map(|g| (self.instance, g));
+        LAST.with(|last| last.put(key.as_bytes(), Registered { id: id.clone(), shard, known_in }));
         id
     }
 
-    /// Keeps `key` under `id`; returns its shard's generation when it is kept.
-    fn insert(&self, key: &str, id: &Arc<str>) -> Option<u64> {
-        let shard = self.shard(id);
-        let generation = &self.generations[Environments::index(id)];
+    /// Keeps `key` under `id` in shard `index`; returns the shard's
+    /// generation when it is kept.
+    fn insert(&self, key: &str, id: &Arc<str>, index: usize) -> Option<u64> {
+        let (shard, generation) = (&self.shards[index], &self.generations[index]);
         let known = |shard: &Shard| shard.keys.get(id).is_some_and(|k| **k == *key);
         {
             let shard = shard.read().unwrap_or_else(|p| p.into_inner());

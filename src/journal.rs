@@ -138,14 +138,12 @@ impl Record {
     /// The bytes the journal takes to keep this record, counted against its budget.
     pub fn bytes(&self) -> usize {
         let key_id = if self.key_id.is_some() { codec::KEY_ID } else { 0 };
-        let run_ids: usize = self.run_ids.iter().map(|id| 2 + id.len()).sum();
-        let token = self.token.as_ref().map_or(0, |t| {
-            2 + 1
-                + 1
-                + t.environment.as_ref().map_or(0, String::len)
-                + t.scopes.iter().map(|s| 2 + s.len()).sum::<usize>()
-        });
-        codec::HEAD + key_id + self.text.len() + 1 + run_ids + token
+        let run_ids = codec::list_len(self.run_ids.iter().map(|id| &**id));
+        let token = self
+            .token
+            .as_ref()
+            .map_or(0, |t| codec::token_len(t.environment.as_deref(), t.scopes.iter().map(String::as_str)));
+        codec::HEAD + key_id + self.text.len() + run_ids + token
     }
 
     fn text(&self, which: Text) -> Option<&str> {
@@ -270,8 +268,29 @@ mod codec {
         pub len: usize,
     }
 
-    fn token_texts(t: &crate::auth::TokenSummary) -> impl Iterator<Item = &str> {
-        t.environment.iter().chain(t.scopes.iter().take(usize::from(u8::MAX))).map(|s| prefix(s, TOKEN_TEXT).0)
+    /// A token summary's environment and scopes, cut to what a record keeps.
+    fn token_texts(t: &crate::auth::TokenSummary) -> (Option<&str>, impl Iterator<Item = &str> + Clone) {
+        let environment = t.environment.as_deref().map(|e| prefix(e, TOKEN_TEXT).0);
+        (environment, t.scopes.iter().take(usize::from(u8::MAX)).map(|s| prefix(s, TOKEN_TEXT).0))
+    }
+
+    /// The bytes a list of texts takes: its count, then each one's length and text.
+    pub fn list_len<'s>(items: impl Iterator<Item = &'s str>) -> usize {
+        1 + items.map(|s| 2 + s.len()).sum::<usize>()
+    }
+
+    /// The bytes a token summary of these texts takes.
+    pub fn token_len<'s>(environment: Option<&str>, scopes: impl Iterator<Item = &'s str>) -> usize {
+        2 + environment.map_or(0, str::len) + 1 + list_len(scopes)
+    }
+
+    /// Appends a list of at most 255 texts (see [`list_len`]).
+    fn put_list<'s>(out: &mut VecDeque<u8>, items: impl Iterator<Item = &'s str> + Clone) {
+        out.push_back(u8::try_from(items.clone().count()).unwrap_or(u8::MAX));
+        for s in items {
+            out.extend(&short(s.len()).to_le_bytes());
+            out.extend(s.as_bytes());
+        }
     }
 
     impl<'a> Cut<'a> {
@@ -296,20 +315,21 @@ mod codec {
                     }
                 }
             }
-            let mut len = HEAD + texts.iter().map(|t| t.len()).sum::<usize>() + 1;
+            let mut len = HEAD + texts.iter().map(|t| t.len()).sum::<usize>();
             if request.key.is_some() {
                 present |= HAS_KEY_ID;
                 len += KEY_ID;
             }
-            len += Cut::run_ids(request).map(|id| 2 + id.len()).sum::<usize>();
+            len += list_len(Cut::run_ids(request));
             if let Some(t) = request.token {
                 present |= HAS_TOKEN;
-                len += 2 + 1 + 1 + token_texts(t).map(|s| s.len()).sum::<usize>() + 2 * t.scopes.len().min(255);
+                let (environment, scopes) = token_texts(t);
+                len += token_len(environment, scopes);
             }
             Cut { request, texts, present, truncated, len }
         }
 
-        fn run_ids(request: &'a Request<'a>) -> impl Iterator<Item = &'a str> {
+        fn run_ids(request: &'a Request<'a>) -> impl Iterator<Item = &'a str> + Clone {
             request
                 .run_ids
                 .iter()
@@ -345,24 +365,13 @@ mod codec {
             for t in &self.texts {
                 out.extend(t.as_bytes());
             }
-            let count = Cut::run_ids(r).count();
-            out.push_back(u8::try_from(count).unwrap_or(u8::MAX));
-            for id in Cut::run_ids(r) {
-                out.extend(&short(id.len()).to_le_bytes());
-                out.extend(id.as_bytes());
-            }
+            put_list(out, Cut::run_ids(r));
             if let Some(t) = r.token {
-                let env = t.environment.as_deref().map(|e| prefix(e, TOKEN_TEXT).0);
-                out.extend(&env.map_or(u16::MAX, |e| short(e.len())).to_le_bytes());
-                out.extend(env.unwrap_or_default().as_bytes());
+                let (environment, scopes) = token_texts(t);
+                out.extend(&environment.map_or(u16::MAX, |e| short(e.len())).to_le_bytes());
+                out.extend(environment.unwrap_or_default().as_bytes());
                 out.push_back(u8::from(t.valid));
-                let scopes: Vec<&str> =
-                    t.scopes.iter().take(usize::from(u8::MAX)).map(|s| prefix(s, TOKEN_TEXT).0).collect();
-                out.push_back(u8::try_from(scopes.len()).unwrap_or(u8::MAX));
-                for s in scopes {
-                    out.extend(&short(s.len()).to_le_bytes());
-                    out.extend(s.as_bytes());
-                }
+                put_list(out, scopes);
             }
             debug_assert_eq!(out.len() - before, self.len, "a record is as long as its head says");
         }
@@ -420,6 +429,16 @@ mod codec {
         }
         fn str(&mut self, n: usize) -> &'a str {
             std::str::from_utf8(self.take(n)).unwrap_or_default()
+        }
+        /// A list [`put_list`] wrote.
+        fn list(&mut self) -> Vec<&'a str> {
+            let count = self.u8();
+            (0..count)
+                .map(|_| {
+                    let n = self.u16();
+                    self.str(usize::from(n))
+                })
+                .collect()
         }
     }
 
@@ -483,14 +502,7 @@ mod codec {
         /// The run ids, then a reader at what follows them.
         fn run_ids(&self) -> (Vec<&'a str>, Reader<'a>) {
             let mut r = self.reader(self.texts_at() + self.text_lens().iter().sum::<usize>());
-            let count = r.u8();
-            let ids = (0..count)
-                .map(|_| {
-                    let n = r.u16();
-                    r.str(usize::from(n))
-                })
-                .collect();
-            (ids, r)
+            (r.list(), r)
         }
 
         pub fn has_run_id(&self, id: &str) -> bool {
@@ -512,13 +524,7 @@ mod codec {
                 let env_len = r.u16();
                 let environment = (env_len != u16::MAX).then(|| r.str(usize::from(env_len)).to_owned());
                 let valid = r.u8() != 0;
-                let count = r.u8();
-                let scopes = (0..count)
-                    .map(|_| {
-                        let n = r.u16();
-                        r.str(usize::from(n)).to_owned()
-                    })
-                    .collect();
+                let scopes = r.list().into_iter().map(str::to_owned).collect();
                 crate::auth::TokenSummary { environment, scopes, valid }
             });
             Record {
@@ -656,8 +662,7 @@ impl Journal {
         thread_local! {
             static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
         }
-        let i = SHARD.try_with(|i| *i).unwrap_or(0);
-        &self.shards[i % self.shards.len()]
+        &self.shards[SHARD.try_with(|i| *i).unwrap_or(0)]
     }
 
     /// True while the `idx`-th record kept, kept after `start` bytes, is

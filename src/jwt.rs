@@ -65,18 +65,17 @@ pub mod base64url {
             }
             out.push_str(std::str::from_utf8(&block[..len]).unwrap_or_default());
         }
-        let tail = match *chunks.remainder() {
+        let (tail, tail_len) = match *chunks.remainder() {
             [a] => {
                 let n = u32::from(a) << 16;
-                [at(n, 18), at(n, 12), 0, 0]
+                ([at(n, 18), at(n, 12), 0], 2)
             }
             [a, b] => {
                 let n = (u32::from(a) << 16) | (u32::from(b) << 8);
-                [at(n, 18), at(n, 12), at(n, 6), 0]
+                ([at(n, 18), at(n, 12), at(n, 6)], 3)
             }
-            _ => [0; 4],
+            _ => ([0; 3], 0),
         };
-        let tail_len = tail.iter().take_while(|b| **b != 0).count();
         out.push_str(std::str::from_utf8(&tail[..tail_len]).unwrap_or_default());
     }
 
@@ -153,15 +152,19 @@ impl Algorithm {
     }
 
     fn mac(self, key: &[u8], message: &[u8]) -> Vec<u8> {
-        fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
-            // HMAC takes keys of any length; this cannot fail.
-            match <M as hmac::digest::KeyInit>::new_from_slice(key) {
+        /// The MAC of `message` under a keyed state (HMAC takes keys of any
+        /// length: the state cannot fail to be made).
+        fn finish<M: Mac, E>(keyed: Result<M, E>, message: &[u8]) -> Vec<u8> {
+            match keyed {
                 Ok(mut mac) => {
                     mac.update(message);
                     mac.finalize().into_bytes().to_vec()
                 }
                 Err(_) => Vec::new(),
             }
+        }
+        fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
+            finish(<M as hmac::digest::KeyInit>::new_from_slice(key), message)
         }
         /// HS256, with the last key's state (its padded key hashed, two of
         /// a token's nine blocks) kept per thread ([`crate::memo`]).
@@ -171,14 +174,7 @@ impl Algorithm {
             }
             let keyed =
                 LAST.with(|last| last.get_or(key, || <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(key)));
-            // HMAC takes keys of any length; this cannot fail.
-            match keyed {
-                Ok(mut mac) => {
-                    mac.update(message);
-                    mac.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            }
+            finish(keyed, message)
         }
         match self {
             Algorithm::Hs256 => hs256(key, message),

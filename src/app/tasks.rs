@@ -216,8 +216,7 @@ pub struct Parsed {
 /// A duration as the server's `parseNaturalLanguageDuration` reads it:
 /// `^(\d+(w|d|hr|h|m|s))+$`, in milliseconds.
 pub fn natural_duration_ms(text: &str) -> Option<i64> {
-    let normalised =
-        if text.contains("hr") { Cow::Owned(text.replace("hr", "h")) } else { std::borrow::Cow::Borrowed(text) };
+    let normalised = if text.contains("hr") { Cow::Owned(text.replace("hr", "h")) } else { Cow::Borrowed(text) };
     if normalised.is_empty() || normalised.contains(|c: char| !(c.is_ascii_digit() || "wdhms".contains(c))) {
         return None;
     }
