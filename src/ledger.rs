@@ -207,6 +207,9 @@ pub struct Triggered {
     /// True when nothing was made: the one-time-use token had made a run
     /// already (`id` is empty).
     pub token_spent: bool,
+    /// The run's creation order in its environment (`None` when
+    /// `token_spent`): what stamping it needs, without a lookup by id.
+    order: Option<u64>,
 }
 
 /// One created run. Kept small: an inline payload is held as its bytes and
@@ -887,8 +890,8 @@ impl Ledger {
         let env = self.env_or_create(key);
         let (done, spent) = env.with(|st| {
             let (done, spent) = st.trigger_draft(self, &env, draft, now);
-            if !done.token_spent {
-                st.stamp(&done.id, |tags, batch| changed(&done.id, tags, batch));
+            if let Some(order) = done.order {
+                st.stamp_order(order, |tags, batch| changed(&done.id, tags, batch));
             }
             (done, spent)
         });
@@ -977,7 +980,11 @@ impl EnvState {
     /// number (see [`Entry::realtime_changes`]) and calls `changed` with its
     /// tags and batch, for the realtime hub. False when there is no such run.
     pub fn stamp(&mut self, id: &str, changed: impl FnOnce(&[String], Option<&str>)) -> bool {
-        let Some(order) = self.order_of(id) else { return false };
+        self.order_of(id).is_some_and(|order| self.stamp_order(order, changed))
+    }
+
+    /// [`EnvState::stamp`] of the run made `order`-th.
+    fn stamp_order(&mut self, order: u64, changed: impl FnOnce(&[String], Option<&str>)) -> bool {
         let Some(entry) = self.runs.get_mut(&order) else { return false };
         self.seq += 1;
         entry.seq = self.seq;
@@ -1057,10 +1064,10 @@ impl EnvState {
         }
     }
 
-    /// The run a retried request made, if any.
-    pub fn request_run(&self, task: &str, request_key: &str) -> Option<String> {
-        let order = self.requests.get(&request_hash(task, request_key))?;
-        self.runs.get(order).map(|e| e.id().to_owned())
+    /// The run a retried request made, if any, and its creation order.
+    fn request_run(&self, task: &str, request_key: &str) -> Option<(u64, String)> {
+        let order = *self.requests.get(&request_hash(task, request_key))?;
+        self.runs.get(&order).map(|e| (order, e.id().to_owned()))
     }
 
     /// Creates a run (or finds the one its keys name).
@@ -1084,9 +1091,10 @@ impl EnvState {
         let new = &rest.new;
         let unused = |rest, parts, done| (done, Spent { runs: Vec::new(), rest, parts: Some(parts) });
         if let Some(rk) = &new.request_key
-            && let Some(id) = self.request_run(&new.task, rk)
+            && let Some((order, id)) = self.request_run(&new.task, rk)
         {
-            return unused(rest, parts, Triggered { id, is_cached: false, created: false, token_spent: false });
+            let done = Triggered { id, is_cached: false, created: false, token_spent: false, order: Some(order) };
+            return unused(rest, parts, done);
         }
         if let Some(key) = &new.idempotency {
             let slot = (new.task.clone(), key.stored.clone());
@@ -1100,7 +1108,7 @@ impl EnvState {
                         return unused(
                             rest,
                             parts,
-                            Triggered { id, is_cached: true, created: false, token_spent: false },
+                            Triggered { id, is_cached: true, created: false, token_spent: false, order: Some(order) },
                         );
                     }
                     _ => {
@@ -1117,7 +1125,8 @@ impl EnvState {
         }
         if let Some(fingerprint) = new.one_time_token {
             if self.spent_tokens.contains(&fingerprint) {
-                let done = Triggered { id: String::new(), is_cached: false, created: false, token_spent: true };
+                let done =
+                    Triggered { id: String::new(), is_cached: false, created: false, token_spent: true, order: None };
                 return unused(rest, parts, done);
             }
             // As many as the runs kept: a token older than those may be used again.
@@ -1149,7 +1158,8 @@ impl EnvState {
         self.by_id.insert(stable_hash(id.as_bytes()), order);
         self.runs.insert(order, Box::new(entry));
         let runs = self.evict(&ledger.caps, now, order);
-        (Triggered { id, is_cached: false, created: true, token_spent: false }, Spent { runs, rest, parts: None })
+        let done = Triggered { id, is_cached: false, created: true, token_spent: false, order: Some(order) };
+        (done, Spent { runs, rest, parts: None })
     }
 
     /// Drops runs over the caps: the oldest finished first, then the oldest.
