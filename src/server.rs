@@ -16,13 +16,14 @@ use hyper::service::service_fn;
 use hyper::{Method, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -90,7 +91,7 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
     let slots = Arc::new(Semaphore::new(max_connections));
     let budget =
         Arc::new(Semaphore::new(limits.response_budget.clamp(crate::body::CHUNK as usize, Semaphore::MAX_PERMITS)));
-    let (stopping, stop_rx) = watch::channel(false);
+    let stops = Arc::new(Stops::default());
     tokio::pin!(shutdown);
     loop {
         // At the cap, stop accepting until a connection closes: newcomers
@@ -115,12 +116,13 @@ pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output =
             () = &mut shutdown => break,
         };
         let control = Arc::new(Control::new(budget.clone()).with_reached(stream.local_addr().ok()));
-        tokio::spawn(serve(stream, app.clone(), builder.clone(), control, limits, stop_rx.clone(), slot));
+        let stop = Stops::add(&stops);
+        tokio::spawn(serve(stream, app.clone(), builder.clone(), control, limits, stop, slot));
     }
     drop(listener);
     // Held realtime polls answer now instead of holding the drain for their full hold time.
     app.state().hub.close();
-    let _ = stopping.send(true);
+    stops.stop_all();
     tokio::select! {
         _ = slots.acquire_many(max_connections as u32) => {}
         () = tokio::time::sleep(GRACE_PERIOD) => {}
@@ -135,7 +137,7 @@ async fn serve(
     builder: Arc<auto::Builder<TokioExecutor>>,
     control: Arc<Control>,
     limits: Limits,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stop,
     _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
@@ -173,9 +175,9 @@ async fn serve(
             // poll, and a fixed order spares the random start per poll.
             biased;
             _ = &mut conn => return,
-            changed = stop.changed(), if !stopping => {
+            stopped = &mut stop.signal, if !stopping => {
                 stopping = true;
-                if changed.is_ok() {
+                if stopped.is_ok() {
                     conn.as_mut().graceful_shutdown();
                 }
             }
@@ -217,6 +219,52 @@ async fn serve(
                 }
             }
         }
+    }
+}
+
+/// The open connections' stop signals. Each connection's task polls only
+/// its own, a oneshot that is checked without a lock whenever the task
+/// wakes; one `watch` shared by all connections took a lock shared by all
+/// of them on every poll, that is on every request.
+#[derive(Default)]
+struct Stops {
+    open: Mutex<(u64, HashMap<u64, oneshot::Sender<()>>)>,
+}
+
+/// One connection's stop signal; leaves [`Stops`] when dropped.
+struct Stop {
+    id: u64,
+    signal: oneshot::Receiver<()>,
+    stops: Arc<Stops>,
+}
+
+impl Stops {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<u64, oneshot::Sender<()>>)> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A stop signal for a connection just accepted.
+    fn add(stops: &Arc<Stops>) -> Stop {
+        let (tx, signal) = oneshot::channel();
+        let mut open = stops.lock();
+        open.0 += 1;
+        let id = open.0;
+        open.1.insert(id, tx);
+        Stop { id, signal, stops: stops.clone() }
+    }
+
+    /// Signals every open connection to stop.
+    fn stop_all(&self) {
+        let senders = std::mem::take(&mut self.lock().1);
+        for tx in senders.into_values() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.stops.lock().1.remove(&self.id);
     }
 }
 
@@ -301,3 +349,22 @@ impl std::fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closed_connections_leave_the_stop_list_and_open_ones_are_signalled() {
+        let stops = Arc::new(Stops::default());
+        let closed = Stops::add(&stops);
+        let mut open = Stops::add(&stops);
+        drop(closed);
+        assert_eq!(stops.lock().1.len(), 1, "a closed connection keeps no sender");
+        stops.stop_all();
+        assert!((&mut open.signal).await.is_ok(), "an open connection hears the stop");
+        assert!(stops.lock().1.is_empty());
+        drop(open);
+        assert!(stops.lock().1.is_empty());
+    }
+}
