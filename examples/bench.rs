@@ -55,6 +55,19 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The tokio worker threads of process `pid` (tokio names them), so the
+/// figures say how many each server ran with.
+fn worker_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|name| name.trim() == "tokio-rt-worker")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// A child server and its address.
 struct Server {
     child: Child,
@@ -292,11 +305,13 @@ async fn bench(bin: &str, ceiling: &str, seconds: u64) {
         "case", "req/s", "p50 us", "p99 us", "peak RSS", "ceiling/s", "p50 us", "p99 us", "ratio", "p99 ratio"
     );
     let dir = scenario.parent().unwrap().to_owned();
+    let mut ceiling_workers = 0;
     for (name, paths, post, expect) in cases {
         let (_, body) = fetch_with(&server.addr, &paths[0], "tr_dev_bench", post).await;
         let body_file = dir.join("body.json");
         std::fs::write(&body_file, &body).unwrap();
         let top = Server::spawn(ceiling, &[body_file.to_str().unwrap()]);
+        ceiling_workers = worker_threads(top.pid());
         // Alternate A/B so drift in the machine's speed (other tenants, thermal)
         // falls on both sides; report the median round of each.
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -323,6 +338,11 @@ async fn bench(bin: &str, ceiling: &str, seconds: u64) {
         );
     }
     let peak_kib = status_kib(server.pid(), "VmHWM:");
+    println!(
+        "worker threads: trigger-mock {} (its default: half the processors), ceiling {} (tokio's default: one per processor, or TOKIO_WORKER_THREADS)",
+        worker_threads(server.pid()),
+        ceiling_workers
+    );
     drop(server);
     let mut starts: Vec<f64> = (0..7).map(|_| startup_ms(bin)).collect();
     starts.sort_by(f64::total_cmp);

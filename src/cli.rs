@@ -141,6 +141,11 @@ pub struct ServeArgs {
     /// until one closes.
     #[arg(long, env = "TRIGGER_MOCK_MAX_CONNECTIONS", default_value_t = crate::config::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
+    /// Threads that serve requests. The default is half the processors (at least one): the
+    /// mock listens on loopback, so its clients share the machine, and on a shared machine
+    /// fewer workers answer sooner and spend less CPU per request.
+    #[arg(long, env = "TRIGGER_MOCK_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
     /// Print no request log on stderr (it is on by default: one line per API request).
     #[arg(short, long, env = "TRIGGER_MOCK_QUIET", conflicts_with = "verbose")]
     pub quiet: bool,
@@ -283,7 +288,25 @@ impl RunArgs {
     }
 }
 
+/// The most worker threads `--workers` accepts.
+pub const MAX_WORKERS: usize = 1024;
+
+/// The default of `--workers`: half of `processors`, at least one.
+pub fn default_workers(processors: usize) -> usize {
+    (processors / 2).max(1)
+}
+
 impl ServeArgs {
+    /// The threads that serve requests: `--workers`, or [`default_workers`]
+    /// of the processors this process may use.
+    pub fn worker_threads(&self) -> Result<usize, String> {
+        match self.workers {
+            Some(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+            Some(n) => Err(format!("--workers: {n} is not between 1 and {MAX_WORKERS}")),
+            None => Ok(default_workers(std::thread::available_parallelism().map_or(1, usize::from))),
+        }
+    }
+
     /// The validated configuration.
     pub fn config(&self) -> Result<Config, String> {
         let mut config = Config {
@@ -311,6 +334,7 @@ impl ServeArgs {
         if !(1..=1_000_000).contains(&self.max_connections) {
             return Err(format!("--max-connections: {} is not between 1 and 1000000", self.max_connections));
         }
+        self.worker_threads()?;
         if self.max_runs_per_env == 0 || self.max_envs == 0 {
             return Err("--max-runs-per-env and --max-envs are at least 1".into());
         }
@@ -431,6 +455,18 @@ mod tests {
             parse(&["--max-connections", "0"]).serve.config().unwrap_err(),
             "--max-connections: 0 is not between 1 and 1000000"
         );
+    }
+
+    #[test]
+    fn workers_default_to_half_the_processors_and_stay_in_range() {
+        assert_eq!([1, 2, 3, 8, 64].map(default_workers), [1, 1, 1, 4, 32]);
+        assert_eq!(parse(&["--workers", "3"]).serve.worker_threads(), Ok(3));
+        let default = parse(&[]).serve.worker_threads().unwrap_or_else(|e| panic!("{e}"));
+        assert!((1..=MAX_WORKERS).contains(&default));
+        for n in ["0", "1025"] {
+            let e = parse(&["--workers", n]).serve.config().unwrap_err();
+            assert_eq!(e, format!("--workers: {n} is not between 1 and 1024"));
+        }
     }
 
     #[test]

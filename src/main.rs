@@ -78,7 +78,9 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     }
     // Kept until the server has stopped: dropping it flushes the last lines.
     let _log = trigger_mock::reqlog::install(args.verbosity(), args.log_format);
+    let workers = args.worker_threads().map_err(invalid)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;

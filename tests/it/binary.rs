@@ -124,6 +124,7 @@ fn bad_flags_exit_2_with_one_line_before_binding() {
         vec!["render"],
         vec!["render", "run_x", "--key-kind", "root"],
         vec!["--admin-token", "a", "--no-admin", "--addr", "127.0.0.1:0"],
+        vec!["--workers", "0", "--addr", "127.0.0.1:0"],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -140,6 +141,34 @@ fn bad_flags_exit_2_with_one_line_before_binding() {
         assert_eq!(out.status.code(), Some(0), "{flag}");
         assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{flag}");
     }
+}
+
+/// The runtime's worker threads of process `pid` (tokio names them; no
+/// blocking thread exists before the first request that needs one).
+#[cfg(target_os = "linux")]
+fn worker_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .filter(|name| name.trim() == "tokio-rt-worker")
+        .count()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn workers_sets_the_serving_threads_and_the_default_is_half_the_processors() {
+    let (mut child, url) = spawn(&["--addr", "127.0.0.1:0", "--workers", "3"], &[]);
+    assert_eq!(worker_threads(child.id()), 3);
+    let reply = get(&url, "/api/v3/runs/run_completed", "authorization: Bearer tr_dev_x\r\n");
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(terminate(&mut child).success());
+    let (mut child, _) = spawn(&["--addr", "127.0.0.1:0"], &[("TRIGGER_MOCK_WORKERS", "2")]);
+    assert_eq!(worker_threads(child.id()), 2, "the variable sets it too");
+    assert!(terminate(&mut child).success());
+    let processors = std::thread::available_parallelism().map_or(1, usize::from);
+    let (mut child, _) = spawn(&["--addr", "127.0.0.1:0"], &[]);
+    assert_eq!(worker_threads(child.id()), (processors / 2).max(1));
+    assert!(terminate(&mut child).success());
 }
 
 #[test]
