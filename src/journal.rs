@@ -223,7 +223,9 @@ impl Serialize for Record {
 
 /// The journal keeps records as bytes, one after the other in a ring per
 /// shard: recording one writes a few consecutive cache lines and allocates
-/// nothing, and dropping one reads its first line. An encoded record is:
+/// nothing. Beside the bytes, each shard keeps every record's [`Place`], so
+/// dropping the oldest record reads a few bytes that follow one another in
+/// memory, not the record. An encoded record is:
 ///
 /// - the head: its length (u32), `seq`, its place among the records kept,
 ///   the bytes kept before it (see [`Order`]), `at` and `wall_ms` (8 bytes
@@ -382,27 +384,6 @@ mod codec {
         u16::try_from(n).unwrap_or(u16::MAX)
     }
 
-    /// The `N` bytes at `at` of a ring.
-    fn bytes_at<const N: usize>(ring: &VecDeque<u8>, at: usize) -> [u8; N] {
-        let mut out = [0u8; N];
-        match ring.as_slices().0.get(at..at + N) {
-            Some(bytes) => out.copy_from_slice(bytes),
-            None => {
-                for (o, b) in out.iter_mut().zip(ring.range(at..(at + N).min(ring.len()))) {
-                    *o = *b;
-                }
-            }
-        }
-        out
-    }
-
-    /// The length, place and bytes before of the record at `at` of a ring.
-    pub fn head_at(ring: &VecDeque<u8>, at: usize) -> (usize, u64, u64) {
-        let head: [u8; START + 8] = bytes_at(ring, at);
-        let view = View(&head);
-        (view.u32(LEN) as usize, view.u64(IDX), view.u64(START))
-    }
-
     /// One encoded record.
     #[derive(Clone, Copy)]
     pub struct View<'a>(pub &'a [u8]);
@@ -557,7 +538,28 @@ const SHARD_SLACK: usize = 64 << 10;
 /// order. Each on its own cache lines.
 #[derive(Debug, Default)]
 #[repr(align(128))]
-struct Shard(Mutex<VecDeque<u8>>);
+struct Shard(Mutex<Records>);
+
+/// A shard's records: their bytes, and the place of each.
+#[derive(Debug, Default)]
+struct Records {
+    bytes: VecDeque<u8>,
+    places: VecDeque<Place>,
+}
+
+/// Where a record stands, as its head says too: what deciding to drop it
+/// needs. Read from here, the oldest record's place is a few bytes after the
+/// one dropped before it; read from the record, it was a cache miss on
+/// every request (the record was written ten thousand records ago).
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// Its length in bytes.
+    len: u32,
+    /// Its place among the records kept (see [`Order::kept`]).
+    idx: u64,
+    /// The bytes kept before it (see [`Order::total`]).
+    start: u64,
+}
 
 /// What orders records across the shards. A record is numbered, counted and
 /// placed while its thread holds its shard's lock, so a reader holding every
@@ -630,7 +632,7 @@ pub struct Page {
     pub next: Option<u64>,
 }
 
-type Ring<'a> = std::sync::MutexGuard<'a, VecDeque<u8>>;
+type Ring<'a> = std::sync::MutexGuard<'a, Records>;
 
 impl Journal {
     /// A journal of at most `capacity` records taking at most `budget` bytes;
@@ -683,27 +685,30 @@ impl Journal {
     /// Drops the oldest records of `ring` that are no longer visible, once
     /// `kept` records and bytes have been, and room the ring no longer
     /// needs; returns how many records and bytes went.
-    fn trim(&self, ring: &mut VecDeque<u8>, kept: (u64, u64)) -> (usize, usize) {
+    fn trim(&self, ring: &mut Records, kept: (u64, u64)) -> (usize, usize) {
         let (mut at, mut n) = (0, 0);
-        while at + codec::HEAD <= ring.len() {
-            let (len, idx, start) = codec::head_at(ring, at);
-            if self.visible(idx, start, kept) || len < codec::HEAD {
-                break;
-            }
-            at += len;
+        while let Some(place) = ring.places.get(n)
+            && !self.visible(place.idx, place.start, kept)
+        {
+            at += place.len as usize;
             n += 1;
         }
-        let at = at.min(ring.len());
-        ring.drain(..at);
-        let room = ring.len().max(SHARD_SLACK);
-        if ring.capacity() > 4 * room {
-            ring.shrink_to(2 * room);
+        let at = at.min(ring.bytes.len());
+        ring.places.drain(..n);
+        ring.bytes.drain(..at);
+        let room = ring.bytes.len().max(SHARD_SLACK);
+        if ring.bytes.capacity() > 4 * room {
+            ring.bytes.shrink_to(2 * room);
+        }
+        let room = ring.places.len().max(SHARD_SLACK / std::mem::size_of::<Place>());
+        if ring.places.capacity() > 4 * room {
+            ring.places.shrink_to(2 * room);
         }
         (n, at)
     }
 
     /// Trims `ring` (see [`Journal::trim`]) and takes what went off the held counts.
-    fn trim_held(&self, ring: &mut VecDeque<u8>) {
+    fn trim_held(&self, ring: &mut Records) {
         let (n, bytes) = self.trim(ring, self.kept());
         self.held.add(n.wrapping_neg(), bytes.wrapping_neg());
     }
@@ -729,7 +734,9 @@ impl Journal {
             order.total += cut.len as u64;
             (order.seq, order.kept, start, (order.kept, order.total))
         };
-        cut.write(&mut ring, seq, idx, start);
+        cut.write(&mut ring.bytes, seq, idx, start);
+        // The length is at most a few tens of kilobytes (see the module's note).
+        ring.places.push_back(Place { len: u32::try_from(cut.len).unwrap_or(u32::MAX), idx, start });
         let (n, bytes) = self.trim(&mut ring, kept);
         let (held, held_bytes) = self.held.add(1usize.wrapping_sub(n), cut.len.wrapping_sub(bytes));
         drop(ring);
@@ -749,7 +756,7 @@ impl Journal {
         let mut shards: Vec<Ring<'_>> = self.shards.iter().map(|s| crate::spin::lock(&s.0)).collect();
         for ring in &mut shards {
             self.trim_held(ring);
-            ring.make_contiguous();
+            ring.bytes.make_contiguous();
         }
         shards
     }
@@ -768,7 +775,8 @@ impl Journal {
             None => {
                 let limit = q.limit.unwrap_or(usize::MAX);
                 for ring in &shards {
-                    let mine: Vec<codec::View<'_>> = codec::View::all(ring.as_slices().0).filter(matches).collect();
+                    let mine: Vec<codec::View<'_>> =
+                        codec::View::all(ring.bytes.as_slices().0).filter(matches).collect();
                     found.extend_from_slice(&mine[mine.len().saturating_sub(limit)..]);
                 }
                 found.sort_unstable_by_key(codec::View::seq);
@@ -779,7 +787,7 @@ impl Journal {
             Some(after) => {
                 let limit = q.limit.unwrap_or(PAGE_RECORDS);
                 for ring in &shards {
-                    let mine = codec::View::all(ring.as_slices().0).filter(|r| r.seq() > after).filter(matches);
+                    let mine = codec::View::all(ring.bytes.as_slices().0).filter(|r| r.seq() > after).filter(matches);
                     found.extend(mine.take(limit.saturating_add(1)));
                 }
                 found.sort_unstable_by_key(codec::View::seq);
@@ -794,7 +802,7 @@ impl Journal {
     /// Forgets every record and releases their memory.
     pub fn clear(&self) {
         let mut shards = self.all();
-        let old: Vec<VecDeque<u8>> = shards.iter_mut().map(|ring| std::mem::take(&mut **ring)).collect();
+        let old: Vec<Records> = shards.iter_mut().map(|ring| std::mem::take(&mut **ring)).collect();
         self.held.records.store(0, Ordering::Relaxed);
         self.held.bytes.store(0, Ordering::Relaxed);
         drop(shards);
@@ -993,7 +1001,17 @@ mod tests {
         std::thread::scope(|scope| {
             scope.spawn(|| (0..160).for_each(|_| _ = j.push(&request("idle"))));
         });
-        let held = || j.shards.iter().map(|s| crate::spin::lock(&s.0).len()).sum::<usize>();
+        let held = || {
+            j.shards
+                .iter()
+                .map(|s| {
+                    let ring = crate::spin::lock(&s.0);
+                    // One place per record held, and their lengths sum to the bytes.
+                    assert_eq!(ring.places.iter().map(|p| p.len as usize).sum::<usize>(), ring.bytes.len());
+                    ring.bytes.len()
+                })
+                .sum::<usize>()
+        };
         let one = held() / 160;
         // Newer records push the idle thread's out of sight at once, and
         // out of memory once they are more than a sixteenth of the count.
