@@ -198,7 +198,11 @@ enum Route<'a> {
 
 /// `prefix{segment}suffix` with a segment that has no `/`.
 fn segment<'a>(path: &'a str, prefix: &str, suffix: &str) -> Option<&'a str> {
-    path.strip_prefix(prefix)?.strip_suffix(suffix).filter(|s| !s.contains('/'))
+    let rest = path.strip_prefix(prefix)?;
+    // Without a suffix, no comparison: `strip_suffix("")` still calls `memcmp`
+    // (perf put 1% of a retrieve's samples there).
+    let segment = if suffix.is_empty() { rest } else { rest.strip_suffix(suffix)? };
+    (!segment.contains('/')).then_some(segment)
 }
 
 impl Route<'_> {
