@@ -26,6 +26,7 @@ export const SERVE_FLAGS = Object.freeze({
   idleTimeout: ["--idle-timeout", "value"],
   bodyTimeout: ["--body-timeout", "value"],
   maxConnections: ["--max-connections", "value"],
+  workers: ["--workers", "value"],
   quiet: ["--quiet", "switch"],
   verbose: ["--verbose", "switch"],
   logFormat: ["--log-format", "value"],

@@ -65,6 +65,8 @@ export interface StartOptions {
   bodyTimeout?: number;
   /** --max-connections: connections served at once (1000); more wait in the listen backlog. */
   maxConnections?: number;
+  /** --workers: threads that serve requests (half the processors, at least 1). */
+  workers?: number;
   /** --quiet: no request log on stderr (it is on by default; `output()` keeps its last 64 KiB). */
   quiet?: boolean;
   /** --verbose: a more detailed request log. */

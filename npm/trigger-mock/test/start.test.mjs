@@ -39,6 +39,7 @@ test("options reach the server; scenario objects are written to a temp file and 
     idleTimeout: 5,
     bodyTimeout: 5,
     maxConnections: 10,
+    workers: 1,
     args: ["--offload-threshold", "1000"],
   });
   try {
@@ -46,7 +47,7 @@ test("options reach the server; scenario objects are written to a temp file and 
     const { memory } = await mock.admin.health();
     assert.deepEqual([memory.journalBudget, memory.keyStateBudget], [100_000, 200_000], "--journal-bytes, --key-state-bytes");
     const argv0 = readFileSync(`/proc/${mock.pid}/cmdline`, "utf8").split("\0");
-    for (const [flag, value] of [["--idle-timeout", "5"], ["--body-timeout", "5"], ["--max-connections", "10"]]) {
+    for (const [flag, value] of [["--idle-timeout", "5"], ["--body-timeout", "5"], ["--max-connections", "10"], ["--workers", "1"]]) {
       assert.equal(argv0[argv0.indexOf(flag) + 1], value, flag);
     }
     const { sources, runs } = await mock.admin.scenarios();

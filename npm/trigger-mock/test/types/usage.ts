@@ -52,6 +52,6 @@ export async function use(): Promise<void> {
   // @ts-expect-error options are checked
   await startTriggerMock({ sead: 1 });
   await mock.stop();
-  await startTriggerMock({ journalBytes: 1 << 20, keyStateBytes: 1 << 20, idleTimeout: 5, bodyTimeout: 5, maxConnections: 8 });
+  await startTriggerMock({ journalBytes: 1 << 20, keyStateBytes: 1 << 20, idleTimeout: 5, bodyTimeout: 5, maxConnections: 8, workers: 1 });
   void [frozen, status, next, cut, budget, backlog, env, misspelled, wrongVersion, wrongStatus];
 }
