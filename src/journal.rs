@@ -286,12 +286,45 @@ mod codec {
         2 + environment.map_or(0, str::len) + 1 + list_len(scopes)
     }
 
+    /// Where a record's bytes go as they are encoded.
+    trait Sink {
+        fn put(&mut self, bytes: &[u8]);
+    }
+
+    impl Sink for VecDeque<u8> {
+        fn put(&mut self, bytes: &[u8]) {
+            self.extend(bytes);
+        }
+    }
+
+    /// A record assembled on the stack, to be appended to its ring with one
+    /// copy rather than piece by piece (each piece checks the ring's room and
+    /// where it wraps).
+    struct Assembled<'b> {
+        buf: &'b mut [u8],
+        at: usize,
+    }
+
+    impl Sink for Assembled<'_> {
+        fn put(&mut self, bytes: &[u8]) {
+            let end = self.at + bytes.len();
+            if let Some(to) = self.buf.get_mut(self.at..end) {
+                to.copy_from_slice(bytes);
+            }
+            debug_assert!(end <= self.buf.len(), "a record fits the length counted for it");
+            self.at = end;
+        }
+    }
+
+    /// Records up to this long are assembled on the stack.
+    const ASSEMBLED: usize = 512;
+
     /// Appends a list of at most 255 texts (see [`list_len`]).
-    fn put_list<'s>(out: &mut VecDeque<u8>, items: impl Iterator<Item = &'s str> + Clone) {
-        out.push_back(u8::try_from(items.clone().count()).unwrap_or(u8::MAX));
+    fn put_list<'s>(out: &mut impl Sink, items: impl Iterator<Item = &'s str> + Clone) {
+        out.put(&[u8::try_from(items.clone().count()).unwrap_or(u8::MAX)]);
         for s in items {
-            out.extend(&short(s.len()).to_le_bytes());
-            out.extend(s.as_bytes());
+            out.put(&short(s.len()).to_le_bytes());
+            out.put(s.as_bytes());
         }
     }
 
@@ -342,6 +375,21 @@ mod codec {
 
         /// Appends the record, numbered `seq`, the `idx`-th kept, after `start` bytes.
         pub fn write(&self, out: &mut VecDeque<u8>, seq: u64, idx: u64, start: u64) {
+            let before = out.len();
+            if self.len <= ASSEMBLED {
+                let mut buf = [0u8; ASSEMBLED];
+                let mut assembled = Assembled { buf: &mut buf, at: 0 };
+                self.encode(&mut assembled, seq, idx, start);
+                out.extend(&buf[..self.len]);
+            } else {
+                out.reserve(self.len);
+                self.encode(out, seq, idx, start);
+            }
+            debug_assert_eq!(out.len() - before, self.len, "a record is as long as its head says");
+        }
+
+        /// Encodes the record into `out`.
+        fn encode(&self, out: &mut impl Sink, seq: u64, idx: u64, start: u64) {
             let r = self.request;
             let mut head = [0u8; HEAD];
             let mut put = |at: usize, bytes: &[u8]| head[at..at + bytes.len()].copy_from_slice(bytes);
@@ -358,24 +406,21 @@ mod codec {
             for (i, t) in self.texts.iter().enumerate() {
                 put(TEXT_LENS + 2 * i, &short(t.len()).to_le_bytes());
             }
-            out.reserve(self.len);
-            let before = out.len();
-            out.extend(&head);
+            out.put(&head);
             if let Some(key) = r.key {
-                out.extend(&KeyId::of(key).to_bytes());
+                out.put(&KeyId::of(key).to_bytes());
             }
             for t in &self.texts {
-                out.extend(t.as_bytes());
+                out.put(t.as_bytes());
             }
             put_list(out, Cut::run_ids(r));
             if let Some(t) = r.token {
                 let (environment, scopes) = token_texts(t);
-                out.extend(&environment.map_or(u16::MAX, |e| short(e.len())).to_le_bytes());
-                out.extend(environment.unwrap_or_default().as_bytes());
-                out.push_back(u8::from(t.valid));
+                out.put(&environment.map_or(u16::MAX, |e| short(e.len())).to_le_bytes());
+                out.put(environment.unwrap_or_default().as_bytes());
+                out.put(&[u8::from(t.valid)]);
                 put_list(out, scopes);
             }
-            debug_assert_eq!(out.len() - before, self.len, "a record is as long as its head says");
         }
     }
 
