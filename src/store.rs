@@ -13,12 +13,47 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 const CACHE_SHARDS: usize = 32;
 /// Generated runs kept per shard; a full shard is emptied (memory stays flat).
 const CACHE_PER_SHARD: usize = 128;
+
+/// How many bytes of a generated run's id its cache entry holds itself.
+const INLINE_ID: usize = 32;
+
+/// A cache entry: the run, and its id where the lookup reads it. Ids up to
+/// [`INLINE_ID`] bytes (the real ones are 29) are compared in the cache's
+/// own table, not in a string allocated elsewhere: perf put a cache miss
+/// there on most retrieves of a thousand generated runs.
+#[derive(Debug)]
+struct Cached {
+    id: [u8; INLINE_ID],
+    /// The id's length, or `u8::MAX` for a longer id (compared with the run's).
+    len: u8,
+    run: Arc<GeneratedRun>,
+}
+
+impl Cached {
+    fn new(id: &str, run: Arc<GeneratedRun>) -> Cached {
+        let mut inline = [0u8; INLINE_ID];
+        let len = match inline.get_mut(..id.len()) {
+            Some(to) => {
+                to.copy_from_slice(id.as_bytes());
+                id.len() as u8
+            }
+            None => u8::MAX,
+        };
+        Cached { id: inline, len, run }
+    }
+
+    fn is(&self, id: &str) -> bool {
+        match self.id.get(..usize::from(self.len)) {
+            Some(inline) => inline == id.as_bytes(),
+            None => self.run.run.id == id,
+        }
+    }
+}
 
 /// A generated run and its bodies, rendered once per rendering on first use.
 #[derive(Debug)]
@@ -48,7 +83,9 @@ pub struct Store {
     generate: bool,
     /// Generated payloads and outputs this large are offloaded.
     threshold: u64,
-    cache: Vec<Mutex<HashMap<Box<str>, Arc<GeneratedRun>>>>,
+    /// By the id's [`crate::generate::stable_hash`] (which also picks the
+    /// shard); an entry whose id differs is a collision and is replaced.
+    cache: Vec<Mutex<FxHashMap<u64, Cached>>>,
     /// `relatedRuns.children` of runs whose bodies are rendered per request,
     /// rendered at start-up per [`children_index`].
     children: FxHashMap<String, [Option<Box<RawValue>>; 4]>,
@@ -68,7 +105,7 @@ impl Store {
     /// A store over `defined`, generating other runs from `seed` around
     /// `anchor` when `generate` is on.
     pub fn new(defined: Defined, seed: u64, anchor: Millis, generate: bool, threshold: u64) -> Store {
-        let cache = (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
+        let cache = (0..CACHE_SHARDS).map(|_| Mutex::new(FxHashMap::default())).collect();
         Store { defined, seed, anchor, generate, threshold, cache, children: FxHashMap::default() }
     }
 
@@ -89,9 +126,10 @@ impl Store {
         if !(self.generate && convention::is_well_formed(id)) {
             return None;
         }
-        let shard = &self.cache[(crate::generate::stable_hash(id.as_bytes()) % CACHE_SHARDS as u64) as usize];
-        if let Some(hit) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-            return Some(hit.clone());
+        let hash = crate::generate::stable_hash(id.as_bytes());
+        let shard = &self.cache[(hash % CACHE_SHARDS as u64) as usize];
+        if let Some(hit) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).filter(|c| c.is(id)) {
+            return Some(hit.run.clone());
         }
         // Generated outside the lock; two racing requests make the same run.
         let made = Arc::new(GeneratedRun { run: self.make(id), bodies: Default::default() });
@@ -99,7 +137,7 @@ impl Store {
         if map.len() >= CACHE_PER_SHARD {
             map.clear();
         }
-        map.insert(id.into(), made.clone());
+        map.insert(hash, Cached::new(id, made.clone()));
         Some(made)
     }
 
@@ -161,5 +199,35 @@ impl Store {
     /// The defined runs, sorted by id.
     pub fn entries(&self) -> &[Entry] {
         &self.defined.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Store {
+        let defined = crate::catalogue::compile(Vec::new(), 7, Millis(1_767_225_600_000), u64::MAX)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        Store::new(defined, 7, Millis(1_767_225_600_000), true, u64::MAX)
+    }
+
+    #[test]
+    fn generated_runs_are_cached_by_their_whole_id_short_or_long() {
+        let store = store();
+        let short = "run_cmabc123";
+        let long = format!("run_{}", "x".repeat(INLINE_ID + 20));
+        for id in [short, long.as_str()] {
+            let first = store.generated(id).unwrap_or_else(|| panic!("{id}"));
+            assert_eq!(first.run.id, id);
+            let again = store.generated(id).unwrap_or_else(|| panic!("{id}"));
+            assert!(Arc::ptr_eq(&first, &again), "{id} comes from the cache");
+        }
+        // An entry answers only for its own id: a longer or shorter one is not it.
+        let entry = Cached::new(short, store.generated(short).unwrap_or_else(|| panic!()));
+        assert!(entry.is(short) && !entry.is("run_cmabc12") && !entry.is("run_cmabc1234"));
+        let entry = Cached::new(&long, store.generated(&long).unwrap_or_else(|| panic!()));
+        assert_eq!(entry.len, u8::MAX);
+        assert!(entry.is(&long) && !entry.is(&long[..long.len() - 1]));
     }
 }
