@@ -131,7 +131,7 @@ impl Record {
     pub fn new(request: &Request<'_>) -> Record {
         let cut = codec::Cut::new(request);
         let mut bytes = VecDeque::with_capacity(cut.len);
-        cut.write(&mut bytes, 0, 0, 0);
+        cut.write(&mut bytes, 0);
         codec::View(bytes.make_contiguous()).record()
     }
 
@@ -227,10 +227,9 @@ impl Serialize for Record {
 /// dropping the oldest record reads a few bytes that follow one another in
 /// memory, not the record. An encoded record is:
 ///
-/// - the head: its length (u32), `seq`, its place among the records kept,
-///   the bytes kept before it (see [`Order`]), `at` and `wall_ms` (8 bytes
-///   each), the status (u16), the cut and present fields (a byte each) and
-///   the six texts' lengths (u16 each);
+/// - the head: its length (u32), `seq`, `at` and `wall_ms` (8 bytes each),
+///   the status (u16), the cut and present fields (a byte each) and the six
+///   texts' lengths (u16 each);
 /// - the key's [`KeyId`] when a key was given;
 /// - the texts;
 /// - the run ids: their count (u8), then each one's length (u16) and text;
@@ -245,14 +244,12 @@ mod codec {
 
     pub const LEN: usize = 0;
     pub const SEQ: usize = 4;
-    pub const IDX: usize = 12;
-    pub const START: usize = 20;
-    const AT: usize = 28;
-    const WALL: usize = 36;
-    const STATUS: usize = 44;
-    const TRUNCATED: usize = 46;
-    const PRESENT: usize = 47;
-    const TEXT_LENS: usize = 48;
+    const AT: usize = 12;
+    const WALL: usize = 20;
+    const STATUS: usize = 28;
+    const TRUNCATED: usize = 30;
+    const PRESENT: usize = 31;
+    const TEXT_LENS: usize = 32;
     pub const HEAD: usize = TEXT_LENS + 2 * Text::COUNT;
     pub const KEY_ID: usize = 1 + crate::keys::INLINE_KEY_BYTES;
     /// In `present`, after the texts' bits: a key id follows the head; a token summary ends the record.
@@ -373,31 +370,29 @@ mod codec {
                 .map(|id| prefix(id, FIELD_CHARS).0)
         }
 
-        /// Appends the record, numbered `seq`, the `idx`-th kept, after `start` bytes.
-        pub fn write(&self, out: &mut VecDeque<u8>, seq: u64, idx: u64, start: u64) {
+        /// Appends the record, numbered `seq`.
+        pub fn write(&self, out: &mut VecDeque<u8>, seq: u64) {
             let before = out.len();
             if self.len <= ASSEMBLED {
                 let mut buf = [0u8; ASSEMBLED];
                 let mut assembled = Assembled { buf: &mut buf, at: 0 };
-                self.encode(&mut assembled, seq, idx, start);
+                self.encode(&mut assembled, seq);
                 out.extend(&buf[..self.len]);
             } else {
                 out.reserve(self.len);
-                self.encode(out, seq, idx, start);
+                self.encode(out, seq);
             }
             debug_assert_eq!(out.len() - before, self.len, "a record is as long as its head says");
         }
 
         /// Encodes the record into `out`.
-        fn encode(&self, out: &mut impl Sink, seq: u64, idx: u64, start: u64) {
+        fn encode(&self, out: &mut impl Sink, seq: u64) {
             let r = self.request;
             let mut head = [0u8; HEAD];
             let mut put = |at: usize, bytes: &[u8]| head[at..at + bytes.len()].copy_from_slice(bytes);
             // The length is at most a few tens of kilobytes (see the module's note).
             put(LEN, &u32::try_from(self.len).unwrap_or(u32::MAX).to_le_bytes());
             put(SEQ, &seq.to_le_bytes());
-            put(IDX, &idx.to_le_bytes());
-            put(START, &start.to_le_bytes());
             put(AT, &r.at.0.to_le_bytes());
             put(WALL, &r.wall_ms.to_le_bytes());
             put(STATUS, &r.status.to_le_bytes());
@@ -592,10 +587,10 @@ struct Records {
     places: VecDeque<Place>,
 }
 
-/// Where a record stands, as its head says too: what deciding to drop it
-/// needs. Read from here, the oldest record's place is a few bytes after the
-/// one dropped before it; read from the record, it was a cache miss on
-/// every request (the record was written ten thousand records ago).
+/// Where a record stands: what deciding to drop it needs. Kept beside the
+/// bytes, the oldest record's place is a few bytes after the one dropped
+/// before it; read from the record, it was a cache miss on every request
+/// (the record was written ten thousand records ago).
 #[derive(Debug, Clone, Copy)]
 struct Place {
     /// Its length in bytes.
@@ -779,7 +774,7 @@ impl Journal {
             order.total += cut.len as u64;
             (order.seq, order.kept, start, (order.kept, order.total))
         };
-        cut.write(&mut ring.bytes, seq, idx, start);
+        cut.write(&mut ring.bytes, seq);
         // The length is at most a few tens of kilobytes (see the module's note).
         ring.places.push_back(Place { len: u32::try_from(cut.len).unwrap_or(u32::MAX), idx, start });
         let (n, bytes) = self.trim(&mut ring, kept);
