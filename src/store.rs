@@ -24,8 +24,9 @@ const INLINE_ID: usize = 32;
 
 /// A cache entry: the run, and its id where the lookup reads it. Ids up to
 /// [`INLINE_ID`] bytes (the real ones are 29) are compared in the cache's
-/// own table, not in a string allocated elsewhere: perf put a cache miss
-/// there on most retrieves of a thousand generated runs.
+/// own table, not in a string allocated elsewhere: one line of memory fewer
+/// to fetch on a lookup, which with a thousand generated runs in turn is
+/// rarely still cached.
 #[derive(Debug)]
 struct Cached {
     id: [u8; INLINE_ID],
