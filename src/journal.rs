@@ -223,13 +223,13 @@ impl Serialize for Record {
 
 /// The journal keeps records as bytes, one after the other in a ring per
 /// shard: recording one writes a few consecutive cache lines and allocates
-/// nothing. Beside the bytes, each shard keeps every record's [`Place`], so
-/// dropping the oldest record reads a few bytes that follow one another in
-/// memory, not the record. An encoded record is:
+/// nothing. Beside the bytes, each shard keeps every record's [`Place`] (its
+/// length among them), so dropping the oldest record reads a few bytes that
+/// follow one another in memory, not the record. An encoded record is:
 ///
-/// - the head: its length (u32), `seq`, `at` and `wall_ms` (8 bytes each),
-///   the status (u16), the cut and present fields (a byte each) and the six
-///   texts' lengths (u16 each);
+/// - the head: `seq`, `at` and `wall_ms` (8 bytes each), the status (u16),
+///   the cut and present fields (a byte each) and the six texts' lengths
+///   (u16 each);
 /// - the key's [`KeyId`] when a key was given;
 /// - the texts;
 /// - the run ids: their count (u8), then each one's length (u16) and text;
@@ -242,14 +242,13 @@ impl Serialize for Record {
 mod codec {
     use super::*;
 
-    pub const LEN: usize = 0;
-    pub const SEQ: usize = 4;
-    const AT: usize = 12;
-    const WALL: usize = 20;
-    const STATUS: usize = 28;
-    const TRUNCATED: usize = 30;
-    const PRESENT: usize = 31;
-    const TEXT_LENS: usize = 32;
+    const SEQ: usize = 0;
+    const AT: usize = 8;
+    const WALL: usize = 16;
+    const STATUS: usize = 24;
+    const TRUNCATED: usize = 26;
+    const PRESENT: usize = 27;
+    const TEXT_LENS: usize = 28;
     pub const HEAD: usize = TEXT_LENS + 2 * Text::COUNT;
     pub const KEY_ID: usize = 1 + crate::keys::INLINE_KEY_BYTES;
     /// In `present`, after the texts' bits: a key id follows the head; a token summary ends the record.
@@ -382,7 +381,7 @@ mod codec {
                 out.reserve(self.len);
                 self.encode(out, seq);
             }
-            debug_assert_eq!(out.len() - before, self.len, "a record is as long as its head says");
+            debug_assert_eq!(out.len() - before, self.len, "a record is as long as counted");
         }
 
         /// Encodes the record into `out`.
@@ -390,8 +389,6 @@ mod codec {
             let r = self.request;
             let mut head = [0u8; HEAD];
             let mut put = |at: usize, bytes: &[u8]| head[at..at + bytes.len()].copy_from_slice(bytes);
-            // The length is at most a few tens of kilobytes (see the module's note).
-            put(LEN, &u32::try_from(self.len).unwrap_or(u32::MAX).to_le_bytes());
             put(SEQ, &seq.to_le_bytes());
             put(AT, &r.at.0.to_le_bytes());
             put(WALL, &r.wall_ms.to_le_bytes());
@@ -471,10 +468,7 @@ mod codec {
             }
             out
         }
-        fn u32(&self, at: usize) -> u32 {
-            u32::from_le_bytes(self.fixed(at))
-        }
-        pub fn u64(&self, at: usize) -> u64 {
+        fn u64(&self, at: usize) -> u64 {
             u64::from_le_bytes(self.fixed(at))
         }
         fn present(&self) -> u8 {
@@ -488,11 +482,10 @@ mod codec {
             HEAD + if self.present() & HAS_KEY_ID != 0 { KEY_ID } else { 0 }
         }
 
-        /// The records of a contiguous run of them.
-        pub fn all(bytes: &'a [u8]) -> impl Iterator<Item = View<'a>> {
+        /// The records of a contiguous run of them, `lens` long each.
+        pub fn all(bytes: &'a [u8], lens: impl Iterator<Item = usize> + 'a) -> impl Iterator<Item = View<'a>> {
             let mut rest = bytes;
-            std::iter::from_fn(move || {
-                let len = (View(rest).u32(LEN) as usize).max(HEAD);
+            lens.map_while(move |len| {
                 let (one, after) = rest.split_at_checked(len)?;
                 rest = after;
                 Some(View(one))
@@ -585,6 +578,13 @@ struct Shard(Mutex<Records>);
 struct Records {
     bytes: VecDeque<u8>,
     places: VecDeque<Place>,
+}
+
+impl Records {
+    /// The records, oldest first; the bytes must be contiguous (see [`Journal::all`]).
+    fn views(&self) -> impl Iterator<Item = codec::View<'_>> {
+        codec::View::all(self.bytes.as_slices().0, self.places.iter().map(|p| p.len as usize))
+    }
 }
 
 /// Where a record stands: what deciding to drop it needs. Kept beside the
@@ -815,8 +815,7 @@ impl Journal {
             None => {
                 let limit = q.limit.unwrap_or(usize::MAX);
                 for ring in &shards {
-                    let mine: Vec<codec::View<'_>> =
-                        codec::View::all(ring.bytes.as_slices().0).filter(matches).collect();
+                    let mine: Vec<codec::View<'_>> = ring.views().filter(matches).collect();
                     found.extend_from_slice(&mine[mine.len().saturating_sub(limit)..]);
                 }
                 found.sort_unstable_by_key(codec::View::seq);
@@ -827,7 +826,7 @@ impl Journal {
             Some(after) => {
                 let limit = q.limit.unwrap_or(PAGE_RECORDS);
                 for ring in &shards {
-                    let mine = codec::View::all(ring.bytes.as_slices().0).filter(|r| r.seq() > after).filter(matches);
+                    let mine = ring.views().filter(|r| r.seq() > after).filter(matches);
                     found.extend(mine.take(limit.saturating_add(1)));
                 }
                 found.sort_unstable_by_key(codec::View::seq);
