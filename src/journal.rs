@@ -558,6 +558,10 @@ mod codec {
     }
 }
 
+/// The bytes prefetched for a shard's next record: most records take 130 to
+/// 160 bytes, starting anywhere in a line.
+const NEXT_RECORD_BYTES: usize = 3 * crate::prefetch::LINE;
+
 /// How many shards hold the records. A thread records into one shard, chosen
 /// when it first records, so the server's workers do not meet on one lock and
 /// one buffer; readers lock every shard and merge by `seq`.
@@ -581,6 +585,21 @@ struct Records {
 }
 
 impl Records {
+    /// Prefetches where this shard's next record and place will be written
+    /// (unless the ring wraps or grows first). They were last written a full
+    /// journal ago, so no cache holds them: without this, the stores of
+    /// every record waited on the next atomic instruction (perf put 135 ns
+    /// of a retrieve on the first one).
+    fn prefetch_next(&self) {
+        fn end<T>(deque: &VecDeque<T>) -> *const u8 {
+            let (front, back) = deque.as_slices();
+            let last = if back.is_empty() { front } else { back };
+            last.as_ptr_range().end.cast()
+        }
+        crate::prefetch::for_write(end(&self.bytes), NEXT_RECORD_BYTES);
+        crate::prefetch::for_write(end(&self.places), std::mem::size_of::<Place>());
+    }
+
     /// The records, oldest first; the bytes must be contiguous (see [`Journal::all`]).
     fn views(&self) -> impl Iterator<Item = codec::View<'_>> {
         codec::View::all(self.bytes.as_slices().0, self.places.iter().map(|p| p.len as usize))
@@ -778,6 +797,7 @@ impl Journal {
         // The length is at most a few tens of kilobytes (see the module's note).
         ring.places.push_back(Place { len: u32::try_from(cut.len).unwrap_or(u32::MAX), idx, start });
         let (n, bytes) = self.trim(&mut ring, kept);
+        ring.prefetch_next();
         let (held, held_bytes) = self.held.add(1usize.wrapping_sub(n), cut.len.wrapping_sub(bytes));
         drop(ring);
         let sweep = held.saturating_sub(self.capacity) > self.capacity / 16

@@ -58,6 +58,7 @@ pub mod model;
 pub mod notify;
 pub mod outgoing;
 pub mod packet;
+pub mod prefetch;
 pub mod presign;
 pub mod ratelimit;
 pub mod realtime;
