@@ -14,14 +14,27 @@ pub const LINE: usize = 64;
 /// follow a longer sequential read.
 const MAX_LINES: usize = 32;
 
+/// Asks the CPU to fetch the lines of `len` bytes from `at`, to be read.
+#[inline]
+pub fn for_read(at: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for i in 0..len.div_ceil(LINE).min(MAX_LINES) {
+        let line = at.wrapping_add(i * LINE).cast::<i8>();
+        // SAFETY: a prefetch reads nothing the program sees and cannot fault,
+        // whatever the address; SSE, which it needs, is part of x86_64.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (at, len);
+}
+
 /// Asks the CPU to fetch the lines of `len` bytes from `at`, to be written.
 #[inline]
 pub fn for_write(at: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     for i in 0..len.div_ceil(LINE).min(MAX_LINES) {
         let line = at.wrapping_add(i * LINE).cast::<i8>();
-        // SAFETY: a prefetch reads nothing the program sees and cannot fault,
-        // whatever the address; SSE, which it needs, is part of x86_64.
+        // SAFETY: as in `for_read`.
         unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(line) };
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -147,7 +147,7 @@ impl App {
         }
         let run = match world.store.related(id) {
             Some(defined) => defined.clone(),
-            None => world.store.generated(id)?.run.clone(),
+            None => Run::clone(&*world.store.generated(id)?),
         };
         Some(Member { offset: Offset { updated_ms: run.updated_at.0, changes: 0 }, due: None, run })
     }

@@ -4,6 +4,7 @@
 //! and the building of a scenario run's family before its first retrieve.
 
 use super::*;
+use crate::store::Generated;
 
 impl App {
     /// The body of a retrieve, or the API error. Runs the caller's
@@ -106,14 +107,13 @@ impl App {
             Some(run) => Cow::Owned(run),
             None if world.store.is_defined(id) => world.store.get(id).ok_or(not_found)?,
             None => {
-                generated = world.store.generated(id).ok_or(not_found)?;
-                if generated.run.payload_packet.is_none() && generated.run.output_packet.is_none() {
-                    let options = render_options(kind, version);
-                    return Ok(generated.body(Rendering::index(options), |run| {
-                        world.store.render(run, options, PacketUrls::default())
-                    }));
+                let options = render_options(kind, version);
+                let render = |run: &Run| world.store.render(run, options, PacketUrls::default());
+                match world.store.generated_retrieve(id, Rendering::index(options), render).ok_or(not_found)? {
+                    Generated::Body(body) => return Ok(body),
+                    Generated::Run(run) => generated = run,
                 }
-                Cow::Borrowed(&generated.run)
+                Cow::Borrowed(&*generated)
             }
         };
         let host = host(&run);
