@@ -171,6 +171,55 @@ async fn generated_runs_are_deterministic_and_valid() {
     }
 }
 
+/// Generated runs keep their bodies in a cache that empties a shard when it
+/// fills. Served from many threads at once, in every rendering, while a
+/// sweep of thousands of ids empties the shards, each body is still the one
+/// a server that saw nothing else sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cached_generated_bodies_hold_while_the_cache_churns() {
+    let busy = std::sync::Arc::new(start(&config()).await);
+    let calm = std::sync::Arc::new(start(&config()).await);
+    // More ids than the cache keeps (32 shards of at most 128).
+    let sweep = {
+        let busy = busy.clone();
+        tokio::spawn(async move {
+            for i in 0..4500 {
+                let reply = retrieve(&busy, &format!("run_sweep{i}"), DEV_KEY, ApiVersion::Unversioned).await;
+                assert_eq!(reply.status, StatusCode::OK);
+            }
+        })
+    };
+    let mut checks = tokio::task::JoinSet::new();
+    for task in 0..12u64 {
+        let (busy, calm) = (busy.clone(), calm.clone());
+        checks.spawn(async move {
+            let mut state = task.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = move |n: u64| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state % n
+            };
+            for _ in 0..120 {
+                let id = format!("run_churn{}", next(40));
+                let key = ["tr_prod_k", DEV_KEY][next(2) as usize];
+                let version = ApiVersion::ALL[next(ApiVersion::ALL.len() as u64) as usize];
+                let got = retrieve(&busy, &id, key, version).await;
+                let want = retrieve(&calm, &id, key, version).await;
+                assert_eq!(got.status, StatusCode::OK);
+                assert_eq!(got.body, want.body, "{id} for {key} in {version:?}");
+            }
+        });
+    }
+    while let Some(done) = checks.join_next().await {
+        done.unwrap();
+    }
+    sweep.await.unwrap();
+    for s in [busy, calm] {
+        std::sync::Arc::into_inner(s).unwrap().shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn the_clock_moves_generated_timestamps() {
     let a = start(&config()).await;
