@@ -14,28 +14,34 @@ pub const LINE: usize = 64;
 /// follow a longer sequential read.
 const MAX_LINES: usize = 32;
 
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{_MM_HINT_ET0 as WRITE, _MM_HINT_T0 as READ};
+#[cfg(not(target_arch = "x86_64"))]
+const READ: i32 = 0;
+#[cfg(not(target_arch = "x86_64"))]
+const WRITE: i32 = 1;
+
 /// Asks the CPU to fetch the lines of `len` bytes from `at`, to be read.
 #[inline]
 pub fn for_read(at: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    for i in 0..len.div_ceil(LINE).min(MAX_LINES) {
-        let line = at.wrapping_add(i * LINE).cast::<i8>();
-        // SAFETY: a prefetch reads nothing the program sees and cannot fault,
-        // whatever the address; SSE, which it needs, is part of x86_64.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (at, len);
+    lines::<READ>(at, len);
 }
 
 /// Asks the CPU to fetch the lines of `len` bytes from `at`, to be written.
 #[inline]
 pub fn for_write(at: *const u8, len: usize) {
+    lines::<WRITE>(at, len);
+}
+
+/// Prefetches the lines of `len` bytes from `at` with `HINT`.
+#[inline]
+fn lines<const HINT: i32>(at: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     for i in 0..len.div_ceil(LINE).min(MAX_LINES) {
         let line = at.wrapping_add(i * LINE).cast::<i8>();
-        // SAFETY: as in `for_read`.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(line) };
+        // SAFETY: a prefetch reads nothing the program sees and cannot fault,
+        // whatever the address; SSE, which it needs, is part of x86_64.
+        unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(line) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (at, len);
